@@ -1,0 +1,5 @@
+"""``python -m wscli``: the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,203 @@
+"""ClientProtocol: the client's opening handshake on top of :class:`Protocol` (RFC 6455 §4.1)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .exceptions import (
+    HandshakeError,
+    InvalidHeader,
+    InvalidStatus,
+    NegotiationError,
+)
+from .extensions.base import ClientExtensionFactory, Extension
+from .handshake import accept_key, generate_key
+from .headers import (
+    Headers,
+    HeadersLike,
+    build_extension_header,
+    build_subprotocol_header,
+    parse_extension_header,
+    parse_subprotocol_header,
+    parse_token_list,
+)
+from .http11 import MAX_HEAD_SIZE, MAX_HEADERS, Request, Response, parse_response
+from .protocol import DEFAULT_MAX_SIZE, Protocol, Side, State, logger
+from .uri import WebSocketURI
+
+__all__ = ["ClientProtocol", "USER_AGENT"]
+
+USER_AGENT = "wscli"
+
+
+class ClientProtocol(Protocol):
+    """The client side of a connection, from the upgrade request on.
+
+    Call :meth:`connect` to build the request, :meth:`send_request` to queue it, then
+    feed the response with :meth:`receive_data`. The response comes out of
+    :meth:`events_received`; the state is then OPEN, or :attr:`handshake_exc` says why not.
+
+    Args:
+        uri: the address connected to.
+        origin: the Origin header to send, if any.
+        subprotocols: subprotocols to offer, in order of preference.
+        extensions: extension factories to offer, in order of preference.
+        headers: extra request headers.
+        version: 13 (RFC 6455) or 8 (hybi-08, which names its origin header
+            ``Sec-WebSocket-Origin``).
+        user_agent: the User-Agent header; ``None`` leaves it out.
+        max_head_size: limit on the response head in bytes.
+        max_headers: limit on the number of response header lines.
+    """
+
+    def __init__(
+        self,
+        uri: WebSocketURI,
+        *,
+        origin: str | None = None,
+        subprotocols: Sequence[str] | None = None,
+        extensions: Sequence[ClientExtensionFactory] | None = None,
+        headers: HeadersLike | None = None,
+        version: int = 13,
+        user_agent: str | None = USER_AGENT,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_head_size: int = MAX_HEAD_SIZE,
+        max_headers: int = MAX_HEADERS,
+        make_mask: Callable[[], bytes] | None = None,
+        make_key: Callable[[], str] = generate_key,
+        logger: logging.Logger | logging.LoggerAdapter[Any] = logger,
+    ) -> None:
+        super().__init__(
+            Side.CLIENT,
+            state=State.CONNECTING,
+            max_size=max_size,
+            make_mask=make_mask,
+            logger=logger,
+        )
+        if version not in (8, 13):
+            raise ValueError(f"unsupported protocol version {version}; use 8 or 13")
+        self.uri = uri
+        self.origin = origin
+        self.available_subprotocols = list(subprotocols or [])
+        self.extension_factories = list(extensions or [])
+        self.extra_headers = Headers(headers) if headers is not None else Headers()
+        self.version = version
+        self.user_agent = user_agent
+        self.max_head_size = max_head_size
+        self.max_headers = max_headers
+        self.key = make_key()
+        #: The subprotocol the server chose, if any.
+        self.subprotocol: str | None = None
+        #: The request sent and the response received.
+        self.request: Request | None = None
+        self.response: Response | None = None
+
+    def connect(self) -> Request:
+        """Build the upgrade request; pass it to :meth:`send_request` (maybe amended)."""
+        headers = Headers()
+        headers["Host"] = self.uri.host_header
+        headers["Upgrade"] = "websocket"
+        headers["Connection"] = "Upgrade"
+        headers["Sec-WebSocket-Key"] = self.key
+        headers["Sec-WebSocket-Version"] = str(self.version)
+        if self.uri.user_info is not None and "Authorization" not in self.extra_headers:
+            credentials = ":".join(self.uri.user_info).encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
+        if self.origin is not None:
+            # hybi-08 spells the header Sec-WebSocket-Origin (draft-ietf-hybi-08 §4.1).
+            headers["Origin" if self.version == 13 else "Sec-WebSocket-Origin"] = self.origin
+        if self.extension_factories:
+            offers = [(f.name, f.get_request_params()) for f in self.extension_factories]
+            headers["Sec-WebSocket-Extensions"] = build_extension_header(offers)
+        if self.available_subprotocols:
+            headers["Sec-WebSocket-Protocol"] = build_subprotocol_header(
+                self.available_subprotocols
+            )
+        if self.user_agent is not None and "User-Agent" not in self.extra_headers:
+            headers["User-Agent"] = self.user_agent
+        headers.update(self.extra_headers)
+        return Request(self.uri.resource_name, headers)
+
+    def send_request(self, request: Request) -> None:
+        """Queue the upgrade request for sending."""
+        self.request = request
+        if self._debug:
+            self.logger.debug("> GET %s", request.path)
+        self._out.append(request.serialize())
+
+    def _receive_handshake(self) -> None:
+        try:
+            parsed = parse_response(
+                self._buf, max_size=self.max_head_size, max_headers=self.max_headers
+            )
+        except HandshakeError as exc:
+            self._handshake_failed(exc)
+            return
+        if parsed is None:
+            return
+        response, used = parsed
+        del self._buf[:used]
+        self.response = response
+        try:
+            self.process_response(response)
+        except HandshakeError as exc:
+            self._handshake_failed(exc)
+            self._events.append(response)
+            return
+        self.state = State.OPEN
+        self._events.append(response)
+
+    def _handshake_failed(self, exc: Exception) -> None:
+        self.handshake_exc = exc
+        self._discard = True
+        self._buf = bytearray()
+        self._send_eof()
+
+    def process_response(self, response: Response) -> None:
+        """Check the server's answer and apply what it negotiated.
+
+        Raises:
+            InvalidStatus: the status is not 101.
+            InvalidHeader: a required header is missing or wrong.
+            NegotiationError: the extensions or subprotocol are not what was offered.
+        """
+        if response.status_code != 101:
+            raise InvalidStatus(response)
+        headers = response.headers
+        if "websocket" not in parse_token_list(headers, "Upgrade"):
+            raise InvalidHeader("Upgrade", headers.get("Upgrade"))
+        if "upgrade" not in parse_token_list(headers, "Connection"):
+            raise InvalidHeader("Connection", headers.get("Connection"))
+        accepts = headers.get_all("Sec-WebSocket-Accept")
+        if len(accepts) != 1:
+            raise InvalidHeader(
+                "Sec-WebSocket-Accept", None if not accepts else ", ".join(accepts)
+            )
+        if accepts[0] != accept_key(self.key):
+            raise InvalidHeader("Sec-WebSocket-Accept", accepts[0], "wrong key")
+        self.set_extensions(self._negotiate_extensions(headers))
+        self.subprotocol = self._negotiate_subprotocol(headers)
+
+    def _negotiate_extensions(self, headers: Headers) -> list[Extension]:
+        accepted: list[Extension] = []
+        for name, params in parse_extension_header(headers):
+            for factory in self.extension_factories:
+                if factory.name == name:
+                    accepted.append(factory.process_response_params(params, accepted))
+                    break
+            else:
+                raise NegotiationError(f"server accepted extension {name}, which wasn't offered")
+        return accepted
+
+    def _negotiate_subprotocol(self, headers: Headers) -> str | None:
+        protocols = parse_subprotocol_header(headers)
+        if not protocols:
+            return None
+        if len(protocols) > 1:
+            raise NegotiationError(f"server chose several subprotocols: {', '.join(protocols)}")
+        if protocols[0] not in self.available_subprotocols:
+            raise NegotiationError(f"server chose subprotocol {protocols[0]}, which wasn't offered")
+        return protocols[0]

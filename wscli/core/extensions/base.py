@@ -1,0 +1,118 @@
+"""The interface between the protocol and its extensions (RFC 6455 §9).
+
+An extension is negotiated in the opening handshake by a *factory* (one per side), which
+turns the parameters of one offer into an :class:`Extension` bound to one connection.
+The protocol then passes every data frame through the negotiated extensions: ``decode``
+on the way in, in reverse order of negotiation, and ``encode`` on the way out.
+Control frames never go through extensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..frames import Frame
+
+__all__ = [
+    "ExtensionParameter",
+    "ExtensionHeader",
+    "Extension",
+    "ClientExtensionFactory",
+    "ServerExtensionFactory",
+]
+
+#: One ``name=value`` (or bare ``name``, value ``None``) parameter of an extension offer.
+ExtensionParameter = tuple[str, str | None]
+
+#: One element of a Sec-WebSocket-Extensions header: the name and its parameters.
+ExtensionHeader = tuple[str, list[ExtensionParameter]]
+
+
+class Extension:
+    """A negotiated extension bound to one connection."""
+
+    #: Registered extension token, e.g. ``permessage-deflate``.
+    name: str = ""
+    #: Which reserved bits the extension gives a meaning to; the protocol rejects
+    #: frames that set any other one (RFC 6455 §5.2).
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+
+    def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
+        """Undo the extension on a received data frame.
+
+        Args:
+            frame: a TEXT, BINARY or CONT frame, in order of arrival.
+            max_size: how many more payload bytes the current message may have after
+                decoding; ``None`` for no limit.
+
+        Raises:
+            PayloadTooBig: the decoded payload would exceed ``max_size``.
+            ProtocolError: the frame cannot be decoded.
+        """
+        raise NotImplementedError
+
+    def encode(self, frame: Frame, *, compress: bool | None = None) -> Frame:
+        """Apply the extension to a data frame about to be sent.
+
+        Args:
+            frame: a TEXT, BINARY or CONT frame, in order of sending.
+            compress: a per-message override for extensions that compress: ``True`` or
+                ``False`` forces the choice, ``None`` lets the extension decide. Only the
+                first frame of a message reads it.
+        """
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Return the negotiated parameters as they appeared in the handshake."""
+        return self.name
+
+
+class ClientExtensionFactory:
+    """The client's side of negotiating one extension."""
+
+    name: str = ""
+
+    def get_request_params(self) -> list[ExtensionParameter]:
+        """Return the parameters of the offer to put in the request."""
+        raise NotImplementedError
+
+    def process_response_params(
+        self, params: Sequence[ExtensionParameter], accepted: Sequence[Extension]
+    ) -> Extension:
+        """Build the extension the server accepted with ``params``.
+
+        Args:
+            params: the parameters in the server's response for this extension.
+            accepted: the extensions already accepted from the same response.
+
+        Raises:
+            NegotiationError: the response is malformed or not what was offered; the
+                client fails the connection.
+        """
+        raise NotImplementedError
+
+
+class ServerExtensionFactory:
+    """The server's side of negotiating one extension."""
+
+    name: str = ""
+
+    def process_request_params(
+        self, params: Sequence[ExtensionParameter], accepted: Sequence[Extension]
+    ) -> tuple[list[ExtensionParameter], Extension]:
+        """Answer one offer from the client.
+
+        Args:
+            params: the parameters of one offer in the request.
+            accepted: the extensions already accepted for this connection.
+
+        Returns:
+            The parameters for the response and the extension to use.
+
+        Raises:
+            NegotiationError: the offer is declined (malformed, duplicated or not
+                acceptable); the server tries the client's next offer, if any.
+        """
+        raise NotImplementedError

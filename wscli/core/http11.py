@@ -1,0 +1,140 @@
+"""The HTTP/1.1 messages of the opening handshake: Request and Response.
+
+Parsing is incremental: a parser is handed the bytes received so far and either returns
+a message and how many bytes it used, or ``None`` to ask for more. Limits on the head's
+size and header count come from the caller, so a peer that never ends its head costs
+bounded memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .exceptions import HandshakeError
+from .headers import Headers
+
+__all__ = [
+    "Request",
+    "Response",
+    "parse_request",
+    "parse_response",
+    "MAX_HEAD_SIZE",
+    "MAX_HEADERS",
+    "HEAD_END",
+]
+
+#: Default limit on the size of a request or response head, in bytes.
+MAX_HEAD_SIZE = 16384
+#: Default limit on the number of header lines.
+MAX_HEADERS = 128
+HEAD_END = b"\r\n\r\n"
+
+_FIELD_NAME_RE = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE_RE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
+_REQUEST_LINE_RE = re.compile(rb"([A-Z]+) (\S+) HTTP/(\d)\.(\d)")
+_STATUS_LINE_RE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([\x09\x20-\x7e\x80-\xff]*))?")
+
+
+@dataclass
+class Request:
+    """An opening handshake request (RFC 6455 §4.1)."""
+
+    path: str
+    headers: Headers
+    method: str = "GET"
+    #: Bytes that followed the head (hixie-76's key3), when the draft needs them.
+    body: bytes = b""
+
+    def serialize(self) -> bytes:
+        """Encode the request for the wire."""
+        head = f"{self.method} {self.path} HTTP/1.1\r\n".encode()
+        return head + self.headers.serialize() + self.body
+
+
+@dataclass
+class Response:
+    """An opening handshake response (RFC 6455 §4.2.2)."""
+
+    status_code: int
+    reason_phrase: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    def serialize(self) -> bytes:
+        """Encode the response for the wire."""
+        head = f"HTTP/1.1 {self.status_code} {self.reason_phrase}\r\n".encode()
+        return head + self.headers.serialize() + self.body
+
+
+def _find_head(data: bytes | bytearray, max_size: int) -> int | None:
+    end = data.find(HEAD_END, 0, max_size + 4)
+    if end < 0:
+        if len(data) > max_size:
+            raise HandshakeError(f"handshake head larger than {max_size} bytes")
+        return None
+    return end
+
+
+def _parse_headers(lines: list[bytes], max_headers: int) -> Headers:
+    if len(lines) > max_headers:
+        raise HandshakeError(f"more than {max_headers} header lines")
+    headers = Headers()
+    for line in lines:
+        name, sep, value = line.partition(b":")
+        if not sep or not _FIELD_NAME_RE.fullmatch(name):
+            raise HandshakeError(f"malformed header line {line[:80]!r}")
+        value = value.strip(b" \t")
+        if not _FIELD_VALUE_RE.fullmatch(value):
+            raise HandshakeError(f"invalid characters in header {name.decode()}")
+        headers[name.decode()] = value.decode("latin-1")
+    return headers
+
+
+def parse_request(
+    data: bytes | bytearray, *, max_size: int = MAX_HEAD_SIZE, max_headers: int = MAX_HEADERS
+) -> tuple[Request, int] | None:
+    """Parse a request head from the start of ``data``.
+
+    Returns:
+        ``(request, bytes_used)``, or ``None`` when the head is not complete yet.
+
+    Raises:
+        HandshakeError: the head is malformed or over the limits.
+    """
+    end = _find_head(data, max_size)
+    if end is None:
+        return None
+    lines = bytes(data[:end]).split(b"\r\n")
+    match = _REQUEST_LINE_RE.fullmatch(lines[0])
+    if not match:
+        raise HandshakeError(f"malformed request line {lines[0][:80]!r}")
+    method, target, major, minor = match.groups()
+    if (int(major), int(minor)) < (1, 1):
+        raise HandshakeError("the opening handshake needs HTTP/1.1 or later")
+    headers = _parse_headers(lines[1:], max_headers)
+    return Request(target.decode("latin-1"), headers, method.decode()), end + 4
+
+
+def parse_response(
+    data: bytes | bytearray, *, max_size: int = MAX_HEAD_SIZE, max_headers: int = MAX_HEADERS
+) -> tuple[Response, int] | None:
+    """Parse a response head from the start of ``data``.
+
+    Returns:
+        ``(response, bytes_used)``, or ``None`` when the head is not complete yet.
+
+    Raises:
+        HandshakeError: the head is malformed or over the limits.
+    """
+    end = _find_head(data, max_size)
+    if end is None:
+        return None
+    lines = bytes(data[:end]).split(b"\r\n")
+    match = _STATUS_LINE_RE.fullmatch(lines[0])
+    if not match:
+        raise HandshakeError(f"malformed status line {lines[0][:80]!r}")
+    _major, _minor, status, reason = match.groups()
+    headers = _parse_headers(lines[1:], max_headers)
+    reason_text = (reason or b"").decode("latin-1")
+    return Response(int(status), reason_text, headers), end + 4

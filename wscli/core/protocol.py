@@ -1,0 +1,674 @@
+"""The RFC 6455 state machine shared by clients and servers, without any I/O.
+
+A :class:`Protocol` is fed the bytes that arrive (:meth:`Protocol.receive_data`,
+:meth:`Protocol.receive_eof`), is told what to send (``send_*``), and in return offers the
+events it recognised (:meth:`Protocol.events_received`) and the bytes to write
+(:meth:`Protocol.data_to_send`). It never touches a socket, a thread or a clock.
+
+States (RFC 6455 §4 and §7)::
+
+    CONNECTING ──handshake done──► OPEN ──close sent or received──► CLOSING ──EOF──► CLOSED
+         └────────handshake failed──────────────────────────────────────────────────┘
+
+* In OPEN, data and control frames flow both ways.
+* Sending or receiving a close frame moves to CLOSING. A received close is echoed at
+  once (§5.5.1); a server then half-closes the TCP connection (§7.1.1), a client waits
+  for the server to do so. :meth:`Protocol.close_expected` tells the I/O layer to start
+  its close timer.
+* When the peer breaks the protocol, the parser never raises: it records the error in
+  :attr:`Protocol.error`, queues a close frame with the right code (1002, 1007, 1009),
+  asks for the TCP connection to be closed and ignores whatever arrives afterwards (§7.1.7).
+
+The protocol reassembles fragments itself and emits whole messages: text is checked as
+UTF-8 while it arrives, even inside a frame that is still incomplete, so invalid text is
+refused at its first bad byte (§8.1). Pings are answered and close frames echoed without
+the I/O layer's help.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .events import Message, Ping, Pong
+from .exceptions import InvalidState, PayloadTooBig, ProtocolError
+from .extensions.base import Extension
+from .frames import (
+    MAX_CONTROL_PAYLOAD,
+    Close,
+    CloseCode,
+    Frame,
+    Opcode,
+    encode_header,
+)
+from .masking import apply_mask
+
+__all__ = ["Protocol", "State", "Side", "DEFAULT_MAX_SIZE", "random_mask"]
+
+logger = logging.getLogger("wscli.core")
+
+#: Default limit on the size of one incoming message, in bytes (64 MiB).
+DEFAULT_MAX_SIZE = 64 * 2**20
+
+# Payloads at least this large go out as their own chunk rather than being copied
+# onto the end of the header.
+_JOIN_LIMIT = 65536
+
+
+class State(enum.IntEnum):
+    """Connection states, numbered as the W3C ``readyState``."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class Side(enum.Enum):
+    """Which end of the connection a protocol plays."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class _MaskPool:
+    """Masks drawn from the OS's random source, 4 KiB at a time.
+
+    RFC 6455 §5.3 asks for unpredictable masks; reading ``os.urandom`` once per frame
+    would cost a system call per message, so masks are sliced from a larger read.
+    """
+
+    __slots__ = ("_pool", "_pos")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._pos = 0
+
+    def __call__(self) -> bytes:
+        pos = self._pos
+        if pos + 4 > len(self._pool):
+            self._pool = os.urandom(4096)
+            pos = 0
+        self._pos = pos + 4
+        return self._pool[pos : pos + 4]
+
+
+random_mask: Callable[[], bytes] = _MaskPool()
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def _pending_utf8_is_invalid(decoder: codecs.IncrementalDecoder) -> bool:
+    """Tell whether the bytes a decoder holds back can no longer become valid UTF-8.
+
+    CPython's decoder rejects most bad prefixes at once, but keeps ``ED A0``-``ED BF``
+    (the start of a UTF-16 surrogate) until the third byte. RFC 6455 §8.1 wants the
+    connection failed as soon as the text is known to be invalid.
+    """
+    pending = decoder.getstate()[0]
+    return len(pending) >= 2 and pending[0] == 0xED and pending[1] > 0x9F
+
+
+class Protocol:
+    """The WebSocket state machine for one connection, minus the opening handshake.
+
+    :class:`~wscli.core.client.ClientProtocol` and :class:`~wscli.core.server.ServerProtocol`
+    add the handshake; construct ``Protocol`` directly only for a connection whose
+    handshake happened elsewhere.
+
+    Args:
+        side: which end this is; it decides the masking rules (RFC 6455 §5.1).
+        state: the starting state.
+        max_size: largest incoming message in bytes (after decompression); ``None``
+            for no limit. Larger messages fail the connection with 1009.
+        extensions: negotiated extensions, in negotiation order.
+        make_mask: returns a fresh 4-byte mask for each frame a client sends.
+        logger: where frames are logged at DEBUG level.
+    """
+
+    def __init__(
+        self,
+        side: Side,
+        *,
+        state: State = State.OPEN,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        extensions: Sequence[Extension] | None = None,
+        make_mask: Callable[[], bytes] | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[Any] = logger,
+    ) -> None:
+        self.side = side
+        self.state = state
+        self.max_size = max_size
+        self.extensions: list[Extension] = list(extensions or [])
+        self._make_mask = make_mask or random_mask
+        self.logger = logger
+        self._debug = logger.isEnabledFor(logging.DEBUG)
+
+        #: The close frame received from the peer, if any.
+        self.close_rcvd: Close | None = None
+        #: The close frame sent to the peer, if any.
+        self.close_sent: Close | None = None
+        #: Whether the peer's close came before ours.
+        self.close_rcvd_then_sent: bool | None = None
+        #: Why the protocol failed the connection, if it did.
+        self.error: ProtocolError | None = None
+        #: Why the opening handshake failed, if it did.
+        self.handshake_exc: Exception | None = None
+        #: Whether EOF has been received from the peer.
+        self.eof_received = False
+
+        self._buf = bytearray()
+        self._events: list[Any] = []
+        self._out: list[bytes] = []
+        self._discard = False
+        self._eof_sent = False
+        self._expect_mask = 0x80 if side is Side.SERVER else 0
+        self._rsv_allowed = 0
+        self._compressing_ext: Extension | None = None
+        self._configure_extensions()
+
+        # Message being received.
+        self._msg_text: bool | None = None
+        self._msg_parts: list[Any] = []
+        self._msg_size = 0
+        self._msg_compressed = False
+        self._decoder: codecs.IncrementalDecoder | None = None
+        # Text frame being received piece by piece: [fin, mask, remaining, offset].
+        self._partial: list[Any] | None = None
+
+        # Message being sent in fragments.
+        self._send_fragmenting = False
+        self._send_compress: bool | None = None
+
+    # -- extensions -------------------------------------------------------------------
+
+    def _configure_extensions(self) -> None:
+        allowed = 0
+        for extension in self.extensions:
+            allowed |= (0x40 if extension.rsv1 else 0) | (0x20 if extension.rsv2 else 0)
+            allowed |= 0x10 if extension.rsv3 else 0
+        self._rsv_allowed = allowed
+
+    def set_extensions(self, extensions: Sequence[Extension]) -> None:
+        """Install the extensions negotiated in the handshake; call before OPEN."""
+        self.extensions = list(extensions)
+        self._configure_extensions()
+
+    # -- output -----------------------------------------------------------------------
+
+    def events_received(self) -> list[Any]:
+        """Return and forget the events recognised since the last call.
+
+        Events are :class:`~wscli.core.events.Message`, :class:`~wscli.core.events.Ping`,
+        :class:`~wscli.core.events.Pong`, :class:`~wscli.core.frames.Close`, and the
+        handshake's :class:`~wscli.core.http11.Request` or :class:`~wscli.core.http11.Response`.
+        """
+        events = self._events
+        self._events = []
+        return events
+
+    def data_to_send(self) -> list[bytes]:
+        """Return and forget the byte chunks to write, in order.
+
+        An empty chunk means: half-close the TCP connection now (after writing the
+        chunks before it).
+        """
+        out = self._out
+        self._out = []
+        return out
+
+    def close_expected(self) -> bool:
+        """Tell whether the TCP connection should close soon: start the close timer.
+
+        True once a close frame was sent or received, or the handshake failed.
+        """
+        return self.state is State.CLOSING or self._eof_sent or self.handshake_exc is not None
+
+    # -- input ------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes received from the network.
+
+        Call :meth:`events_received` and :meth:`data_to_send` afterwards.
+        """
+        if self._discard or self.state is State.CLOSED:
+            return
+        self._buf += data
+        if self.state is State.CONNECTING:
+            self._receive_handshake()
+            if self.state is State.CONNECTING or self._discard:
+                return
+        self._parse()
+
+    def receive_eof(self) -> None:
+        """Tell the protocol that the peer closed its side; safe to call twice."""
+        if self.eof_received:
+            return
+        self.eof_received = True
+        if self.state is State.CONNECTING and self.handshake_exc is None:
+            self.handshake_exc = EOFError("connection closed during the opening handshake")
+        self.state = State.CLOSED
+        self._discard = True
+        self._buf = bytearray()
+        if not self._eof_sent:
+            self._eof_sent = True
+            self._out.append(b"")
+
+    def _receive_handshake(self) -> None:
+        """Parse the opening handshake from ``self._buf``; subclasses implement it."""
+        raise InvalidState("this protocol has no opening handshake")
+
+    # -- the frame parser ---------------------------------------------------------------
+
+    def _parse(self) -> None:
+        buf = self._buf
+        n = len(buf)
+        pos = 0
+        expect_mask = self._expect_mask
+        try:
+            while not self._discard:
+                if self._partial is not None:
+                    pos = self._continue_partial(pos)
+                    if self._partial is not None:
+                        break
+                    continue
+                if n - pos < 2:
+                    break
+                b0 = buf[pos]
+                b1 = buf[pos + 1]
+                length = b1 & 0x7F
+                hlen = 2
+                if length == 126:
+                    if n - pos < 4:
+                        break
+                    length = (buf[pos + 2] << 8) | buf[pos + 3]
+                    hlen = 4
+                elif length == 127:
+                    if n - pos < 10:
+                        break
+                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                    hlen = 10
+                    if length >> 63:
+                        self._fail(CloseCode.PROTOCOL_ERROR, "invalid frame length")
+                        break
+                masked = b1 & 0x80
+                if masked != expect_mask:
+                    self._fail(
+                        CloseCode.PROTOCOL_ERROR,
+                        "unmasked frame from client" if expect_mask else "masked frame from server",
+                    )
+                    break
+                mask = None
+                if masked:
+                    if n - pos < hlen + 4:
+                        break
+                    mask = bytes(buf[pos + hlen : pos + hlen + 4])
+                    hlen += 4
+                opcode = b0 & 0x0F
+                fin = b0 & 0x80
+                rsv = b0 & 0x70
+                if opcode & 0x08:
+                    if not self._check_control(opcode, fin, rsv, length):
+                        break
+                elif not self._check_data(opcode, rsv, length):
+                    break
+                start = pos + hlen
+                end = start + length
+                if end > n:
+                    if opcode < 8 and not self._msg_compressed_next(opcode, rsv):
+                        if opcode == Opcode.TEXT or (opcode == 0 and self._msg_text):
+                            # Validate text as it arrives rather than when it ends.
+                            self._begin_message(opcode, rsv)
+                            self._msg_size += length
+                            self._partial = [fin, mask, length, 0]
+                            pos = start
+                            continue
+                    break
+                payload = bytes(buf[start:end])
+                if mask is not None and length:
+                    payload = apply_mask(payload, mask)
+                pos = end
+                if opcode & 0x08:
+                    self._handle_control(opcode, payload)
+                else:
+                    self._handle_data(opcode, fin, rsv, payload)
+        finally:
+            if self._discard:
+                self._buf = bytearray()
+            elif pos:
+                del buf[:pos]
+
+    def _check_control(self, opcode: int, fin: int, rsv: int, length: int) -> bool:
+        if opcode > Opcode.PONG:
+            return self._fail(CloseCode.PROTOCOL_ERROR, f"invalid opcode {opcode:#x}")
+        if rsv:
+            return self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+        # RFC 6455 §5.5: control frames are never fragmented and carry at most 125 bytes.
+        if not fin:
+            return self._fail(CloseCode.PROTOCOL_ERROR, "fragmented control frame")
+        if length > MAX_CONTROL_PAYLOAD:
+            return self._fail(CloseCode.PROTOCOL_ERROR, "control frame too long")
+        return True
+
+    def _check_data(self, opcode: int, rsv: int, length: int) -> bool:
+        if opcode > Opcode.BINARY:
+            return self._fail(CloseCode.PROTOCOL_ERROR, f"invalid opcode {opcode:#x}")
+        if rsv & ~self._rsv_allowed:
+            return self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+        if opcode == Opcode.CONT:
+            if self._msg_text is None:
+                return self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
+            compressed = self._msg_compressed
+        else:
+            if self._msg_text is not None:
+                return self._fail(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
+            compressed = bool(rsv & 0x40) and self._rsv_allowed & 0x40
+        max_size = self.max_size
+        if max_size is not None:
+            size = length if opcode else self._msg_size + length
+            # A compressed payload may inflate; its wire size is bounded loosely here
+            # and the inflated size exactly by the extension.
+            limit = max_size + (max_size >> 3) + 1024 if compressed else max_size
+            if size > limit:
+                self._fail(CloseCode.MESSAGE_TOO_BIG, f"message over {max_size} bytes")
+                return False
+        return True
+
+    def _msg_compressed_next(self, opcode: int, rsv: int) -> bool:
+        if opcode == Opcode.CONT:
+            return self._msg_compressed
+        return bool(rsv & 0x40)
+
+    def _begin_message(self, opcode: int, rsv: int) -> None:
+        if opcode != Opcode.CONT:
+            self._msg_text = opcode == Opcode.TEXT
+            self._msg_parts = []
+            self._msg_size = 0
+            self._msg_compressed = bool(rsv & 0x40)
+            self._decoder = None
+
+    def _end_message(self) -> None:
+        self._msg_text = None
+        self._msg_parts = []
+        self._msg_size = 0
+        self._msg_compressed = False
+        self._decoder = None
+
+    def _continue_partial(self, pos: int) -> int:
+        partial = self._partial
+        assert partial is not None
+        fin, mask, remaining, offset = partial
+        buf = self._buf
+        take = min(len(buf) - pos, remaining)
+        if take == 0 and remaining:
+            return pos
+        chunk = bytes(buf[pos : pos + take])
+        if mask is not None and take:
+            chunk = apply_mask(chunk, mask, offset)
+        pos += take
+        remaining -= take
+        partial[2] = remaining
+        partial[3] = offset + take
+        if remaining == 0:
+            self._partial = None
+        self._add_text(chunk, bool(fin) and remaining == 0)
+        return pos
+
+    def _add_text(self, data: bytes, final: bool) -> None:
+        decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = _utf8_decoder()
+        try:
+            text = decoder.decode(data, final)
+        except UnicodeDecodeError:
+            self._fail(CloseCode.INVALID_DATA, "invalid utf-8 in text message")
+            return
+        if not final and _pending_utf8_is_invalid(decoder):
+            self._fail(CloseCode.INVALID_DATA, "invalid utf-8 in text message")
+            return
+        self._msg_parts.append(text)
+        if final:
+            message = "".join(self._msg_parts)
+            self._end_message()
+            if self._debug:
+                self.logger.debug("< TEXT %d chars", len(message))
+            self._events.append(Message(message))
+
+    def _handle_data(self, opcode: int, fin: int, rsv: int, payload: bytes) -> None:
+        if opcode != Opcode.CONT:
+            # Fast path: a whole message in one uncompressed frame.
+            if fin and not rsv:
+                if opcode == Opcode.TEXT:
+                    try:
+                        text = payload.decode()
+                    except UnicodeDecodeError:
+                        self._fail(CloseCode.INVALID_DATA, "invalid utf-8 in text message")
+                        return
+                    if self._debug:
+                        self.logger.debug("< TEXT %r", text[:80])
+                    self._events.append(Message(text))
+                else:
+                    if self._debug:
+                        self.logger.debug("< BINARY %r", payload[:80])
+                    self._events.append(Message(payload))
+                return
+            self._begin_message(opcode, rsv)
+        if self._msg_compressed:
+            payload = self._decode_extensions(opcode, fin, rsv, payload)
+            if self._discard:
+                return
+            self._msg_size += len(payload)
+        elif opcode == Opcode.CONT:
+            self._msg_size += len(payload)
+        else:
+            self._msg_size = len(payload)
+        if self._msg_text:
+            self._add_text(payload, bool(fin))
+            return
+        if fin:
+            parts = self._msg_parts
+            data = b"".join(parts) + payload if parts else payload
+            self._end_message()
+            if self._debug:
+                self.logger.debug("< BINARY %d bytes", len(data))
+            self._events.append(Message(data))
+        else:
+            self._msg_parts.append(payload)
+
+    def _decode_extensions(self, opcode: int, fin: int, rsv: int, payload: bytes) -> bytes:
+        frame = Frame(
+            Opcode(opcode), payload, bool(fin), bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10)
+        )
+        max_size = self.max_size
+        try:
+            for extension in reversed(self.extensions):
+                remaining = None if max_size is None else max_size - self._msg_size
+                frame = extension.decode(frame, max_size=remaining)
+        except PayloadTooBig as exc:
+            self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
+            return b""
+        except ProtocolError as exc:
+            self._fail(exc.code, str(exc))
+            return b""
+        return frame.data
+
+    def _handle_control(self, opcode: int, payload: bytes) -> None:
+        if opcode == Opcode.PING:
+            if self._debug:
+                self.logger.debug("< PING %r", payload)
+            self._events.append(Ping(payload))
+            if self.state is State.OPEN:
+                # RFC 6455 §5.5.2: answer with a pong carrying the same payload.
+                self._send_frame(Opcode.PONG, payload)
+        elif opcode == Opcode.PONG:
+            if self._debug:
+                self.logger.debug("< PONG %r", payload)
+            self._events.append(Pong(payload))
+        else:
+            self._handle_close(payload)
+
+    def _handle_close(self, payload: bytes) -> None:
+        try:
+            close = Close.parse(payload)
+        except ProtocolError as exc:
+            self._fail(exc.code, str(exc))
+            return
+        if self._debug:
+            self.logger.debug("< CLOSE %s", close)
+        self.close_rcvd = close
+        if self.state is State.OPEN:
+            # RFC 6455 §5.5.1: echo the close frame; the same code is customary.
+            self.close_sent = close
+            self.close_rcvd_then_sent = True
+            self._send_frame(Opcode.CLOSE, close.serialize())
+            self.state = State.CLOSING
+        # Whatever follows a close frame is not read (§5.5.1).
+        self._discard = True
+        self._partial = None
+        self._events.append(close)
+        if self.side is Side.SERVER:
+            # §7.1.1: the server closes the TCP connection first.
+            self._send_eof()
+
+    # -- failing ----------------------------------------------------------------------
+
+    def fail(self, code: int, reason: str = "") -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send a close frame, then close TCP.
+
+        Use it when the application finds the peer's data unacceptable.
+        """
+        if self.state is State.OPEN:
+            close = Close(code, reason)
+            self.close_sent = close
+            if self.close_rcvd is None:
+                self.close_rcvd_then_sent = False
+            self._send_frame(Opcode.CLOSE, close.serialize())
+            self.state = State.CLOSING
+        self._discard = True
+        self._partial = None
+        self._send_eof()
+
+    def _fail(self, code: int, reason: str) -> bool:
+        """Record a protocol violation by the peer and fail the connection; returns False."""
+        if self.error is None:
+            error_class = PayloadTooBig if code == CloseCode.MESSAGE_TOO_BIG else ProtocolError
+            self.error = error_class(reason, code)
+        if self._debug:
+            self.logger.debug("! failing the connection: %d %s", code, reason)
+        self.fail(code, reason)
+        return False
+
+    def _send_eof(self) -> None:
+        if not self._eof_sent:
+            self._eof_sent = True
+            self._out.append(b"")
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _send_frame(self, opcode: int, data: bytes, fin: bool = True, rsv: int = 0) -> None:
+        first = (0x80 if fin else 0) | rsv | opcode
+        if self._debug:
+            self.logger.debug("> %s%s %r", Opcode(opcode).name, "" if fin else " (more)", data[:80])
+        if self._expect_mask:
+            header = encode_header(first, len(data), None)
+        else:
+            mask = self._make_mask()
+            header = encode_header(first, len(data), mask)
+            if data:
+                data = apply_mask(data, mask)
+        if len(data) < _JOIN_LIMIT:
+            self._out.append(header + data)
+        else:
+            self._out.append(header)
+            self._out.append(data)
+
+    def _check_open(self) -> None:
+        if self.state is not State.OPEN:
+            raise InvalidState(f"connection is {self.state.name.lower()}")
+
+    def _send_data(self, opcode: int, data: bytes, fin: bool, compress: bool | None) -> None:
+        self._check_open()
+        if opcode == Opcode.CONT:
+            if not self._send_fragmenting:
+                raise InvalidState("no fragmented message in progress")
+        elif self._send_fragmenting:
+            raise InvalidState("a fragmented message is in progress")
+        self._send_fragmenting = not fin
+        if self.extensions:
+            frame = Frame(Opcode(opcode), data, fin)
+            for extension in self.extensions:
+                frame = extension.encode(frame, compress=compress)
+            rsv = (0x40 if frame.rsv1 else 0) | (0x20 if frame.rsv2 else 0)
+            rsv |= 0x10 if frame.rsv3 else 0
+            self._send_frame(opcode, frame.data, fin, rsv)
+        else:
+            self._send_frame(opcode, data, fin)
+
+    def send_text(self, data: bytes, fin: bool = True, *, compress: bool | None = None) -> None:
+        """Send a text frame carrying UTF-8 ``data``; ``fin=False`` starts a fragmented message.
+
+        Raises:
+            InvalidState: the connection is not open, or a fragmented message is in progress.
+        """
+        self._send_data(Opcode.TEXT, data, fin, compress)
+
+    def send_binary(self, data: bytes, fin: bool = True, *, compress: bool | None = None) -> None:
+        """Send a binary frame; ``fin=False`` starts a fragmented message.
+
+        Raises:
+            InvalidState: the connection is not open, or a fragmented message is in progress.
+        """
+        self._send_data(Opcode.BINARY, data, fin, compress)
+
+    def send_continuation(self, data: bytes, fin: bool) -> None:
+        """Send the next fragment of the message started by ``send_text``/``send_binary``.
+
+        Raises:
+            InvalidState: no fragmented message is in progress.
+        """
+        self._send_data(Opcode.CONT, data, fin, None)
+
+    def send_ping(self, data: bytes = b"") -> None:
+        """Send a ping (at most 125 bytes).
+
+        Raises:
+            InvalidState: the connection is not open.
+            ValueError: the payload is too long.
+        """
+        self._check_open()
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("ping payload is longer than 125 bytes")
+        self._send_frame(Opcode.PING, data)
+
+    def send_pong(self, data: bytes = b"") -> None:
+        """Send an unsolicited pong (at most 125 bytes).
+
+        Raises:
+            InvalidState: the connection is not open.
+            ValueError: the payload is too long.
+        """
+        self._check_open()
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("pong payload is longer than 125 bytes")
+        self._send_frame(Opcode.PONG, data)
+
+    def send_close(self, code: int | None = None, reason: str = "") -> None:
+        """Start the closing handshake; ``code=None`` sends a close frame without a status.
+
+        Raises:
+            InvalidState: the connection is not open.
+            ValueError: the code may not be sent, or the reason is too long.
+        """
+        self._check_open()
+        close = Close(CloseCode.NO_STATUS_RCVD if code is None else code, reason)
+        if code is None and reason:
+            raise ValueError("a close reason needs a close code")
+        close.check()
+        self.close_sent = close
+        self.close_rcvd_then_sent = False
+        self._send_frame(Opcode.CLOSE, close.serialize())
+        self.state = State.CLOSING

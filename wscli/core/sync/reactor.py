@@ -1,0 +1,243 @@
+"""Reactor: one I/O thread that serves many sockets through ``selectors``.
+
+Idle connections should cost memory, not threads. The reactor owns every socket it is
+given: it waits for readiness with one ``select`` call (epoll on Linux), calls the
+handler registered for each ready socket, and runs timers from one heap. Other threads
+reach it through :meth:`Reactor.call_soon` and :meth:`Reactor.call_later`, which are safe
+to call from anywhere; everything else must run on the reactor thread.
+
+Handlers run on the reactor thread, so a slow handler delays every socket it serves.
+Work queued with :meth:`Reactor.defer` runs after the current round of I/O, which lets a
+connection answer a whole batch of received messages with one write.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import logging
+import os
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+__all__ = ["Reactor", "TimerHandle", "IOHandler", "shared_reactor"]
+
+logger = logging.getLogger("wscli.core.reactor")
+
+EVENT_READ = selectors.EVENT_READ
+EVENT_WRITE = selectors.EVENT_WRITE
+
+
+class IOHandler(Protocol):
+    """What the reactor calls when a registered socket is ready."""
+
+    def handle_io(self, mask: int) -> None: ...
+
+
+class TimerHandle:
+    """A scheduled call; :meth:`cancel` stops it from running."""
+
+    __slots__ = ("when", "callback", "args", "cancelled")
+
+    def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.when = when
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Keep the call from running; safe from any thread."""
+        self.cancelled = True
+
+
+class Reactor:
+    """An I/O thread multiplexing sockets, with timers and a thread-safe call queue.
+
+    Args:
+        name: the thread's name, shown in debuggers and ``threading.enumerate()``.
+    """
+
+    def __init__(self, name: str = "wscli-reactor") -> None:
+        self.name = name
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, EVENT_READ, None)
+        self._calls: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = (
+            collections.deque()
+        )
+        self._deferred: list[Callable[[], None]] = []
+        self._timers: list[tuple[float, int, TimerHandle]] = []
+        self._seq = itertools.count()
+        self._woken = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._thread_id: int | None = None
+        self._start_lock = threading.Lock()
+        #: A buffer the reactor thread reads into, shared by every connection it serves.
+        self.read_buffer = bytearray(262144)
+        self.read_view = memoryview(self.read_buffer)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> Reactor:
+        """Start the I/O thread if it is not running; returns ``self``."""
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stop the I/O thread and wait for it; sockets still registered are left open."""
+        self._stopping = True
+        self._wake()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        """Whether the I/O thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def in_thread(self) -> bool:
+        """Tell whether the caller runs on the reactor thread."""
+        return threading.get_ident() == self._thread_id
+
+    # -- calls from any thread -------------------------------------------------------
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` on the reactor thread, in order of calls."""
+        self._calls.append((callback, args))
+        if threading.get_ident() != self._thread_id:
+            self._wake()
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
+        """Run ``callback(*args)`` on the reactor thread after ``delay`` seconds."""
+        handle = TimerHandle(time.monotonic() + delay, callback, args)
+        if threading.get_ident() == self._thread_id:
+            heapq.heappush(self._timers, (handle.when, next(self._seq), handle))
+        else:
+            self.call_soon(self._push_timer, handle)
+        return handle
+
+    def _push_timer(self, handle: TimerHandle) -> None:
+        heapq.heappush(self._timers, (handle.when, next(self._seq), handle))
+
+    def defer(self, callback: Callable[[], None]) -> None:
+        """On the reactor thread: run ``callback`` once the current round of I/O is done."""
+        self._deferred.append(callback)
+
+    def _wake(self) -> None:
+        if self._woken:
+            return
+        self._woken = True
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass
+
+    # -- calls from the reactor thread ----------------------------------------------
+
+    def register(self, sock: socket.socket, events: int, handler: IOHandler) -> None:
+        """Watch ``sock`` for ``events`` and call ``handler.handle_io(mask)`` when ready."""
+        self._selector.register(sock, events, handler)
+
+    def modify(self, sock: socket.socket, events: int, handler: IOHandler) -> None:
+        """Change what ``sock`` is watched for."""
+        self._selector.modify(sock, events, handler)
+
+    def unregister(self, sock: socket.socket) -> None:
+        """Stop watching ``sock``; harmless when it is not watched."""
+        try:
+            self._selector.unregister(sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._thread_id = threading.get_ident()
+        select = self._selector.select
+        calls = self._calls
+        timers = self._timers
+        monotonic = time.monotonic
+        try:
+            while not self._stopping:
+                if calls or self._deferred:
+                    timeout: float | None = 0
+                elif timers:
+                    timeout = max(0.0, timers[0][0] - monotonic())
+                else:
+                    timeout = None
+                try:
+                    ready = select(timeout)
+                except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                    continue
+                for key, mask in ready:
+                    handler = key.data
+                    if handler is None:
+                        self._drain_wakeups()
+                        continue
+                    try:
+                        handler.handle_io(mask)
+                    except Exception:  # a handler bug must not stop other sockets
+                        logger.exception("unexpected error in an I/O handler")
+                while calls:
+                    callback, args = calls.popleft()
+                    self._run_callback(callback, args)
+                if timers:
+                    now = monotonic()
+                    while timers and timers[0][0] <= now:
+                        handle = heapq.heappop(timers)[2]
+                        if not handle.cancelled:
+                            self._run_callback(handle.callback, handle.args)
+                self._run_deferred()
+        finally:
+            self._thread_id = None
+            self._selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            deferred, self._deferred = self._deferred, []
+            for callback in deferred:
+                self._run_callback(callback, ())
+
+    @staticmethod
+    def _run_callback(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            logger.exception("unexpected error in a reactor callback")
+
+    def _drain_wakeups(self) -> None:
+        self._woken = False
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+
+_shared: Reactor | None = None
+_shared_lock = threading.Lock()
+_shared_pid: int | None = None
+
+
+def shared_reactor() -> Reactor:
+    """Return the process-wide reactor that client connections share, started."""
+    global _shared, _shared_pid
+    with _shared_lock:
+        if _shared is None or not _shared.running or _shared_pid != os.getpid():
+            _shared = Reactor("wscli-client-reactor").start()
+            _shared_pid = os.getpid()
+        return _shared

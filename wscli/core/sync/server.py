@@ -1,0 +1,530 @@
+"""Server: accepts WebSocket connections on a reactor, in the manner of ws's WebSocketServer.
+
+The listening socket is one more handler on the reactor: accepting, the opening
+handshake, ``verify_client``, the ``headers`` and ``connection`` events all happen on
+the reactor thread, so a server with ten thousand idle clients has one I/O thread.
+A blocking ``handler(ws)`` can be given instead of (or besides) listeners; each such
+handler then runs on a thread of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import socket
+import ssl as ssl_module
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..exceptions import HandshakeError
+from ..extensions.base import ServerExtensionFactory
+from ..extensions.permessage_deflate import PerMessageDeflateOptions, server_factory_from_options
+from ..headers import Headers
+from ..http11 import Request, Response
+from ..protocol import DEFAULT_MAX_SIZE, State
+from ..server import ServerProtocol
+from .emitter import EventEmitter
+from .reactor import EVENT_READ, Reactor
+from .websocket import WebSocket
+
+__all__ = ["Server", "ClientInfo", "serve"]
+
+logger = logging.getLogger("wscli.core")
+
+VerifyResult = Any  # bool, or (False, status[, message[, headers]])
+
+
+class ClientInfo:
+    """What ``verify_client`` is given: ``origin``, ``secure``, ``req`` (the request)."""
+
+    __slots__ = ("origin", "secure", "req", "remote_address")
+
+    def __init__(self, origin: str | None, secure: bool, req: Request, remote_address: Any) -> None:
+        self.origin = origin
+        self.secure = secure
+        self.req = req
+        self.remote_address = remote_address
+
+    @property
+    def request(self) -> Request:
+        """The upgrade request (``req`` in ws)."""
+        return self.req
+
+
+class _ServerSocket(WebSocket):
+    """The server's end of a connection: routes the handshake request to the Server."""
+
+    def _request_received(self, request: Request) -> None:
+        self._server._handle_request(self, request)
+
+
+class Server(EventEmitter):
+    """A WebSocket server.
+
+    With ``port``, it listens at once (``port=0`` picks a free port, see
+    :attr:`address`). With ``server``, it shares an existing ``socketserver``/``http.server``
+    server's port. With ``no_server=True``, it only upgrades the connections given to
+    :meth:`handle_upgrade`.
+
+    Args:
+        host: the address to bind; all interfaces when ``None``.
+        port: the port to bind.
+        server: an existing ``socketserver.BaseServer`` whose requests to upgrade are
+            handed over (see :mod:`wscli.core.sync.embed`).
+        verify_client: ``verify_client(info)`` returns True to accept, False to refuse
+            with 401, or ``(False, status, message[, headers])``. A function taking two
+            arguments gets ``(info, callback)`` and answers by calling
+            ``callback(result, status=401, message=None, headers=None)``, from any thread.
+        path: only accept requests for this path (others get 400).
+        no_server: do not listen; use :meth:`handle_upgrade`.
+        client_tracking: keep the open connections in :attr:`clients`.
+        handle_protocols: ``handle_protocols(protocols, request)`` picks the subprotocol
+            from the offered list, or returns None/False for none. Without it the
+            client's first choice is accepted, as ws does.
+        max_payload: largest incoming message in bytes.
+        per_message_deflate: ``False`` (the default), ``True`` or a dict of options.
+        handler: a blocking ``handler(ws)`` to run on its own thread per connection; the
+            connection closes when it returns.
+        origins: accepted Origin values (``None`` in the list accepts a missing one);
+            others are refused with 403.
+        max_connections: connections beyond this are refused with 503.
+        ssl: an ``ssl.SSLContext`` to serve ``wss://``.
+        open_timeout, close_timeout, ping_interval, ping_timeout, max_queue,
+        write_limit: as for :class:`~wscli.core.sync.websocket.WebSocket`.
+        reactor: a reactor to share; by default the server starts its own.
+        backlog: the listen queue length.
+        callback: called once listening, as ws's constructor callback.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        server: Any = None,
+        verify_client: Callable[..., Any] | None = None,
+        path: str | None = None,
+        no_server: bool = False,
+        client_tracking: bool = True,
+        handle_protocols: Callable[[Sequence[str], Request], str | None | bool] | None = None,
+        max_payload: int | None = DEFAULT_MAX_SIZE,
+        per_message_deflate: bool | PerMessageDeflateOptions = False,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        handler: Callable[[WebSocket], Any] | None = None,
+        origins: Sequence[str | None] | None = None,
+        max_connections: int | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        open_timeout: float | None = 10.0,
+        close_timeout: float | None = 10.0,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        max_queue: int = 64,
+        write_limit: int = 4 * 2**20,
+        max_head_size: int | None = None,
+        max_headers: int | None = None,
+        allow_hixie76: bool = False,
+        reactor: Reactor | None = None,
+        backlog: int = 1024,
+        callback: Callable[[], Any] | None = None,
+    ) -> None:
+        modes = sum((port is not None, server is not None, no_server))
+        if modes != 1:
+            raise ValueError("give exactly one of port, server or no_server=True")
+        self.verify_client = verify_client
+        self.path = path
+        self.client_tracking = client_tracking
+        self.handle_protocols = handle_protocols
+        self.max_payload = max_payload
+        self.handler = handler
+        self.origins = origins
+        self.max_connections = max_connections
+        self.ssl = ssl
+        self.allow_hixie76 = allow_hixie76
+        if extensions is None:
+            factory = server_factory_from_options(per_message_deflate)
+            extensions = [factory] if factory is not None else []
+        self.extensions = list(extensions)
+        self._protocol_options: dict[str, Any] = {}
+        if max_head_size is not None:
+            self._protocol_options["max_head_size"] = max_head_size
+        if max_headers is not None:
+            self._protocol_options["max_headers"] = max_headers
+        self._connection_options: dict[str, Any] = {
+            "open_timeout": open_timeout,
+            "close_timeout": close_timeout,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "max_queue": max_queue,
+            "write_limit": write_limit,
+        }
+        self.close_timeout = close_timeout
+        self._verify_takes_callback = False
+        if verify_client is not None:
+            with contextlib.suppress(TypeError, ValueError):
+                params = inspect.signature(verify_client).parameters
+                self._verify_takes_callback = len(params) >= 2
+        self._own_reactor = reactor is None
+        self._reactor = reactor or Reactor("wscli-server-reactor")
+        self._reactor.start()
+        #: Open connections, when ``client_tracking`` is on.
+        self.clients: set[WebSocket] = set()
+        self._connections: set[WebSocket] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._closing = False
+        self._listener: socket.socket | None = None
+        self._embedded = server
+        self._handler_threads: set[threading.Thread] = set()
+        if port is not None:
+            self._listen(host, port, backlog)
+            if callback is not None:
+                self.once("listening", lambda: callback())
+            self._reactor.call_soon(self.emit, "listening")
+        elif server is not None:
+            from .embed import attach_to
+
+            attach_to(server, self)
+
+    # -- listening ----------------------------------------------------------------------
+
+    def _listen(self, host: str | None, port: int, backlog: int) -> None:
+        family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+            sock.listen(backlog)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._listener = sock
+        self._reactor.call_soon(self._reactor.register, sock, EVENT_READ, self)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The bound ``(host, port)``; ``None`` without a listening socket."""
+        if self._listener is None:
+            return None
+        host, port = self._listener.getsockname()[:2]
+        return host, port
+
+    @property
+    def port(self) -> int | None:
+        """The bound port."""
+        address = self.address
+        return None if address is None else address[1]
+
+    @property
+    def url(self) -> str | None:
+        """``ws://host:port`` (``wss://`` with TLS) for the listening socket."""
+        address = self.address
+        if address is None:
+            return None
+        host, port = address
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'wss' if self.ssl else 'ws'}://{host}:{port}"
+
+    def handle_io(self, mask: int) -> None:
+        """Reactor callback: accept what is waiting, up to a batch."""
+        listener = self._listener
+        if listener is None:
+            return
+        for _ in range(64):
+            try:
+                sock, _address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # EMFILE and friends: report, and keep serving the clients we have.
+                self.emit("error", exc)
+                return
+            self._adopt(sock, b"")
+
+    # -- connections ------------------------------------------------------------------
+
+    def _adopt(self, sock: socket.socket, head: bytes) -> WebSocket | None:
+        """On the reactor thread: start serving an accepted socket."""
+        if self._closing:
+            sock.close()
+            return None
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl is not None and not isinstance(sock, ssl_module.SSLSocket):
+            from .tls import start_server_tls
+
+            start_server_tls(self, sock, head)
+            return None
+        proto = ServerProtocol(
+            origins=self.origins,
+            select_subprotocol=self._select_subprotocol if self.handle_protocols else None,
+            extensions=self.extensions,
+            max_size=self.max_payload,
+            **self._protocol_options,
+        )
+        if self.allow_hixie76:
+            from ..legacy.hixie76 import enable_hixie76
+
+            enable_hixie76(proto)
+        try:
+            ws = _ServerSocket._accepted(sock, proto, self._reactor, self, **self._connection_options)
+        except OSError:
+            sock.close()
+            return None
+        self._connections.add(ws)
+        ws.on("close", lambda *_: self._forget(ws))
+        ws._start(head)
+        return ws
+
+    def _forget(self, ws: WebSocket) -> None:
+        self._connections.discard(ws)
+        self.clients.discard(ws)
+
+    def _select_subprotocol(self, offered: Sequence[str], request: Request) -> str | None:
+        assert self.handle_protocols is not None
+        chosen = self.handle_protocols(list(offered), request)
+        return chosen if isinstance(chosen, str) else None
+
+    def _handle_request(self, ws: WebSocket, request: Request) -> None:
+        """On the reactor thread: decide about an upgrade request."""
+        proto = ws._proto
+        assert isinstance(proto, ServerProtocol)
+        if self.path is not None and request.path.split("?", 1)[0] != self.path:
+            self._refuse(ws, 400, f"no websocket endpoint at {request.path.split('?', 1)[0]}")
+            return
+        if self.max_connections is not None and len(self.clients) >= self.max_connections:
+            self._refuse(ws, 503, "too many connections")
+            return
+        if self.verify_client is not None:
+            version = getattr(proto, "version", 13)
+            origin = request.headers.get("Origin" if version != 8 else "Sec-WebSocket-Origin")
+            info = ClientInfo(origin, self.ssl is not None, request, ws.remote_address)
+            if self._verify_takes_callback:
+                def answer(result: Any, status: int = 401, message: str | None = None,
+                           headers: Any = None) -> None:
+                    outcome = result if result else (False, status, message, headers)
+                    self._reactor.call_soon(self._verified, ws, request, outcome)
+
+                try:
+                    self.verify_client(info, answer)
+                except Exception as exc:
+                    self.emit("error", exc)
+                    self._refuse(ws, 500, "internal error")
+                return
+            try:
+                outcome = self.verify_client(info)
+            except Exception as exc:
+                self.emit("error", exc)
+                self._refuse(ws, 500, "internal error")
+                return
+            self._verified(ws, request, outcome)
+            return
+        self._accept(ws, request)
+
+    def _verified(self, ws: WebSocket, request: Request, outcome: VerifyResult) -> None:
+        if ws._finished:
+            return
+        if outcome is True or (outcome and not isinstance(outcome, tuple)):
+            self._accept(ws, request)
+            return
+        status, message, headers = 401, None, None
+        if isinstance(outcome, tuple):
+            if outcome and outcome[0]:
+                self._accept(ws, request)
+                return
+            status = outcome[1] if len(outcome) > 1 and outcome[1] else 401
+            message = outcome[2] if len(outcome) > 2 else None
+            headers = outcome[3] if len(outcome) > 3 else None
+        self._refuse(ws, status, message, headers)
+
+    def _refuse(self, ws: WebSocket, status: int, message: str | None = None,
+                headers: Any = None) -> None:
+        proto = ws._proto
+        assert isinstance(proto, ServerProtocol)
+        text = f"{message}\n" if message else ""
+        response = proto.reject(status, text)
+        if headers:
+            response.headers.update(headers)
+        if proto.handshake_exc is None:
+            proto.handshake_exc = HandshakeError(
+                f"refused with HTTP {status}" + (f": {message}" if message else "")
+            )
+        self._send_response(ws, response)
+
+    def _accept(self, ws: WebSocket, request: Request) -> None:
+        proto = ws._proto
+        assert isinstance(proto, ServerProtocol)
+        response = proto.accept(request)
+        if response.status_code == 101:
+            self.emit("headers", response.headers, request)
+        self._send_response(ws, response)
+        if proto.state is State.OPEN:
+            if self.client_tracking:
+                self.clients.add(ws)
+            ws._opened_now()
+            self.emit("connection", ws, request)
+            if self.handler is not None:
+                self._start_handler(ws)
+            # Frames that came right behind the request were parsed by send_response().
+            with ws._lock:
+                events = proto.events_received()
+                ws._queue_output_locked()
+            if events:
+                ws._handle_events(events)
+
+    def _send_response(self, ws: WebSocket, response: Response) -> None:
+        proto = ws._proto
+        assert isinstance(proto, ServerProtocol)
+        with ws._lock:
+            proto.send_response(response)
+            ws._queue_output_locked()
+            ws._flush_locked()
+        ws._after_io()
+
+    def _start_handler(self, ws: WebSocket) -> None:
+        def run() -> None:
+            try:
+                assert self.handler is not None
+                self.handler(ws)
+            except Exception as exc:
+                from ..exceptions import ConnectionClosed
+
+                if not isinstance(exc, ConnectionClosed):
+                    logger.exception("connection handler failed")
+                    with contextlib.suppress(Exception):
+                        ws.close(1011, "internal error")
+            else:
+                with contextlib.suppress(Exception):
+                    ws.close(1000)
+            finally:
+                self._handler_threads.discard(thread)
+
+        thread = threading.Thread(target=run, name="wscli-handler", daemon=True)
+        self._handler_threads.add(thread)
+        thread.start()
+
+    # -- embedding ------------------------------------------------------------------------
+
+    def handle_upgrade(
+        self,
+        request: Any,
+        sock: socket.socket,
+        head: bytes,
+        callback: Callable[[WebSocket, Request], Any] | None = None,
+    ) -> None:
+        """Upgrade a connection whose request an HTTP server already read.
+
+        Args:
+            request: a :class:`~wscli.core.http11.Request`, or an ``http.server``
+                request handler (its ``command``, ``path`` and ``headers`` are used).
+            sock: the connection's socket; the server takes it over.
+            head: bytes read after the request head (often empty).
+            callback: ``callback(ws, request)`` once the upgrade succeeded, on the
+                reactor thread; ``connection`` is emitted too.
+        """
+        from .embed import as_request
+
+        req = as_request(request)
+        raw = req.serialize().replace(req.body, b"") if req.body else req.serialize()
+        if callback is not None:
+            def on_connection(ws: WebSocket, request: Request) -> None:
+                if ws.socket is sock or ws._sock is sock:
+                    self.off("connection", on_connection)
+                    callback(ws, request)
+
+            self.on("connection", on_connection)
+        self._reactor.call_soon(self._adopt, sock, raw + head)
+
+    def should_handle(self, request: Request) -> bool:
+        """Tell whether ``request`` is for this server's ``path`` (always, without one)."""
+        if self.path is None:
+            return True
+        return request.path.split("?", 1)[0] == self.path
+
+    # -- shutting down ------------------------------------------------------------------
+
+    def close(self, code: int = 1001, reason: str = "", timeout: float | None = None) -> None:
+        """Stop listening, close every client with ``code``, and wait for them.
+
+        Waits at most ``timeout`` seconds (``close_timeout`` by default), then drops the
+        connections still open. Safe to call twice; emits ``close`` once done.
+        """
+        with self._lock:
+            if self._closing:
+                already = True
+            else:
+                already = False
+                self._closing = True
+        if already:
+            self._closed.wait(timeout)
+            return
+        if timeout is None:
+            timeout = (self.close_timeout or 10.0) + 1.0
+        done = threading.Event()
+        self._reactor.call_soon(self._close_all, code, reason, done)
+        if not self._reactor.in_thread():
+            done.wait(timeout)
+        connections = list(self._connections)
+        deadline = time.monotonic() + timeout
+        if not self._reactor.in_thread():
+            for ws in connections:
+                ws.wait_closed(max(0.0, deadline - time.monotonic()))
+            for ws in connections:
+                ws.terminate()
+            for thread in list(self._handler_threads):
+                thread.join(max(0.1, deadline - time.monotonic()))
+        self._finish_close()
+
+    def _close_all(self, code: int, reason: str, done: threading.Event) -> None:
+        if self._listener is not None:
+            self._reactor.unregister(self._listener)
+            with contextlib.suppress(OSError):
+                self._listener.close()
+        for ws in list(self._connections):
+            if ws.ready_state == ws.OPEN:
+                with contextlib.suppress(Exception):
+                    ws.close(code, reason)
+            elif ws.ready_state == ws.CONNECTING:
+                ws.terminate()
+        done.set()
+
+    def _finish_close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._reactor.call_soon(self.emit, "close")
+        if self._own_reactor and not self._reactor.in_thread():
+            deadline = time.monotonic() + 1.0
+            while self._reactor._calls and time.monotonic() < deadline:
+                time.sleep(0.001)
+            self._reactor.stop()
+
+    def serve_forever(self) -> None:
+        """Block until the server is closed; Ctrl-C closes it with 1001 first."""
+        try:
+            while not self._closed.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            self.close(1001, "server shutting down")
+            raise
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Server {self.url or 'no_server'} clients={len(self._connections)}>"
+
+
+def serve(handler: Callable[[WebSocket], Any], host: str | None = None, port: int = 0,
+          **options: Any) -> Server:
+    """Start a server running the blocking ``handler(ws)`` per connection, on its own thread."""
+    return Server(host, port, handler=handler, **options)
+
+

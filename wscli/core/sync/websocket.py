@@ -1,0 +1,416 @@
+"""WebSocket: the ws-style connection object, for both clients and servers.
+
+``WebSocket(address)`` connects in the background (a short-lived thread resolves and
+connects, then hands the socket to the shared reactor) and emits ``open``;
+:func:`connect` does the same but blocks until the connection is open and raises if it
+cannot be. A :class:`~wscli.core.sync.server.Server` hands out ``WebSocket`` objects too.
+
+**Threads.** Listeners (``on``/``once``, the W3C ``on*`` properties and
+``add_event_listener``) run on the reactor thread, one event at a time, in order. A
+listener that blocks delays every connection of that reactor; hand slow work to another
+thread.
+
+**Listeners and recv() share messages.** A message goes to the ``message`` listeners
+when there is at least one; otherwise it waits in a queue that :meth:`recv` and
+iteration read. Events that happened before any listener was attached are not lost:
+the first ``open``, ``error`` or ``close`` listener added late is called for the event
+it missed, and the first ``message`` listener receives the messages still queued.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..client import ClientProtocol
+from ..exceptions import ConnectionClosedError, InvalidState
+from ..extensions.base import ClientExtensionFactory
+from ..extensions.permessage_deflate import PerMessageDeflateOptions, client_factory_from_options
+from ..headers import HeadersLike
+from ..protocol import DEFAULT_MAX_SIZE, State
+from ..uri import WebSocketURI, parse_uri
+from .connection import Connection, ReadyState
+from .net import open_stream
+from .reactor import Reactor, shared_reactor
+
+__all__ = ["WebSocket", "connect", "MessageEvent", "CloseEvent", "ErrorEvent", "OpenEvent"]
+
+# One-shot events a late listener is still told about.
+_STICKY = ("open", "error", "close")
+
+
+class OpenEvent:
+    """What ``onopen`` and ``open`` event listeners get (W3C style)."""
+
+    type = "open"
+
+    def __init__(self, target: WebSocket) -> None:
+        self.target = target
+
+
+class MessageEvent:
+    """What ``onmessage`` gets: ``data`` is ``str`` for text, ``bytes`` for binary."""
+
+    type = "message"
+
+    def __init__(self, target: WebSocket, data: str | bytes, binary: bool) -> None:
+        self.target = target
+        self.data = data
+        self.binary = binary
+
+
+class CloseEvent:
+    """What ``onclose`` gets: the code, the reason, and whether the handshake completed."""
+
+    type = "close"
+
+    def __init__(self, target: WebSocket, code: int, reason: str, was_clean: bool) -> None:
+        self.target = target
+        self.code = code
+        self.reason = reason
+        self.was_clean = was_clean
+
+
+class ErrorEvent:
+    """What ``onerror`` gets: the exception and its message."""
+
+    type = "error"
+
+    def __init__(self, target: WebSocket, error: BaseException) -> None:
+        self.target = target
+        self.error = error
+        self.message = str(error)
+
+
+class _Supports:
+    binary = True
+
+
+class WebSocket(Connection):
+    """A WebSocket connection with the Node.js ws API, in Python form.
+
+    Constructing one starts connecting to ``address`` in the background. Attach
+    listeners right away; ``open`` fires once the handshake completes.
+
+    Args:
+        address: ``ws://``, ``wss://`` or ``ws+unix://`` address.
+        protocols: subprotocols to offer (a string or a list).
+        headers: extra request headers.
+        origin: the Origin header.
+        protocol_version: 13 or 8.
+        open_timeout: seconds for DNS, TCP, TLS and the upgrade together.
+        close_timeout: seconds to wait for the closing handshake.
+        max_payload: largest incoming message in bytes.
+        per_message_deflate: ``True`` (the default), ``False``, or a dict of
+            permessage-deflate options.
+        ping_interval: seconds between keepalive pings, ``None`` for none.
+        ping_timeout: seconds to wait for a keepalive pong before failing with 1011.
+        ssl: an ``ssl.SSLContext`` for ``wss://``.
+        server_hostname: the name for SNI and certificate checks.
+        extensions: extension factories to offer instead of ``per_message_deflate``.
+        max_queue: unread messages held before reading pauses.
+        write_limit: buffered outgoing bytes above which senders wait.
+        reactor: the reactor to use; the process-wide one by default.
+    """
+
+    supports = _Supports()
+    CONNECTING = ReadyState.CONNECTING
+    OPEN = ReadyState.OPEN
+    CLOSING = ReadyState.CLOSING
+    CLOSED = ReadyState.CLOSED
+
+    _server: Any = None
+    _missed: dict[str, tuple[Any, ...]] | None = None
+    _w3c: dict[str, Callable[..., Any]] | None = None
+
+    def __init__(
+        self,
+        address: str,
+        protocols: str | Sequence[str] | None = None,
+        *,
+        headers: HeadersLike | None = None,
+        origin: str | None = None,
+        protocol_version: int = 13,
+        open_timeout: float | None = 10.0,
+        close_timeout: float | None = 10.0,
+        max_payload: int | None = DEFAULT_MAX_SIZE,
+        per_message_deflate: bool | PerMessageDeflateOptions = True,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        ssl: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        extensions: Sequence[ClientExtensionFactory] | None = None,
+        max_queue: int = 64,
+        write_limit: int = 4 * 2**20,
+        reactor: Reactor | None = None,
+        _background: bool = True,
+    ) -> None:
+        uri = parse_uri(address)
+        if isinstance(protocols, str):
+            protocols = [protocols]
+        if extensions is None:
+            factory = client_factory_from_options(per_message_deflate)
+            extensions = [factory] if factory is not None else []
+        proto = ClientProtocol(
+            uri,
+            origin=origin,
+            subprotocols=protocols,
+            extensions=extensions,
+            headers=headers,
+            version=protocol_version,
+            max_size=max_payload,
+        )
+        self._uri = uri
+        self._ssl_context = ssl
+        self._server_hostname = server_hostname
+        self._connect_deadline = None if open_timeout is None else time.monotonic() + open_timeout
+        super().__init__(
+            None,  # type: ignore[arg-type]  # attached once connected
+            proto,
+            reactor or shared_reactor(),
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            url=str(uri),
+        )
+        if _background:
+            threading.Thread(
+                target=self._connect_in_thread, name="wscli-connect", daemon=True
+            ).start()
+
+    @classmethod
+    def _accepted(cls, sock: Any, proto: Any, reactor: Reactor, server: Any, **options: Any) -> WebSocket:
+        """Build the server's end of a connection (bypasses the client constructor)."""
+        ws = cls.__new__(cls)
+        Connection.__init__(ws, sock, proto, reactor, **options)
+        ws._server = server
+        return ws
+
+    # -- connecting (client) ----------------------------------------------------------
+
+    def _remaining(self) -> float | None:
+        if self._connect_deadline is None:
+            return None
+        return max(0.001, self._connect_deadline - time.monotonic())
+
+    def _open_socket(self) -> Any:
+        return open_stream(
+            self._uri,
+            timeout=self._remaining(),
+            ssl_context=self._ssl_context,
+            server_hostname=self._server_hostname,
+        )
+
+    def _connect_in_thread(self) -> None:
+        try:
+            sock = self._open_socket()
+        except OSError as exc:
+            self._reactor.call_soon(self._fail_now, exc)
+            return
+        self._reactor.call_soon(self._attach, sock)
+
+    def _attach(self, sock: Any) -> None:
+        """On the reactor thread: take over the connected socket and send the upgrade."""
+        if self._finished:
+            sock.close()
+            return
+        Connection._set_socket(self, sock)
+        proto = self._proto
+        assert isinstance(proto, ClientProtocol)
+        with self._lock:
+            proto.send_request(proto.connect())
+        self.open_timeout = self._remaining()
+        self._start()
+
+    # -- listeners --------------------------------------------------------------------
+
+    def emit(self, name: str, *args: Any) -> bool:
+        delivered = super().emit(name, *args)
+        if not delivered and name in _STICKY:
+            if self._missed is None:
+                self._missed = {}
+            self._missed[name] = args
+        return delivered
+
+    def _listener_added(self, name: str, listener: Callable[..., Any]) -> None:
+        missed = self._missed
+        if missed and name in missed:
+            args = missed.pop(name)
+            self._reactor.call_soon(self._replay, listener, name, args)
+        elif name == "message" and self._queue:
+            self._reactor.call_soon(self._drain_queue)
+
+    def _replay(self, listener: Callable[..., Any], name: str, args: tuple[Any, ...]) -> None:
+        try:
+            listener(*args)
+        except Exception as exc:
+            if name != "error":
+                self.emit("error", exc)
+
+    def _drain_queue(self) -> None:
+        while self._queue and self.listener_count("message"):
+            with self._lock:
+                if not self._queue:
+                    break
+                data = self._queue.popleft()
+                if self._queue_paused and len(self._queue) <= self.max_queue // 2:
+                    self._queue_paused = False
+            super()._deliver(data)
+        self._update_interest()
+
+    def _emit_open(self) -> None:
+        with self._lock:
+            if self._cond is not None:
+                self._cond.notify_all()
+        self.emit("open")
+
+    # -- W3C style --------------------------------------------------------------------
+
+    def add_event_listener(
+        self, type: str, listener: Callable[[Any], Any], *, once: bool = False
+    ) -> None:
+        """Call ``listener(event)`` with a W3C-style event object for ``type``."""
+        wrapper = _W3CListener(self, type, listener)
+        if once:
+            self.once(type, wrapper)
+        else:
+            self.on(type, wrapper)
+
+    def remove_event_listener(self, type: str, listener: Callable[[Any], Any]) -> None:
+        """Remove a listener added with :meth:`add_event_listener`."""
+        for candidate in self.listeners(type):
+            if isinstance(candidate, _W3CListener) and candidate.listener is listener:
+                self.off(type, candidate)
+                return
+
+    def _set_handler(self, type: str, handler: Callable[[Any], Any] | None) -> None:
+        if self._w3c is None:
+            self._w3c = {}
+        old = self._w3c.pop(type, None)
+        if old is not None:
+            self.off(type, old)
+        if handler is not None:
+            wrapper = _W3CListener(self, type, handler)
+            self._w3c[type] = wrapper
+            self.on(type, wrapper)
+
+    def _get_handler(self, type: str) -> Callable[[Any], Any] | None:
+        wrapper = (self._w3c or {}).get(type)
+        return wrapper.listener if isinstance(wrapper, _W3CListener) else None
+
+    onopen = property(
+        lambda self: self._get_handler("open"), lambda self, f: self._set_handler("open", f)
+    )
+    onmessage = property(
+        lambda self: self._get_handler("message"), lambda self, f: self._set_handler("message", f)
+    )
+    onclose = property(
+        lambda self: self._get_handler("close"), lambda self, f: self._set_handler("close", f)
+    )
+    onerror = property(
+        lambda self: self._get_handler("error"), lambda self, f: self._set_handler("error", f)
+    )
+
+    @property
+    def binary_type(self) -> str:
+        """Binary messages arrive as ``bytes`` (``"nodebuffer"`` has no Python analogue)."""
+        return "bytes"
+
+    # -- blocking open ----------------------------------------------------------------
+
+    def wait_open(self, timeout: float | None = None) -> None:
+        """Block until the connection is open.
+
+        Raises:
+            TimeoutError: it did not open within ``timeout`` seconds.
+            Exception: why it failed: ``ConnectFailed`` (an ``OSError``) for DNS, TCP and
+                TLS, ``InvalidStatus`` for a refused upgrade, another ``HandshakeError``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            cond = self._condition()
+            while self._proto.state is State.CONNECTING and not self._done:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"connection did not open within {timeout} seconds")
+                cond.wait(remaining)
+        if self._opened:
+            return
+        error = self.error
+        if error is None:
+            error = ConnectionClosedError(self._proto.close_rcvd, self._proto.close_sent)
+        if isinstance(error, BaseException):
+            raise error
+        raise InvalidState("connection failed")  # pragma: no cover
+
+
+class _W3CListener:
+    """Adapts ws-style listener arguments to one W3C event object."""
+
+    __slots__ = ("ws", "type", "listener")
+
+    def __init__(self, ws: WebSocket, type: str, listener: Callable[[Any], Any]) -> None:
+        self.ws = ws
+        self.type = type
+        self.listener = listener
+
+    def __call__(self, *args: Any) -> Any:
+        ws = self.ws
+        event: Any
+        if self.type == "message":
+            event = MessageEvent(ws, args[0], args[1].binary)
+        elif self.type == "close":
+            code = args[0]
+            clean = ws._proto.close_rcvd is not None and ws._proto.close_sent is not None
+            event = CloseEvent(ws, code, args[1], clean)
+        elif self.type == "error":
+            event = ErrorEvent(ws, args[0])
+        elif self.type == "open":
+            event = OpenEvent(ws)
+        else:
+            event = args[0] if args else None
+        return self.listener(event)
+
+
+def connect(
+    address: str,
+    protocols: str | Sequence[str] | None = None,
+    **options: Any,
+) -> WebSocket:
+    """Connect to ``address`` and return the open :class:`WebSocket`.
+
+    Takes the same arguments as :class:`WebSocket`. DNS, TCP and TLS run on the calling
+    thread; the connection is then served by the shared reactor.
+
+    Example::
+
+        with wscli.connect("ws://127.0.0.1:8080") as ws:
+            ws.send("hello")
+            print(ws.recv(timeout=5))
+
+    Raises:
+        InvalidURI: the address is not a WebSocket address.
+        ConnectFailed: DNS, TCP or TLS failed (an ``OSError``).
+        InvalidStatus: the server answered the upgrade with another status than 101.
+        HandshakeError: the server's answer was not a valid upgrade.
+        TimeoutError: the whole did not finish within ``open_timeout``.
+    """
+    ws = WebSocket(address, protocols, _background=False, **options)
+    try:
+        sock = ws._open_socket()
+    except OSError:
+        ws._finished = True
+        raise
+    ws._reactor.call_soon(ws._attach, sock)
+    try:
+        ws.wait_open(None if ws._connect_deadline is None else ws._remaining() + 1.0)
+    except BaseException:
+        ws.terminate()
+        raise
+    return ws
