@@ -60,7 +60,7 @@ xor_mask(const unsigned char *src, unsigned char *dst, size_t size,
     }
     /* i is a multiple of 8 here, so the tail restarts at rotated[0]. */
     for (; i < size; i++) {
-        dst[i] = src[i] ^ rotated[0];
+        dst[i] = src[i] ^ rotated[i % MASK_SIZE];
     }
 }
 

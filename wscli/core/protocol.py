@@ -165,6 +165,7 @@ class Protocol:
         self._events: list[Any] = []
         self._out: list[bytes] = []
         self._discard = False
+        self._pending_failure: tuple[int, str] | None = None
         self._eof_sent = False
         self._expect_mask = 0x80 if side is Side.SERVER else 0
         self._rsv_allowed = 0
@@ -235,6 +236,8 @@ class Protocol:
 
         Call :meth:`events_received` and :meth:`data_to_send` afterwards.
         """
+        if self._pending_failure is not None:
+            self.handle_pending_failure()
         if self._discard or self.state is State.CLOSED:
             return
         self._buf += data
@@ -248,6 +251,8 @@ class Protocol:
         """Tell the protocol that the peer closed its side; safe to call twice."""
         if self.eof_received:
             return
+        if self._pending_failure is not None:
+            self.handle_pending_failure()
         self.eof_received = True
         if self.state is State.CONNECTING and self.handshake_exc is None:
             self.handshake_exc = EOFError("connection closed during the opening handshake")
@@ -362,6 +367,9 @@ class Protocol:
         if opcode == Opcode.CONT:
             if self._msg_text is None:
                 return self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
+            if rsv & 0x40:
+                # RFC 7692 §6: RSV1 marks the first frame of a compressed message only.
+                return self._fail(CloseCode.PROTOCOL_ERROR, "rsv1 set on a continuation frame")
             compressed = self._msg_compressed
         else:
             if self._msg_text is not None:
@@ -553,7 +561,17 @@ class Protocol:
         self._send_eof()
 
     def _fail(self, code: int, reason: str) -> bool:
-        """Record a protocol violation by the peer and fail the connection; returns False."""
+        """Record a protocol violation by the peer and fail the connection; returns False.
+
+        When events parsed before the violation are still waiting to be collected, the
+        failure waits for :meth:`handle_pending_failure`, so that the application's
+        replies to them leave before the close frame: frames are processed in order.
+        """
+        if self._events and self._pending_failure is None:
+            self._pending_failure = (code, reason)
+            self._discard = True
+            self._partial = None
+            return False
         if self.error is None:
             error_class = PayloadTooBig if code == CloseCode.MESSAGE_TOO_BIG else ProtocolError
             self.error = error_class(reason, code)
@@ -561,6 +579,17 @@ class Protocol:
             self.logger.debug("! failing the connection: %d %s", code, reason)
         self.fail(code, reason)
         return False
+
+    def handle_pending_failure(self) -> None:
+        """Apply a failure found behind the events last collected; call after handling them.
+
+        A no-op when there is none. :meth:`receive_data` and :meth:`receive_eof` call
+        it too, so forgetting it delays the close frame but never loses it.
+        """
+        pending = self._pending_failure
+        if pending is not None:
+            self._pending_failure = None
+            self._fail(*pending)
 
     def _send_eof(self) -> None:
         if not self._eof_sent:

@@ -13,13 +13,14 @@ compresses worse but lets both ends drop their zlib state between messages. The
 
 Decisions this module makes where the RFC leaves room:
 
-* **Bounded inflation.** ``decode`` asks zlib for at most one byte more than the
-  message may still grow, so a compression bomb costs at most ``max_size`` bytes and
-  the time to produce them before :class:`PayloadTooBig` (1009) is raised.
+* **Bounded inflation.** ``decode`` inflates step by step and never asks zlib for
+  more than one byte past what the message may still grow, so a compression bomb
+  costs at most about ``max_size`` bytes, and the time to produce them, before
+  :class:`PayloadTooBig` (1009) is raised.
 * **Corrupt streams close with 1007.** The frames themselves were well formed; what
   they carry is not valid data for the message, which is what 1007 ("invalid frame
-  payload data", RFC 6455 §7.4.1) says. ws and Jetty send 1007 too. RFC 7692 names no
-  code, and the Autobahn suite sends no corrupt stream, so either code passes it.
+  payload data", RFC 6455 §7.4.1) says. RFC 7692 names no code; ws and Jetty send
+  1007 as well, websockets 1002.
 * **Window bits 8 compress with 9.** zlib ≥ 1.2.9 refuses ``wbits=-8`` for raw
   deflate. With a window of 2**9 zlib never emits a distance above 512 - 262 = 250
   (``MAX_DIST`` in deflate.c keeps ``MIN_LOOKAHEAD`` bytes free), which fits the 256
@@ -71,6 +72,10 @@ _MIN_DEFLATE_BITS = 9
 # RFC 7692 §7.1.2.1: "a decimal integer value without leading zeroes between 8 to 15".
 _WINDOW_BITS_VALUES = {str(bits): bits for bits in range(_MIN_BITS, _MAX_BITS + 1)}
 _COMPRESS_SETTINGS = frozenset({"level", "memLevel", "strategy"})
+# Inflate in steps of at most this much input and output: the output step bounds how
+# far past the size limit a bomb gets, the input step how much zlib copies per call.
+_INFLATE_INPUT = 64 * 1024
+_INFLATE_OUTPUT = 256 * 1024
 
 _SERVER_NO_CONTEXT_TAKEOVER = "server_no_context_takeover"
 _CLIENT_NO_CONTEXT_TAKEOVER = "client_no_context_takeover"
@@ -243,10 +248,11 @@ class PerMessageDeflate(Extension):
         if fin:
             # RFC 7692 §7.2.2: append the four bytes the sender stripped. Skip them for
             # a message without compressed bytes, and for one that already ends with
-            # them, where a second copy would only open a stored block that never
-            # ends (no valid payload ends that way: the byte before a stored block's
-            # length holds its three zero header bits, and 0xff cannot). Either would
-            # otherwise leave the inflater mid-block and garble the following messages.
+            # them (a sender that didn't strip them, or sent an empty last fragment
+            # against §7.2.3.6). A valid payload never ends that way: its last byte
+            # holds the header of the stored block that was stripped, ending in a 0
+            # bit, so it is never 0xff. Feeding the four bytes anyway would open a
+            # stored block that never ends and garble the following messages.
             if self._decoded_tail not in (b"", _TRAILER):
                 size = self._feed(_TRAILER, max_size, size, chunks)
             self._decoded_tail = b""
@@ -257,32 +263,45 @@ class PerMessageDeflate(Extension):
 
     def _feed(self, data: bytes, max_size: int | None, size: int, chunks: list[bytes]) -> int:
         """Inflate ``data`` into ``chunks``; return the bytes inflated so far (``size``)."""
-        while data:
-            decoder = self._decoder
-            if decoder is None:
-                decoder = zlib.decompressobj(wbits=-self.remote_max_window_bits)
-                self._decoder = decoder
-            # Ask for one byte past the limit: getting it proves the limit is exceeded,
-            # and zlib stops there instead of inflating the rest of a bomb. Getting
-            # less means zlib consumed all of ``data`` (or hit the end of the stream).
-            max_length = 0 if max_size is None else max(max_size - size, 0) + 1
-            try:
-                chunk = decoder.decompress(data, max_length)
-            except zlib.error as exc:
-                why = str(exc).rpartition(": ")[2]
-                raise ProtocolError(f"invalid compressed data: {why}", 1007) from exc
-            size += len(chunk)
-            if max_size is not None and size > max_size:
-                raise PayloadTooBig("message too big once decompressed")
-            chunks.append(chunk)
-            data = b""
-            if decoder.eof:
-                # A BFINAL block ended zlib's stream; RFC 7692 §7.2.1 lets more blocks
-                # follow, so they go to a fresh inflater. Back-references across the
-                # boundary fail with 1007 rather than inflating to wrong data.
-                data = decoder.unused_data
-                self._decoder = None
-                self._decoder_ended = True
+        view = memoryview(data)
+        while view:
+            # zlib copies the input it leaves unconsumed after every call, so hand it
+            # bounded slices: a large frame would otherwise be copied over and over.
+            piece: bytes | memoryview = view[:_INFLATE_INPUT]
+            view = view[_INFLATE_INPUT:]
+            while True:
+                decoder = self._decoder
+                if decoder is None:
+                    decoder = zlib.decompressobj(wbits=-self.remote_max_window_bits)
+                    self._decoder = decoder
+                # Ask for at most one byte past the limit: getting it proves the limit
+                # exceeded, and zlib stops there instead of inflating the rest of a bomb.
+                room = _INFLATE_OUTPUT
+                if max_size is not None:
+                    room = min(room, max(max_size - size, 0) + 1)
+                try:
+                    chunk = decoder.decompress(piece, room)
+                except zlib.error as exc:
+                    why = str(exc).rpartition(": ")[2]
+                    raise ProtocolError(f"invalid compressed data: {why}", 1007) from exc
+                size += len(chunk)
+                if max_size is not None and size > max_size:
+                    raise PayloadTooBig("message too big once decompressed")
+                chunks.append(chunk)
+                if decoder.eof:
+                    # A BFINAL block ended zlib's stream; RFC 7692 §7.2.1 lets more
+                    # blocks follow, so they go to a fresh inflater. Back-references
+                    # across the boundary fail with 1007 rather than inflate wrongly.
+                    piece = decoder.unused_data
+                    self._decoder = None
+                    self._decoder_ended = True
+                    if not piece:
+                        break
+                elif len(chunk) < room:
+                    break  # with room to spare, zlib has consumed the whole piece
+                else:
+                    # Out of room: more output may be pending, even with no input left.
+                    piece = decoder.unconsumed_tail
         return size
 
     # -- sending -----------------------------------------------------------------------

@@ -347,6 +347,9 @@ class Connection(EventEmitter):
         if events:
             self._handle_events(events)
         with self._lock:
+            if proto._pending_failure is not None:
+                proto.handle_pending_failure()
+                self._queue_output_locked()
             self._flush_locked()
         self._after_io()
 
