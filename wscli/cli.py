@@ -1,20 +1,106 @@
-"""The click group and the one place where errors become exit statuses."""
+"""The click group, global options, and the one place where errors become exit statuses.
+
+Commands live in ``wscli.commands.<name>`` and are imported only when invoked, so
+``wscli --help`` stays fast and a broken optional import cannot take down the others.
+"""
 
 from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
 
 import click
 
 from . import __version__
+from .exitcodes import EXIT_STATUS_HELP, ExitStatus, status_for
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "COMMANDS"]
+
+#: command name -> (module, one-line help shown by ``wscli --help``)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "connect": ("wscli.commands.connect", "Connect to a WebSocket server: REPL or pipe."),
+    "listen": ("wscli.commands.listen", "Serve WebSocket clients: REPL or pipe."),
+    "ping": ("wscli.commands.ping", "Measure round trips with ping/pong, like ping(8)."),
+    "bench": ("wscli.commands.bench", "Load-test an echo server (or an embedded one)."),
+    "completion": ("wscli.commands.completion", "Print the shell completion script."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[name][0])
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_STATUS_HELP,
+)
 @click.version_option(__version__, "-V", "--version", prog_name="wscli")
-def cli() -> None:
+@click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")
+@click.option("-v", "--verbose", count=True, help="-v: handshakes and events; -vv: every frame.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
     """A WebSocket toolkit: connect, listen, ping and benchmark from the terminal."""
+    ctx.ensure_object(dict)
+    ctx.obj["traceback"] = traceback
+    ctx.obj["verbose"] = verbose
 
 
-def main() -> None:
-    """Run the command line."""
-    cli(prog_name="wscli")
+def main(argv: list[str] | None = None) -> Any:
+    """Run the command line; the single boundary where exceptions become exit statuses."""
+    args = sys.argv[1:] if argv is None else argv
+    show_traceback = "--traceback" in args
+    try:
+        return cli.main(args=args, prog_name="wscli", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader of our stdout went away: end quietly (and keep Python from
+        # complaining again when it flushes stdout at exit).
+        _silence_stdout()
+        sys.exit(ExitStatus.OK)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(ExitStatus.INTERRUPTED)
+    except Exception as exc:
+        if show_traceback:
+            raise
+        click.echo(f"wscli: {_describe(exc)}", err=True)
+        sys.exit(status_for(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,62 @@
+"""Exit statuses of the wscli command, and the mapping from exceptions to them.
+
+``ping`` follows ping(8) instead (0 replies, 1 no reply, 2 error); see its help.
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+import ssl
+
+from .core.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    HandshakeError,
+    InvalidURI,
+)
+from .core.sync.net import ConnectFailed
+
+__all__ = ["ExitStatus", "status_for", "EXIT_STATUS_HELP"]
+
+
+class ExitStatus(enum.IntEnum):
+    """What a wscli run's exit status means."""
+
+    OK = 0  #: success; the connection closed with 1000 or 1001
+    ERROR = 1  #: an unexpected error
+    USAGE = 2  #: bad options or arguments (click's own status)
+    CANNOT_CONNECT = 3  #: DNS, TCP refused, TLS or timeout
+    HANDSHAKE_REFUSED = 4  #: the server refused the upgrade (the HTTP status is shown)
+    CLOSED_WITH_ERROR = 5  #: the connection closed with an error code, or dropped
+    NO_PONG = 6  #: no pong (or expected message) in time
+    INTERRUPTED = 130  #: Ctrl-C or SIGTERM (a 1001 close is sent first)
+
+
+#: One line per status, for ``--help`` epilogs and the README.
+EXIT_STATUS_HELP = (
+    "Exit status: 0 clean close (1000/1001), 1 unexpected error, 2 usage error, "
+    "3 cannot connect, 4 handshake refused, 5 closed with an error code or dropped, "
+    "6 expectation not met (no pong, no match in time), 130 interrupted."
+)
+
+
+def status_for(exc: BaseException) -> ExitStatus:
+    """Map an exception that ended a command to its exit status."""
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED
+    if isinstance(exc, InvalidURI):
+        return ExitStatus.USAGE
+    if isinstance(exc, HandshakeError):
+        return ExitStatus.HANDSHAKE_REFUSED
+    if isinstance(exc, ConnectionClosedOK):
+        return ExitStatus.OK
+    if isinstance(exc, ConnectionClosed):
+        return ExitStatus.CLOSED_WITH_ERROR
+    if isinstance(exc, (ConnectFailed, socket.gaierror, ConnectionRefusedError, ssl.SSLError)):
+        return ExitStatus.CANNOT_CONNECT
+    if isinstance(exc, TimeoutError):
+        return ExitStatus.CANNOT_CONNECT
+    if isinstance(exc, ConnectionError):
+        return ExitStatus.CLOSED_WITH_ERROR
+    return ExitStatus.ERROR
