@@ -166,6 +166,9 @@ class Protocol:
         self._out: list[bytes] = []
         self._discard = False
         self._pending_failure: tuple[int, str] | None = None
+        #: Set by the I/O layer while the application still holds unhandled messages:
+        #: a violation found meanwhile waits for :meth:`handle_pending_failure`.
+        self.hold_failures = False
         self._eof_sent = False
         self._expect_mask = 0x80 if side is Side.SERVER else 0
         self._rsv_allowed = 0
@@ -563,11 +566,13 @@ class Protocol:
     def _fail(self, code: int, reason: str) -> bool:
         """Record a protocol violation by the peer and fail the connection; returns False.
 
-        When events parsed before the violation are still waiting to be collected, the
-        failure waits for :meth:`handle_pending_failure`, so that the application's
-        replies to them leave before the close frame: frames are processed in order.
+        When events parsed before the violation are still waiting to be collected (or
+        the I/O layer set :attr:`hold_failures` because the application has not handled
+        earlier messages yet), the failure waits for :meth:`handle_pending_failure`, so
+        that the application's replies to them leave before the close frame: frames are
+        processed in order.
         """
-        if self._events and self._pending_failure is None:
+        if (self._events or self.hold_failures) and self._pending_failure is None:
             self._pending_failure = (code, reason)
             self._discard = True
             self._partial = None

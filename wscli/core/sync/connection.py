@@ -198,6 +198,8 @@ class Connection(EventEmitter):
         self._done = False  # set under the lock once close_code and friends are final
         self._broken: BaseException | None = None
         self._timer: Any = None  # open or close timer
+        self._failure_timer: Any = None
+        self._reader_holding = False  # recv() returned a message and wasn't called since
         self._keepalive: Any = None
         self._pings: collections.deque[PongWaiter] = collections.deque()
         self._ping_inflight: PongWaiter | None = None
@@ -339,6 +341,7 @@ class Connection(EventEmitter):
         with self._lock:
             if data:
                 self.bytes_received += len(data)
+                proto.hold_failures = self._reader_holding or bool(self._queue)
                 proto.receive_data(data)
             else:
                 proto.receive_eof()
@@ -348,10 +351,36 @@ class Connection(EventEmitter):
             self._handle_events(events)
         with self._lock:
             if proto._pending_failure is not None:
-                proto.handle_pending_failure()
-                self._queue_output_locked()
+                if self._queue or self._reader_holding:
+                    # Messages that came before the violation are still unread, or the
+                    # reader is still handling the last one: fail once it comes back
+                    # for more (or after close_timeout), so replies to them leave
+                    # before the close frame.
+                    self._arm_failure_timer()
+                else:
+                    proto.handle_pending_failure()
+                    self._queue_output_locked()
             self._flush_locked()
         self._after_io()
+
+    def _arm_failure_timer(self) -> None:
+        if self._failure_timer is None:
+            delay = self.close_timeout if self.close_timeout is not None else 10.0
+            self._failure_timer = self._reactor.call_later(delay, self._apply_pending_failure)
+
+    def _apply_pending_failure(self) -> None:
+        """Fail the connection for a violation that waited behind unread messages."""
+        with self._lock:
+            if self._failure_timer is not None:
+                self._failure_timer.cancel()
+                self._failure_timer = None
+            if self._proto._pending_failure is None or self._finished:
+                return
+            self._proto.handle_pending_failure()
+            self._queue_output_locked()
+            self._schedule_flush()
+        if self._reactor.in_thread():
+            self._after_io()
 
     def _after_io(self) -> None:
         """After reading or writing: start the close timer, or finish, as the state asks."""
@@ -786,8 +815,16 @@ class Connection(EventEmitter):
             if getattr(self, "_receiving", False):
                 raise ConcurrencyError("another thread is already reading this connection")
             self._receiving = True
+            self._reader_holding = False
             try:
                 while not queue:
+                    if self._failure_timer is not None:
+                        self._lock.release()
+                        try:
+                            self._apply_pending_failure()
+                        finally:
+                            self._lock.acquire()
+                        continue
                     if self._done:
                         raise self._closed_exception()
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -795,6 +832,7 @@ class Connection(EventEmitter):
                         raise TimeoutError(f"no message within {timeout} seconds")
                     cond.wait(_WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE))
                 data = queue.popleft()
+                self._reader_holding = True
                 resume = self._queue_paused and len(queue) <= self.max_queue // 2
                 if resume:
                     self._queue_paused = False
@@ -867,6 +905,9 @@ class Connection(EventEmitter):
         if self._keepalive is not None:
             self._keepalive.cancel()
             self._keepalive = None
+        if self._failure_timer is not None:
+            self._failure_timer.cancel()
+            self._failure_timer = None
         if self._sock is not None:
             self._reactor.unregister(self._sock)
             with contextlib.suppress(OSError):

@@ -1,0 +1,45 @@
+"""A client built only on ``wscli.connect``, driven by the Autobahn fuzzing server.
+
+Run: ``python tests/conformance/client_driver.py ws://127.0.0.1:PORT [AGENT]``. It asks the
+fuzzing server how many cases there are, runs each one as an echo client, then asks the
+server to write its reports.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import wscli
+
+MAX_PAYLOAD = 64 * 2**20
+
+
+def echo_case(url: str) -> None:
+    """Echo every message of one case until the server closes."""
+    try:
+        ws = wscli.connect(url, max_payload=MAX_PAYLOAD, max_queue=1024, open_timeout=30)
+    except (OSError, wscli.WebSocketError):
+        return
+    try:
+        for message in ws:
+            ws.send(message)
+    except wscli.ConnectionClosed:
+        pass
+    finally:
+        ws.wait_closed(15)
+
+
+def main() -> None:
+    base = sys.argv[1].rstrip("/")
+    agent = sys.argv[2] if len(sys.argv) > 2 else "wscli"
+    with wscli.connect(f"{base}/getCaseCount") as ws:
+        count = int(ws.recv(timeout=30))
+    for case in range(1, count + 1):
+        echo_case(f"{base}/runCase?case={case}&agent={agent}")
+    with wscli.connect(f"{base}/updateReports?agent={agent}", open_timeout=60) as ws:
+        ws.wait_closed(60)
+    print(f"ran {count} cases", flush=True)
+
+
+if __name__ == "__main__":
+    main()

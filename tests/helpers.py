@@ -1,0 +1,236 @@
+"""Helpers shared by the sans-I/O tests: frame builders, fixed masks, a recording driver.
+
+Nothing here opens a socket or sleeps. Frames are built byte by byte, independently of
+:mod:`wscli.core.frames`, so a test that compares the library's output with
+:func:`build_frame` checks the encoder against a second implementation.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from wscli.core.client import ClientProtocol
+from wscli.core.frames import Opcode
+from wscli.core.protocol import Protocol, Side, State
+from wscli.core.server import ServerProtocol
+from wscli.core.uri import parse_uri
+
+__all__ = [
+    "CHUNK_SIZES",
+    "FIXED_KEY",
+    "FIXED_MASK",
+    "PEER_MASK",
+    "Recorder",
+    "build_frame",
+    "chunks",
+    "fixed_mask",
+    "masks",
+    "open_pair",
+    "own_frame",
+    "peer_frame",
+    "protocol",
+    "xor_mask",
+]
+
+#: The mask our client-side protocols put on every frame (``make_mask=fixed_mask``).
+FIXED_MASK = b"\x5a\xc3\x0f\x96"
+#: The mask the simulated peer client puts on frames a server receives.
+PEER_MASK = b"\x37\xfa\x21\x3d"
+#: RFC 6455 §1.3's example Sec-WebSocket-Key.
+FIXED_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+#: Ways to cut a byte stream before feeding it: ``None`` is all at once, 1 byte-at-a-time.
+CHUNK_SIZES = [None, 1, 2, 5, 64]
+
+
+def fixed_mask() -> bytes:
+    """Return :data:`FIXED_MASK`; pass as ``make_mask`` so client output is predictable."""
+    return FIXED_MASK
+
+
+def masks(*values: bytes) -> Callable[[], bytes]:
+    """Return a ``make_mask`` that hands out ``values`` in turn, then fails the test."""
+    iterator = iter(values)
+
+    def make_mask() -> bytes:
+        try:
+            return next(iterator)
+        except StopIteration:
+            raise AssertionError("make_mask called more often than expected") from None
+
+    return make_mask
+
+
+def xor_mask(data: bytes, mask: bytes) -> bytes:
+    """Mask ``data`` one byte at a time: slow, obviously right, unlike the code under test."""
+    return bytes(byte ^ mask[index % 4] for index, byte in enumerate(data))
+
+
+def build_frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask: bytes | None = None,
+    length: int | None = None,
+    length_bits: int | None = None,
+) -> bytes:
+    """Encode a frame by hand, allowing what a correct encoder never produces.
+
+    Args:
+        opcode: any 4-bit value, reserved ones included.
+        payload: the unmasked payload.
+        mask: the masking key, or ``None`` for an unmasked frame.
+        length: the length to announce instead of ``len(payload)``.
+        length_bits: 7, 16 or 64 to force a length encoding; the shortest otherwise.
+    """
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0)
+    first |= (0x10 if rsv3 else 0) | opcode
+    size = len(payload) if length is None else length
+    if length_bits is None:
+        length_bits = 7 if size < 126 else 16 if size < 65536 else 64
+    mask_bit = 0x80 if mask is not None else 0
+    if length_bits == 7:
+        header = bytes([first, mask_bit | size])
+    elif length_bits == 16:
+        header = bytes([first, mask_bit | 126]) + struct.pack("!H", size)
+    else:
+        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", size)
+    if mask is None:
+        return header + payload
+    return header + mask + xor_mask(payload, mask)
+
+
+def peer_frame(side: Side, opcode: int, payload: bytes = b"", **options: Any) -> bytes:
+    """Encode a frame as the peer of ``side`` sends it: masked towards a server."""
+    mask = PEER_MASK if side is Side.SERVER else None
+    return build_frame(opcode, payload, mask=mask, **options)
+
+
+def own_frame(side: Side, opcode: int, payload: bytes = b"", **options: Any) -> bytes:
+    """Encode a frame as a protocol of ``side`` built by :func:`protocol` sends it."""
+    mask = FIXED_MASK if side is Side.CLIENT else None
+    return build_frame(opcode, payload, mask=mask, **options)
+
+
+def close_payload(code: int, reason: bytes = b"") -> bytes:
+    """Encode a close frame's payload from its parts."""
+    return struct.pack("!H", code) + reason
+
+
+def chunks(data: bytes, size: int | None) -> Iterator[bytes]:
+    """Cut ``data`` into pieces of ``size`` bytes (the last may be shorter); ``None``: whole."""
+    if size is None:
+        yield data
+        return
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def cut(data: bytes, offsets: Iterable[int]) -> list[bytes]:
+    """Cut ``data`` at the given offsets."""
+    bounds = [0, *sorted(offsets), len(data)]
+    return [data[start:end] for start, end in zip(bounds, bounds[1:])]  # noqa: B905
+
+
+def protocol(side: Side, **options: Any) -> Protocol:
+    """Return an OPEN protocol for ``side`` whose client masks are :data:`FIXED_MASK`."""
+    options.setdefault("make_mask", fixed_mask)
+    return Protocol(side, **options)
+
+
+class Recorder:
+    """Drive a protocol the way the I/O layer does, and keep what it produced, in order.
+
+    After every piece of input: collect the events, apply a pending failure, collect the
+    bytes to write. ``out`` keeps the written chunks, ``b""`` marking the half-close.
+    """
+
+    def __init__(self, proto: Protocol) -> None:
+        self.proto = proto
+        self.events: list[Any] = []
+        self.out: list[bytes] = []
+
+    def receive(self, data: bytes, chunk_size: int | None = None) -> Recorder:
+        """Feed ``data`` cut into ``chunk_size`` pieces, collecting after each one."""
+        for piece in chunks(data, chunk_size):
+            self.proto.receive_data(piece)
+            self.collect()
+        return self
+
+    def receive_pieces(self, pieces: Sequence[bytes]) -> Recorder:
+        """Feed each of ``pieces`` in turn, collecting after each one."""
+        for piece in pieces:
+            self.proto.receive_data(piece)
+            self.collect()
+        return self
+
+    def receive_eof(self) -> Recorder:
+        """Feed EOF and collect."""
+        self.proto.receive_eof()
+        self.collect()
+        return self
+
+    def collect(self) -> None:
+        """Take the events, apply a pending failure, take the output."""
+        self.events += self.proto.events_received()
+        self.proto.handle_pending_failure()
+        self.out += self.proto.data_to_send()
+
+    @property
+    def wire(self) -> bytes:
+        """Everything written, joined; the half-close marker contributes nothing."""
+        return b"".join(self.out)
+
+    @property
+    def half_closed(self) -> bool:
+        """Whether the protocol asked for the TCP connection to be half-closed."""
+        return b"" in self.out
+
+
+def open_pair(
+    *,
+    client_options: dict[str, Any] | None = None,
+    server_options: dict[str, Any] | None = None,
+) -> tuple[ClientProtocol, ServerProtocol]:
+    """Return a client and a server that completed the opening handshake with each other.
+
+    The client uses :data:`FIXED_KEY` and :data:`FIXED_MASK`; the handshake's events and
+    bytes are already consumed.
+    """
+    client = ClientProtocol(
+        parse_uri("ws://example.com/chat"),
+        make_key=lambda: FIXED_KEY,
+        make_mask=fixed_mask,
+        **(client_options or {}),
+    )
+    server = ServerProtocol(**(server_options or {}))
+    client.send_request(client.connect())
+    for data in client.data_to_send():
+        server.receive_data(data)
+    (request,) = server.events_received()
+    server.send_response(server.accept(request))
+    for data in server.data_to_send():
+        client.receive_data(data)
+    client.events_received()
+    assert client.state is State.OPEN and server.state is State.OPEN
+    return client, server
+
+
+def transfer(source: Protocol, destination: Protocol) -> list[Any]:
+    """Move what ``source`` wrote into ``destination``; return ``destination``'s events."""
+    for data in source.data_to_send():
+        if data:
+            destination.receive_data(data)
+        else:
+            destination.receive_eof()
+    return destination.events_received()
+
+
+__all__ += ["close_payload", "cut", "transfer"]
+_ = Opcode  # re-exported for tests that build frames by opcode name
