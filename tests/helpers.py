@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from wscli.core.client import ClientProtocol
-from wscli.core.frames import Opcode
+from wscli.core.exceptions import NegotiationError
+from wscli.core.extensions.base import (
+    ClientExtensionFactory,
+    Extension,
+    ExtensionParameter,
+    ServerExtensionFactory,
+)
+from wscli.core.frames import Frame
 from wscli.core.protocol import Protocol, Side, State
 from wscli.core.server import ServerProtocol
 from wscli.core.uri import parse_uri
@@ -21,16 +28,22 @@ __all__ = [
     "CHUNK_SIZES",
     "FIXED_KEY",
     "FIXED_MASK",
+    "FakeClientFactory",
+    "FakeExtension",
+    "FakeServerFactory",
     "PEER_MASK",
     "Recorder",
     "build_frame",
     "chunks",
+    "close_payload",
+    "cut",
     "fixed_mask",
     "masks",
     "open_pair",
     "own_frame",
     "peer_frame",
     "protocol",
+    "transfer",
     "xor_mask",
 ]
 
@@ -232,5 +245,62 @@ def transfer(source: Protocol, destination: Protocol) -> list[Any]:
     return destination.events_received()
 
 
-__all__ += ["close_payload", "cut", "transfer"]
-_ = Opcode  # re-exported for tests that build frames by opcode name
+
+class FakeExtension(Extension):
+    """An extension that changes nothing and remembers how it was negotiated."""
+
+    def __init__(self, name: str, params: Sequence[ExtensionParameter]) -> None:
+        self.name = name
+        self.params = list(params)
+
+    def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
+        return frame
+
+    def encode(self, frame: Frame, *, compress: bool | None = None) -> Frame:
+        return frame
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, FakeExtension)
+            and (other.name, other.params) == (self.name, self.params)
+        )
+
+    def __repr__(self) -> str:
+        return f"FakeExtension({self.name!r}, {self.params!r})"
+
+
+class FakeClientFactory(ClientExtensionFactory):
+    """Offers ``name`` with ``params``; refuses a response that carries ``("bad", None)``."""
+
+    def __init__(self, name: str, params: Sequence[ExtensionParameter] = ()) -> None:
+        self.name = name
+        self.params = list(params)
+
+    def get_request_params(self) -> list[ExtensionParameter]:
+        return list(self.params)
+
+    def process_response_params(
+        self, params: Sequence[ExtensionParameter], accepted: Sequence[Extension]
+    ) -> Extension:
+        if ("bad", None) in params:
+            raise NegotiationError(f"unacceptable {self.name} response")
+        return FakeExtension(self.name, params)
+
+
+class FakeServerFactory(ServerExtensionFactory):
+    """Accepts an offer of ``name`` unless it carries ``("decline", None)``.
+
+    The response echoes the offer's parameters; every offer seen is kept in ``offers``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.offers: list[list[ExtensionParameter]] = []
+
+    def process_request_params(
+        self, params: Sequence[ExtensionParameter], accepted: Sequence[Extension]
+    ) -> tuple[list[ExtensionParameter], Extension]:
+        self.offers.append(list(params))
+        if ("decline", None) in params:
+            raise NegotiationError(f"declined {self.name} offer")
+        return list(params), FakeExtension(self.name, params)

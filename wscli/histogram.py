@@ -131,7 +131,7 @@ class Histogram:
         delta = Histogram()
         counts = delta.counts
         first = last = -1
-        for index, (now, then) in enumerate(zip(self.counts, earlier.counts)):
+        for index, (now, then) in enumerate(zip(self.counts, earlier.counts, strict=True)):
             n = now - then
             if n:
                 counts[index] = n

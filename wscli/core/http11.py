@@ -70,7 +70,9 @@ class Response:
 def _find_head(data: bytes | bytearray, max_size: int) -> int | None:
     end = data.find(HEAD_END, 0, max_size + 4)
     if end < 0:
-        if len(data) > max_size:
+        # Only once HEAD_END can no longer end within the limit: with fewer bytes, the
+        # end of a head of exactly max_size bytes may still be on its way.
+        if len(data) >= max_size + len(HEAD_END):
             raise HandshakeError(f"handshake head larger than {max_size} bytes")
         return None
     return end

@@ -550,9 +550,15 @@ class Protocol:
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the connection (RFC 6455 §7.1.7): send a close frame, then close TCP.
 
-        Use it when the application finds the peer's data unacceptable.
+        Use it when the application finds the peer's data unacceptable. A reason
+        longer than 123 bytes of UTF-8 is cut short to fit the close frame.
         """
         if self.state is State.OPEN:
+            encoded = reason.encode()
+            if len(encoded) > MAX_CONTROL_PAYLOAD - 2:
+                # RFC 6455 §5.5: the close frame must fit in 125 bytes; cut the reason
+                # at a character boundary rather than send an invalid frame.
+                reason = encoded[: MAX_CONTROL_PAYLOAD - 2].decode(errors="ignore")
             close = Close(code, reason)
             self.close_sent = close
             if self.close_rcvd is None:
@@ -699,7 +705,8 @@ class Protocol:
         """
         self._check_open()
         close = Close(CloseCode.NO_STATUS_RCVD if code is None else code, reason)
-        if code is None and reason:
+        if close.code == CloseCode.NO_STATUS_RCVD and reason:
+            # 1005 goes out as an empty payload, which has no room for a reason.
             raise ValueError("a close reason needs a close code")
         close.check()
         self.close_sent = close

@@ -103,8 +103,8 @@ class ServerProtocol(Protocol):
         self.response: Response | None = None
         #: The subprotocol chosen, if any.
         self.subprotocol: str | None = None
-        #: The protocol version the client asked for (13 or 8).
-        self.version = 13
+        #: The protocol version the client asked for: 13, 8, or "hixie-76" (see legacy/).
+        self.version: int | str = 13
         self._pending_extensions: list[Extension] = []
 
     def _receive_handshake(self) -> None:

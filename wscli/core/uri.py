@@ -92,6 +92,9 @@ def parse_uri(uri: str) -> WebSocketURI:
     host = parsed.hostname
     if not host:
         raise InvalidURI(uri, "missing host")
+    if any(char <= " " or char == "\x7f" for char in host):
+        # urlsplit keeps spaces and control characters, which would end up in Host.
+        raise InvalidURI(uri, f"invalid character in host {host!r}")
     if port is None:
         port = 443 if secure else 80
     path = parsed.path or "/"

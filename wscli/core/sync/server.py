@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import os
 import socket
 import ssl as ssl_module
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -65,9 +67,9 @@ class Server(EventEmitter):
     """A WebSocket server.
 
     With ``port``, it listens at once (``port=0`` picks a free port, see
-    :attr:`address`). With ``server``, it shares an existing ``socketserver``/``http.server``
-    server's port. With ``no_server=True``, it only upgrades the connections given to
-    :meth:`handle_upgrade`.
+    :attr:`address`). With ``unix``, it listens on a Unix socket instead. With ``server``,
+    it shares an existing ``socketserver``/``http.server`` server's port. With
+    ``no_server=True``, it only upgrades the connections given to :meth:`handle_upgrade`.
 
     Args:
         host: the address to bind; all interfaces when ``None``.
@@ -91,7 +93,14 @@ class Server(EventEmitter):
         origins: accepted Origin values (``None`` in the list accepts a missing one);
             others are refused with 403.
         max_connections: connections beyond this are refused with 503.
-        ssl: an ``ssl.SSLContext`` to serve ``wss://``.
+        ssl: an ``ssl.SSLContext`` to serve ``wss://`` (see
+            :func:`~wscli.core.sync.tls.server_ssl_context`). The TLS handshake runs on
+            the reactor without blocking it; clients whose handshake fails are reported
+            as ``tls_client_error(exc, address)``.
+        unix: a Unix socket path to listen on instead of a port. A stale socket file
+            left by a dead server is replaced; the file is removed on close.
+        allow_hixie76: also accept clients of draft-hixie-thewebsocketprotocol-76 (old
+            browsers); their ``protocol_version`` is ``"hixie-76"``.
         open_timeout, close_timeout, ping_interval, ping_timeout, max_queue,
         write_limit: as for :class:`~wscli.core.sync.websocket.WebSocket`.
         reactor: a reactor to share; by default the server starts its own.
@@ -126,13 +135,14 @@ class Server(EventEmitter):
         max_head_size: int | None = None,
         max_headers: int | None = None,
         allow_hixie76: bool = False,
+        unix: str | os.PathLike[str] | None = None,
         reactor: Reactor | None = None,
         backlog: int = 1024,
         callback: Callable[[], Any] | None = None,
     ) -> None:
-        modes = sum((port is not None, server is not None, no_server))
+        modes = sum((port is not None, server is not None, no_server, unix is not None))
         if modes != 1:
-            raise ValueError("give exactly one of port, server or no_server=True")
+            raise ValueError("give exactly one of port, unix, server or no_server=True")
         self.verify_client = verify_client
         self.path = path
         self.client_tracking = client_tracking
@@ -176,10 +186,17 @@ class Server(EventEmitter):
         self._closed = threading.Event()
         self._closing = False
         self._listener: socket.socket | None = None
+        self._unix_path: str | None = None
         self._embedded = server
         self._handler_threads: set[threading.Thread] = set()
-        if port is not None:
-            self._listen(host, port, backlog)
+        #: TLS handshakes in progress (see :mod:`wscli.core.sync.tls`), dropped on close.
+        self._tls_pending: set[Any] = set()
+        if port is not None or unix is not None:
+            if unix is not None:
+                self._listen_unix(os.fspath(unix), backlog)
+            else:
+                assert port is not None
+                self._listen(host, port, backlog)
             if callback is not None:
                 self.once("listening", lambda: callback())
             self._reactor.call_soon(self.emit, "listening")
@@ -204,13 +221,44 @@ class Server(EventEmitter):
         self._listener = sock
         self._reactor.call_soon(self._reactor.register, sock, EVENT_READ, self)
 
+    def _listen_unix(self, path: str, backlog: int) -> None:
+        """Listen on a Unix socket, replacing a stale socket file but nothing else."""
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISSOCK(os.stat(path).st_mode):
+                raise FileExistsError(f"{path} exists and is not a socket")
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(path)
+            except ConnectionRefusedError:
+                os.unlink(path)  # nobody listens: a dead server's leftover
+            else:
+                raise OSError(f"{path} is in use by another server")
+            finally:
+                probe.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            sock.listen(backlog)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._listener = sock
+        self._unix_path = path
+        self._reactor.call_soon(self._reactor.register, sock, EVENT_READ, self)
+
     @property
     def address(self) -> tuple[str, int] | None:
-        """The bound ``(host, port)``; ``None`` without a listening socket."""
-        if self._listener is None:
+        """The bound ``(host, port)``; ``None`` without a TCP listening socket."""
+        if self._listener is None or self._unix_path is not None:
             return None
         host, port = self._listener.getsockname()[:2]
         return host, port
+
+    @property
+    def unix_path(self) -> str | None:
+        """The Unix socket path listened on, if any."""
+        return self._unix_path
 
     @property
     def port(self) -> int | None:
@@ -220,7 +268,9 @@ class Server(EventEmitter):
 
     @property
     def url(self) -> str | None:
-        """``ws://host:port`` (``wss://`` with TLS) for the listening socket."""
+        """``ws://host:port`` (``wss://`` with TLS), or ``ws+unix://path:/`` for the listener."""
+        if self._unix_path is not None:
+            return f"ws+unix://{self._unix_path}:/"
         address = self.address
         if address is None:
             return None
@@ -269,7 +319,7 @@ class Server(EventEmitter):
         if self.allow_hixie76:
             from ..legacy.hixie76 import enable_hixie76
 
-            enable_hixie76(proto)
+            enable_hixie76(proto, secure=isinstance(sock, ssl_module.SSLSocket))
         try:
             ws = _ServerSocket._accepted(sock, proto, self._reactor, self, **self._connection_options)
         except OSError:
@@ -300,8 +350,9 @@ class Server(EventEmitter):
             self._refuse(ws, 503, "too many connections")
             return
         if self.verify_client is not None:
-            version = getattr(proto, "version", 13)
-            origin = request.headers.get("Origin" if version != 8 else "Sec-WebSocket-Origin")
+            # accept() has not run yet, so read the version from the request itself.
+            version = (request.headers.get("Sec-WebSocket-Version") or "").strip()
+            origin = request.headers.get("Origin" if version != "8" else "Sec-WebSocket-Origin")
             info = ClientInfo(origin, self.ssl is not None, request, ws.remote_address)
             if self._verify_takes_callback:
                 def answer(result: Any, status: int = 401, message: str | None = None,
@@ -412,24 +463,41 @@ class Server(EventEmitter):
     def handle_upgrade(
         self,
         request: Any,
-        sock: socket.socket,
-        head: bytes,
+        sock: socket.socket | None = None,
+        head: bytes = b"",
         callback: Callable[[WebSocket, Request], Any] | None = None,
     ) -> None:
         """Upgrade a connection whose request an HTTP server already read.
 
+        From an ``http.server`` handler's ``do_GET``, ``server.handle_upgrade(self)`` is
+        enough: the socket and the bytes read past the head are taken from the handler,
+        and the HTTP server will neither answer nor close the connection. The handler
+        should return without writing anything.
+
         Args:
             request: a :class:`~wscli.core.http11.Request`, or an ``http.server``
                 request handler (its ``command``, ``path`` and ``headers`` are used).
-            sock: the connection's socket; the server takes it over.
+            sock: the connection's socket; the server takes it over. Taken from the
+                handler when ``request`` is one.
             head: bytes read after the request head (often empty).
             callback: ``callback(ws, request)`` once the upgrade succeeded, on the
                 reactor thread; ``connection`` is emitted too.
+
+        Raises:
+            TypeError: ``request`` is neither a Request nor a request handler, or no
+                socket was given for a Request.
         """
-        from .embed import as_request
+        from .embed import as_request, take_over
 
         req = as_request(request)
-        raw = req.serialize().replace(req.body, b"") if req.body else req.serialize()
+        if sock is None:
+            if isinstance(request, Request):
+                raise TypeError("handle_upgrade(Request, ...) needs the socket")
+            sock, buffered = take_over(request)
+            head = buffered + head
+        raw = req.serialize()
+        if req.body:
+            raw = raw[: -len(req.body)]
         if callback is not None:
             def on_connection(ws: WebSocket, request: Request) -> None:
                 if ws.socket is sock or ws._sock is sock:
@@ -484,6 +552,11 @@ class Server(EventEmitter):
             self._reactor.unregister(self._listener)
             with contextlib.suppress(OSError):
                 self._listener.close()
+            if self._unix_path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._unix_path)
+        for handshake in list(self._tls_pending):
+            handshake.abort()
         for ws in list(self._connections):
             if ws.ready_state == ws.OPEN:
                 with contextlib.suppress(Exception):

@@ -19,24 +19,43 @@ it missed, and the first ``message`` listener receives the messages still queued
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..client import ClientProtocol
-from ..exceptions import ConnectionClosedError, InvalidState
+from ..exceptions import ConnectionClosedError, InvalidState, InvalidStatus, InvalidURI
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, client_factory_from_options
-from ..headers import HeadersLike
+from ..headers import Headers, HeadersLike
+from ..http11 import Response
 from ..protocol import DEFAULT_MAX_SIZE, State
 from ..uri import WebSocketURI, parse_uri
 from .connection import Connection, ReadyState
-from .net import open_stream
+from .net import ConnectFailed, open_stream
 from .reactor import Reactor, shared_reactor
+from .tls import PathOrPEM, TLSInfo, client_ssl_context, describe_tls_error, tls_info
 
-__all__ = ["WebSocket", "connect", "MessageEvent", "CloseEvent", "ErrorEvent", "OpenEvent"]
+__all__ = [
+    "WebSocket",
+    "connect",
+    "MessageEvent",
+    "CloseEvent",
+    "ErrorEvent",
+    "OpenEvent",
+    "RedirectError",
+    "REDIRECT_STATUSES",
+]
+
+#: Answers to an upgrade that ``follow_redirects`` follows (RFC 7231 §6.4, RFC 7538).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+# Request headers that must not follow a redirect to another origin.
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 # One-shot events a late listener is still told about.
 _STICKY = ("open", "error", "close")
@@ -89,6 +108,17 @@ class _Supports:
     binary = True
 
 
+class RedirectError(InvalidStatus):
+    """A redirect could not be followed: a loop, too many hops, or an unusable Location.
+
+    It is an :class:`InvalidStatus`, so ``response`` is the last 3xx answer received.
+    """
+
+    def __init__(self, response: Response, message: str) -> None:
+        super().__init__(response)
+        self.args = (message,)
+
+
 class WebSocket(Connection):
     """A WebSocket connection with the Node.js ws API, in Python form.
 
@@ -108,8 +138,24 @@ class WebSocket(Connection):
             permessage-deflate options.
         ping_interval: seconds between keepalive pings, ``None`` for none.
         ping_timeout: seconds to wait for a keepalive pong before failing with 1011.
-        ssl: an ``ssl.SSLContext`` for ``wss://``.
-        server_hostname: the name for SNI and certificate checks.
+        ssl: a ready ``ssl.SSLContext`` for ``wss://``, instead of the options below.
+        ca: trusted authorities instead of the system store: a file, a directory,
+            PEM text or a list of those.
+        cert: a client certificate (file or PEM), for servers that ask for one.
+        key: the private key for ``cert`` when it is in another file.
+        passphrase: decrypts ``key`` or ``pfx``.
+        pfx: a PKCS#12 bundle with the client key and certificate.
+        ciphers: an OpenSSL cipher list (TLS 1.2 and older).
+        reject_unauthorized: check the server's certificate and host name (the
+            default); False accepts any certificate.
+        servername: the name for SNI and the certificate check, when it is not the
+            address's host (``server_hostname`` is the same option).
+        proxy: an ``http://``, ``socks5://`` or ``socks5h://`` proxy; ``None`` (the
+            default) reads ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``; ``False``
+            connects directly.
+        follow_redirects: follow 301/302/303/307/308 answers to the upgrade, to the
+            ``Location`` they give; the ``redirect`` event reports each hop.
+        max_redirects: redirects followed before failing with :class:`RedirectError`.
         extensions: extension factories to offer instead of ``per_message_deflate``.
         max_queue: unread messages held before reading pauses.
         write_limit: buffered outgoing bytes above which senders wait.
@@ -142,6 +188,17 @@ class WebSocket(Connection):
         ping_timeout: float | None = None,
         ssl: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        ca: PathOrPEM | list[PathOrPEM] | None = None,
+        cert: PathOrPEM | None = None,
+        key: PathOrPEM | None = None,
+        passphrase: str | bytes | None = None,
+        pfx: PathOrPEM | None = None,
+        ciphers: str | None = None,
+        reject_unauthorized: bool = True,
+        servername: str | None = None,
+        proxy: str | bool | None = None,
+        follow_redirects: bool = False,
+        max_redirects: int = 10,
         extensions: Sequence[ClientExtensionFactory] | None = None,
         max_queue: int = 64,
         write_limit: int = 4 * 2**20,
@@ -154,18 +211,40 @@ class WebSocket(Connection):
         if extensions is None:
             factory = client_factory_from_options(per_message_deflate)
             extensions = [factory] if factory is not None else []
-        proto = ClientProtocol(
-            uri,
-            origin=origin,
-            subprotocols=protocols,
-            extensions=extensions,
-            headers=headers,
-            version=protocol_version,
-            max_size=max_payload,
-        )
+        if servername is not None and server_hostname not in (None, servername):
+            raise ValueError("servername and server_hostname disagree; give one")
+        tls_options = (ca, cert, key, passphrase, pfx, ciphers)
+        if any(option is not None for option in tls_options) or not reject_unauthorized:
+            if ssl is not None:
+                raise ValueError("give either ssl or the tls options (ca, cert, ...), not both")
+            ssl = client_ssl_context(
+                ca=ca,
+                cert=cert,
+                key=key,
+                passphrase=passphrase,
+                pfx=pfx,
+                ciphers=ciphers,
+                reject_unauthorized=reject_unauthorized,
+            )
+        if max_redirects < 0:
+            raise ValueError("max_redirects must be 0 or more")
+        self._client_options: dict[str, Any] = {
+            "origin": origin,
+            "subprotocols": protocols,
+            "extensions": extensions,
+            "headers": headers,
+            "version": protocol_version,
+            "max_size": max_payload,
+        }
+        proto = ClientProtocol(uri, **self._client_options)
         self._uri = uri
         self._ssl_context = ssl
-        self._server_hostname = server_hostname
+        self._server_hostname = servername or server_hostname
+        self._proxy = proxy
+        self.follow_redirects = follow_redirects
+        self.max_redirects = max_redirects
+        #: Every address this connection was sent to, the first one included.
+        self.redirects: list[str] = [str(uri)]
         self._connect_deadline = None if open_timeout is None else time.monotonic() + open_timeout
         super().__init__(
             None,  # type: ignore[arg-type]  # attached once connected
@@ -205,6 +284,7 @@ class WebSocket(Connection):
             timeout=self._remaining(),
             ssl_context=self._ssl_context,
             server_hostname=self._server_hostname,
+            proxy=self._proxy,
         )
 
     def _connect_in_thread(self) -> None:
@@ -227,6 +307,101 @@ class WebSocket(Connection):
             proto.send_request(proto.connect())
         self.open_timeout = self._remaining()
         self._start()
+
+    # -- redirects (client) -------------------------------------------------------------
+
+    def _handshake_done(self) -> None:
+        """On the reactor thread: open, follow a redirect, or fail."""
+        proto = self._proto
+        if proto.state is not State.OPEN and self.follow_redirects:
+            exc = proto.handshake_exc
+            if isinstance(exc, InvalidStatus) and exc.status_code in REDIRECT_STATUSES:
+                try:
+                    target = self._redirect_target(exc.response)
+                except RedirectError as error:
+                    proto.handshake_exc = error
+                else:
+                    if target is not None:
+                        self._reconnect(target, exc.response)
+                        return
+        super()._handshake_done()
+
+    def _redirect_target(self, response: Response) -> WebSocketURI | None:
+        """Work out where a 3xx answer sends us; ``None`` when it names no place."""
+        location = response.headers.get("Location")
+        if not location:
+            return None
+        current = self._uri
+        if current.unix_path is not None and location.startswith("/"):
+            # A path on the same Unix socket (ws+unix has no host to resolve against).
+            path, _, query = location.partition("?")
+            target = dataclasses.replace(current, path=path, query=query)
+        else:
+            base = ("https" if current.secure else "http") + str(current)[len(current.scheme) :]
+            joined = urllib.parse.urljoin(base, location.strip())
+            try:
+                target = parse_uri(joined.split("#", 1)[0])
+            except InvalidURI as exc:
+                raise RedirectError(response, f"cannot follow redirect to {location!r}") from exc
+        if len(self.redirects) - 1 >= self.max_redirects:
+            raise RedirectError(
+                response,
+                f"too many redirects (more than {self.max_redirects}) from {self.redirects[0]}",
+            )
+        if str(target) in self.redirects:
+            chain = " -> ".join([*self.redirects[self.redirects.index(str(target)) :], str(target)])
+            raise RedirectError(response, f"redirect loop: {chain}")
+        return target
+
+    def _reconnect(self, target: WebSocketURI, response: Response) -> None:
+        """On the reactor thread: drop the refused connection and start one to ``target``.
+
+        The object the caller holds stays the same; its socket and protocol are
+        replaced, and the time spent so far counts against ``open_timeout``.
+        """
+        old = self._uri
+        self._reactor.unregister(self._sock)
+        try:
+            self._sock.close()
+        except OSError:  # pragma: no cover - closing a socket rarely fails
+            pass
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        options = dict(self._client_options)
+        if (target.secure, target.host, target.port, target.unix_path) != (
+            old.secure,
+            old.host,
+            old.port,
+            old.unix_path,
+        ) and options["headers"] is not None:
+            # Credentials meant for one origin must not leak to the next.
+            kept = [
+                (name, value)
+                for name, value in Headers(options["headers"]).items()
+                if name.lower() not in _CREDENTIAL_HEADERS
+            ]
+            options["headers"] = kept
+            self._client_options = options
+        with self._lock:
+            self._out.clear()
+            self._out_size = 0
+            self._proto = ClientProtocol(target, **options)
+        self._interest = 0
+        self._reading = False
+        self._broken = None
+        self._uri = target
+        self.url = str(target)
+        self.redirects.append(str(target))
+        self.emit("redirect", str(target), response)
+        threading.Thread(target=self._connect_in_thread, name="wscli-connect", daemon=True).start()
+
+    # -- inspection -----------------------------------------------------------------------
+
+    @property
+    def tls(self) -> TLSInfo | None:
+        """The TLS version, cipher and peer certificate; ``None`` on a plain connection."""
+        return tls_info(self._sock) if self._sock is not None else None
 
     # -- listeners --------------------------------------------------------------------
 
@@ -397,9 +572,12 @@ def connect(
     Raises:
         InvalidURI: the address is not a WebSocket address.
         ConnectFailed: DNS, TCP or TLS failed (an ``OSError``).
-        InvalidStatus: the server answered the upgrade with another status than 101.
+        InvalidStatus: the server answered the upgrade with another status than 101
+            (``exc.response`` is the whole answer).
+        RedirectError: with ``follow_redirects``, a loop or more than ``max_redirects``.
         HandshakeError: the server's answer was not a valid upgrade.
         TimeoutError: the whole did not finish within ``open_timeout``.
+        ValueError: the TLS files or the proxy address cannot be used.
     """
     ws = WebSocket(address, protocols, _background=False, **options)
     try:
@@ -409,7 +587,13 @@ def connect(
         raise
     ws._reactor.call_soon(ws._attach, sock)
     try:
-        ws.wait_open(None if ws._connect_deadline is None else ws._remaining() + 1.0)
+        remaining = ws._remaining()
+        ws.wait_open(None if remaining is None else remaining + 1.0)
+    except ssl.SSLError as exc:
+        # With TLS 1.3 a server refuses our certificate only after the handshake, so the
+        # refusal surfaces at the first read rather than in open_stream().
+        ws.terminate()
+        raise ConnectFailed(describe_tls_error(exc, ws._uri.host)) from exc
     except BaseException:
         ws.terminate()
         raise

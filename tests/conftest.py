@@ -1,0 +1,30 @@
+"""Fixtures shared by every test package; keep this small and free of sockets.
+
+pytest puts this directory on ``sys.path`` (rootdir conftest, default import mode), so
+test modules import the helpers as ``from helpers import ...``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import protocol
+from wscli.core.protocol import Protocol, Side
+
+
+@pytest.fixture(params=[Side.SERVER, Side.CLIENT], ids=["server", "client"])
+def side(request: pytest.FixtureRequest) -> Side:
+    """Each end of the connection in turn."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def open_server() -> Protocol:
+    """An OPEN server-side protocol (no handshake)."""
+    return protocol(Side.SERVER)
+
+
+@pytest.fixture
+def open_client() -> Protocol:
+    """An OPEN client-side protocol (no handshake) that masks with ``FIXED_MASK``."""
+    return protocol(Side.CLIENT)

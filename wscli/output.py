@@ -1,0 +1,613 @@
+"""Printer: the only code that formats what wscli shows, for a terminal, a pipe or ``--json``.
+
+Three renderings of the same events:
+
+* **interactive** (a REPL on a terminal): rich text with ``<``/``>`` marks, timestamps,
+  colour, JSON pretty-printed and highlighted, binary as a hex dump;
+* **plain** (a pipe): each received payload on its own line, flushed at once, nothing
+  else on stdout; status lines go to stderr only when they explain a failure (or with
+  ``-v``), so ``wscli connect URL | grep`` sees payloads alone;
+* **json**: one object per event on stdout (``{"time", "dir", "type", "data"…}``),
+  lossless for multi-line text and binary data, for ``jq``.
+
+Peer data is never markup: it is wrapped in ``rich.text.Text`` and its control characters
+are escaped (``\\x1b`` shows as the four characters, dimmed) before it reaches a terminal,
+so a server cannot move the cursor, change colours or retitle the window.
+
+Payloads go to stdout and status lines to stderr. Listeners on the library's reactor
+thread and the REPL on the main thread both print, so every write holds one lock. A
+broken pipe on stdout sets :attr:`Printer.broken_pipe` instead of raising on a thread
+nobody watches; commands end the run quietly when it is set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from rich.console import Console
+from rich.highlighter import JSONHighlighter
+from rich.text import Text
+
+from .params import encode_binary, format_duration
+
+__all__ = [
+    "Printer",
+    "CloseInfo",
+    "escape_control",
+    "escaped_text",
+    "hexdump",
+    "looks_like_json",
+]
+
+# C0 and C1 controls, DEL, and the bidirectional overrides that can disguise text
+# ("Trojan Source"). Newlines are kept where a message may span lines.
+_CONTROL_RE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_OR_NEWLINE_RE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+_NAMED_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n", "\0": "\\0"}
+
+#: Binary messages longer than this show a truncated hex dump on a terminal.
+HEXDUMP_LIMIT = 1024
+
+
+def _escape_char(char: str) -> str:
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_control(text: str, *, keep_newlines: bool = True) -> str:
+    """Replace control characters with visible escapes (``\\x1b``, ``\\r``, ``\\u202e``).
+
+    Args:
+        text: peer data or anything derived from it.
+        keep_newlines: keep ``\\n`` as a line break (message bodies); ``False`` for
+            one-line contexts such as close reasons and header values.
+    """
+    pattern = _CONTROL_RE if keep_newlines else _CONTROL_OR_NEWLINE_RE
+    return pattern.sub(lambda match: _escape_char(match.group()), text)
+
+
+def escaped_text(text: str, style: str = "", *, keep_newlines: bool = True) -> Text:
+    """Return ``text`` as a rich ``Text`` with control characters escaped and dimmed.
+
+    Dimming tells an escape the server could not avoid (``\\x1b``) from the same four
+    characters it sent literally.
+    """
+    pattern = _CONTROL_RE if keep_newlines else _CONTROL_OR_NEWLINE_RE
+    result = Text(style=style)
+    position = 0
+    for match in pattern.finditer(text):
+        if match.start() > position:
+            result.append(text[position : match.start()])
+        result.append(_escape_char(match.group()), style="dim")
+        position = match.end()
+    if position < len(text):
+        result.append(text[position:])
+    return result
+
+
+def hexdump(data: bytes, limit: int | None = HEXDUMP_LIMIT) -> list[str]:
+    """Format bytes like ``xxd``/``hexdump -C``: offset, 16 bytes in hex, printable ASCII.
+
+    Args:
+        data: the bytes.
+        limit: how many bytes to show; a last line counts the rest.
+    """
+    shown = data if limit is None else data[:limit]
+    lines = []
+    for offset in range(0, len(shown), 16):
+        chunk = shown[offset : offset + 16]
+        left = " ".join(f"{byte:02x}" for byte in chunk[:8])
+        right = " ".join(f"{byte:02x}" for byte in chunk[8:])
+        printable = "".join(chr(byte) if 32 <= byte < 127 else "." for byte in chunk)
+        lines.append(f"{offset:08x}  {left:<23}  {right:<23}  |{printable}|")
+    if len(shown) < len(data):
+        lines.append(f"… {len(data) - len(shown)} more bytes")
+    return lines
+
+
+def looks_like_json(text: str) -> Any:
+    """Return the parsed value when ``text`` is a JSON object or array, else ``None``.
+
+    Only objects and arrays are pretty-printed: a bare ``42`` or ``"hi"`` reads better
+    as it came.
+    """
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "[{":
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None
+    return value if isinstance(value, (dict, list)) else None
+
+
+@dataclass(frozen=True)
+class CloseInfo:
+    """How a connection ended, in terms a person (and an exit status) can use.
+
+    Attributes:
+        code: the close code received (1006 when none came, 1005 for an empty one).
+        reason: the close reason received.
+        by: ``"peer"`` or ``"us"`` for whoever sent the first close frame, ``None`` when
+            no close frame was exchanged (the connection dropped).
+        clean: whether close frames went both ways (RFC 6455 §7.1.4 "cleanly").
+        sent_code: the code we sent, if we sent a close frame.
+        error: why the connection failed, when it did (a protocol error, a timeout…).
+    """
+
+    code: int
+    reason: str = ""
+    by: str | None = None
+    clean: bool = False
+    sent_code: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether this ending counts as success (exit status 0).
+
+        A clean close we started is a success whatever code we chose; one the peer
+        started is a success for 1000 (normal), 1001 (going away) and 1005 (no code).
+        """
+        if not self.clean or self.error:
+            return False
+        return self.by == "us" or self.code in (1000, 1001, 1005)
+
+    def describe(self, peer: str = "the server") -> str:
+        """Say who closed, with which code (and its name) and reason, in one line."""
+        from .core import close_code_name
+
+        def code_text(code: int, reason: str) -> str:
+            text = f"{code} ({close_code_name(code)})"
+            if reason:
+                text += f' "{escape_control(reason, keep_newlines=False)}"'
+            return text
+
+        if self.by == "peer":
+            text = f"closed by {peer}: {code_text(self.code, self.reason)}"
+            if not self.clean:
+                text += "; the close handshake did not finish"
+        elif self.by == "us":
+            sent = self.sent_code if self.sent_code is not None else self.code
+            text = f"closed by you: {code_text(sent, self.reason if self.clean else '')}"
+            if not self.clean:
+                text += f"; {peer} never answered the close"
+        else:
+            text = f"connection dropped: {code_text(self.code, '')}, no close frame"
+        if self.error:
+            text += f" ({escape_control(self.error, keep_newlines=False)})"
+        return text
+
+
+class Printer:
+    """Render messages and status for a terminal, a pipe or ``--json``.
+
+    Build one per command run; listeners may call it from any thread.
+
+    Args:
+        interactive: a REPL owns the terminal: rich output with marks, colour and
+            timestamps. Streams are looked up on every write, so output follows
+            prompt-toolkit's ``patch_stdout`` and lands above the prompt.
+        as_json: one JSON object per event on stdout.
+        color: force colour on or off; by default on for interactive terminals unless
+            ``NO_COLOR`` is set.
+        binary: ``"hex"`` or ``"base64"``: how binary payloads are written in a pipe and
+            in JSON (JSON defaults to base64; a pipe to the raw bytes).
+        separator: written after each payload in a pipe (``"\\0"`` with ``--null``).
+        show_ping_pong: print ping and pong frames too.
+        verbose: ``-v`` count; any makes status lines appear in a pipe too.
+        status_lines: print informational status lines (connects, closes) to stderr;
+            by default only when interactive or verbose.
+        stdout, stderr: streams to use instead of ``sys.stdout``/``sys.stderr``.
+    """
+
+    def __init__(
+        self,
+        *,
+        interactive: bool = False,
+        as_json: bool = False,
+        color: bool | None = None,
+        binary: str | None = None,
+        separator: str = "\n",
+        show_ping_pong: bool = False,
+        verbose: int = 0,
+        status_lines: bool | None = None,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> None:
+        self.interactive = interactive
+        self.as_json = as_json
+        self.binary = binary
+        self.separator = separator
+        self.show_ping_pong = show_ping_pong
+        self.verbose = verbose
+        self.status_lines = (interactive or verbose > 0) if status_lines is None else status_lines
+        #: Pretty-print JSON objects and arrays on a terminal (the REPL's /json toggles it).
+        self.pretty_json = True
+        #: Set once stdout's reader went away; the command should end quietly.
+        self.broken_pipe = threading.Event()
+        self._on_broken_pipe: list[Callable[[], None]] = []
+        self._lock = threading.RLock()
+        # Interactive output follows sys.stdout (patched by prompt-toolkit); otherwise the
+        # streams are fixed now, so a late reactor callback cannot write to another stream.
+        self._stdout = stdout if stdout is not None or interactive else sys.stdout
+        self._stderr = stderr if stderr is not None or interactive else sys.stderr
+        color_system: Any = "auto" if color is not False else None
+        self.console = Console(
+            file=self._stdout,
+            force_terminal=True if interactive else None,
+            color_system=color_system,
+            markup=False,
+            emoji=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        self.err_console = Console(
+            file=self._stderr,
+            stderr=True,
+            force_terminal=True if interactive else None,
+            color_system=color_system if interactive else None,
+            markup=False,
+            emoji=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        self._json_highlighter = JSONHighlighter()
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        interactive: bool,
+        as_json: bool = False,
+        no_color: bool = False,
+        binary: str | None = None,
+        null: bool = False,
+        show_ping_pong: bool = False,
+        verbose: int = 0,
+        status_lines: bool | None = None,
+    ) -> Printer:
+        """Build a printer from the shared ``--json --no-color --binary`` flags."""
+        return cls(
+            interactive=interactive,
+            as_json=as_json,
+            color=False if no_color else None,
+            binary=binary,
+            separator="\0" if null else "\n",
+            show_ping_pong=show_ping_pong,
+            verbose=verbose,
+            status_lines=status_lines,
+        )
+
+    def on_broken_pipe(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (once) when stdout's reader goes away."""
+        self._on_broken_pipe.append(callback)
+
+    # -- low-level writing -------------------------------------------------------------
+
+    @property
+    def stdout(self) -> IO[str]:
+        """The stream payloads go to."""
+        return self._stdout if self._stdout is not None else sys.stdout
+
+    @property
+    def stderr(self) -> IO[str]:
+        """The stream status lines go to."""
+        return self._stderr if self._stderr is not None else sys.stderr
+
+    def _broken(self) -> None:
+        if self.broken_pipe.is_set():
+            return
+        self.broken_pipe.set()
+        for callback in self._on_broken_pipe:
+            callback()
+
+    def _write_stdout(self, data: bytes) -> None:
+        """Write bytes to stdout and flush, through its binary buffer when it has one."""
+        if self.broken_pipe.is_set():
+            return
+        stream = self.stdout
+        try:
+            buffer = getattr(stream, "buffer", None)
+            if buffer is not None:
+                stream.flush()
+                buffer.write(data)
+                buffer.flush()
+            else:
+                stream.write(data.decode("utf-8", "replace"))
+                stream.flush()
+        except (BrokenPipeError, ValueError):
+            # ValueError: the stream was closed under us, which means the same.
+            self._broken()
+        except OSError as exc:
+            if exc.errno in (32, 22):  # EPIPE, EINVAL on some platforms
+                self._broken()
+            else:
+                raise
+
+    def _stdout_is_terminal(self) -> bool:
+        try:
+            return self.stdout.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def _print(self, renderable: Any, *, err: bool = False) -> None:
+        console = self.err_console if err else self.console
+        try:
+            console.print(renderable)
+        except BrokenPipeError:
+            if not err:
+                self._broken()
+
+    def _err_line(self, text: str | Text) -> None:
+        """Write one status line to stderr (rich when interactive, plain otherwise)."""
+        with self._lock:
+            if self.interactive:
+                self._print(text, err=True)
+                return
+            plain = text.plain if isinstance(text, Text) else text
+            try:
+                self.stderr.write(plain + "\n")
+                self.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    def event(self, type: str, **fields: Any) -> None:
+        """Write one JSON object (``{"time", "type", ...}``) to stdout; ``None`` fields drop."""
+        record: dict[str, Any] = {"time": round(time.time(), 3)}
+        if "client" in fields:
+            record["client"] = fields.pop("client")
+        if "dir" in fields:
+            record["dir"] = fields.pop("dir")
+        record["type"] = type
+        record.update((key, value) for key, value in fields.items() if value is not None)
+        line = json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
+        with self._lock:
+            self._write_stdout(line.encode("utf-8", "surrogateescape") + b"\n")
+
+    def out(self, text: str) -> None:
+        """Write one line of results to stdout (escaped when stdout is a terminal)."""
+        with self._lock:
+            if self.interactive:
+                self._print(escaped_text(text))
+            else:
+                if self._stdout_is_terminal():
+                    text = escape_control(text)
+                self._write_stdout(text.encode("utf-8", "surrogateescape") + b"\n")
+
+    # -- status lines ------------------------------------------------------------------
+
+    def info(self, text: str, *, style: str = "") -> None:
+        """A status line for people (stderr): shown when interactive, verbose or asked."""
+        if self.status_lines:
+            self._err_line(escaped_text(text, style, keep_newlines=False))
+
+    def notice(self, text: str, *, style: str = "") -> None:
+        """A status line shown in every mode (stderr), e.g. ``listening on ws://…``."""
+        self._err_line(escaped_text(text, style, keep_newlines=False))
+
+    def warning(self, text: str) -> None:
+        """A problem worth knowing that does not end the run (stderr, always)."""
+        self._err_line(escaped_text(f"warning: {text}", "yellow", keep_newlines=False))
+
+    def error(self, text: str) -> None:
+        """A problem that ends the run or a command (stderr, always)."""
+        self._err_line(escaped_text(f"error: {text}", "bold red", keep_newlines=False))
+
+    def table(self, rows: Sequence[tuple[str, str]], *, title: str | None = None) -> None:
+        """Show name/value rows (``/stats``, ``/clients``) as aligned status lines."""
+        width = max((len(name) for name, _ in rows), default=0)
+        with self._lock:
+            if title:
+                self._err_line(escaped_text(title, "bold", keep_newlines=False))
+            for name, value in rows:
+                line = Text(f"  {name:<{width}}  ", style="cyan")
+                line.append_text(escaped_text(value, keep_newlines=False))
+                self._err_line(line)
+
+    # -- events ------------------------------------------------------------------------
+
+    def _prefix(self, direction: str | None, peer: Any) -> Text:
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        prefix = Text(stamp + " ", style="dim")
+        if peer is not None:
+            prefix.append(f"#{peer} ", style="magenta")
+        if direction == "in":
+            prefix.append("< ", style="bold green")
+        elif direction == "out":
+            prefix.append("> ", style="bold cyan")
+        else:
+            prefix.append("* ", style="bold yellow")
+        return prefix
+
+    def _binary_field(self, data: bytes) -> dict[str, str]:
+        encoding = self.binary or "base64"
+        return {encoding: encode_binary(data, encoding)}
+
+    def message(self, direction: str, data: str | bytes, *, peer: Any = None) -> None:
+        """Show one data message: ``direction`` is ``"in"`` or ``"out"``.
+
+        In a pipe only received messages are written (what was sent is the input);
+        interactive and JSON output show both directions.
+        """
+        if self.as_json:
+            if isinstance(data, str):
+                self.event("text", client=peer, dir=direction, data=data)
+            else:
+                self.event("binary", client=peer, dir=direction, **self._binary_field(data))
+            return
+        if self.interactive:
+            self._show_interactive(direction, data, peer)
+            return
+        if direction != "in":
+            return
+        if isinstance(data, str):
+            text = escape_control(data) if self._stdout_is_terminal() else data
+            payload = text.encode("utf-8", "surrogateescape")
+        elif self.binary:
+            payload = encode_binary(data, self.binary).encode()
+        else:
+            payload = data
+        with self._lock:
+            self._write_stdout(payload + self.separator.encode())
+
+    def _show_interactive(self, direction: str, data: str | bytes, peer: Any) -> None:
+        line = self._prefix(direction, peer)
+        if isinstance(data, str):
+            parsed = looks_like_json(data) if self.pretty_json else None
+            if parsed is not None:
+                pretty = json.dumps(parsed, indent=2, ensure_ascii=False)
+                body = escaped_text(pretty)
+                self._json_highlighter.highlight(body)
+                line.append_text(body)
+            else:
+                line.append_text(escaped_text(data))
+        else:
+            line.append(f"binary, {len(data)} bytes", style="italic")
+            for row in hexdump(data):
+                line.append("\n  " + row, style="")
+        with self._lock:
+            self._print(line)
+
+    def control(
+        self,
+        direction: str,
+        kind: str,
+        data: bytes,
+        *,
+        peer: Any = None,
+        latency: float | None = None,
+    ) -> None:
+        """Show a ping or pong frame (with ``-P``, or answering the REPL's ``/ping``)."""
+        if self.as_json:
+            fields: dict[str, Any] = {}
+            if data:
+                try:
+                    fields["data"] = data.decode()
+                except UnicodeDecodeError:
+                    fields.update(self._binary_field(data))
+            if latency is not None:
+                fields["latency"] = round(latency, 6)
+            self.event(kind, client=peer, dir=direction, **fields)
+            return
+        text = kind
+        if data:
+            text += " " + repr(data)[1:]
+        if latency is not None:
+            text += f" ({format_duration(latency)})"
+        if self.interactive:
+            line = self._prefix(direction, peer)
+            line.append_text(escaped_text(text, "yellow", keep_newlines=False))
+            with self._lock:
+                self._print(line)
+        else:
+            arrow = "<" if direction == "in" else ">"
+            who = f"#{peer} " if peer is not None else ""
+            self._err_line(escaped_text(f"{who}{arrow} {text}", keep_newlines=False))
+
+    def opened(
+        self,
+        description: str,
+        *,
+        peer: Any = None,
+        subprotocol: str | None = None,
+        extensions: Iterable[str] = (),
+        **fields: Any,
+    ) -> None:
+        """Say a connection opened: ``description`` like ``connected to ws://…``.
+
+        ``fields`` (``url``, ``address``, ``path``) go into the JSON event.
+        """
+        if self.as_json:
+            self.event(
+                "open",
+                client=peer,
+                subprotocol=subprotocol,
+                extensions=list(extensions) or None,
+                **fields,
+            )
+            return
+        details = []
+        if subprotocol:
+            details.append(f"subprotocol {subprotocol}")
+        details.extend(extensions)
+        text = description + (f" ({', '.join(details)})" if details else "")
+        if peer is not None:
+            text = f"#{peer} {text}"
+        self.info(text, style="green")
+
+    def closed(self, info: CloseInfo, *, peer: Any = None, peer_name: str = "the server") -> None:
+        """Explain how a connection ended: who closed, the code with its name, the reason.
+
+        Shown on stderr when interactive or verbose, and in a pipe whenever it was not
+        a success, so a non-zero exit status always comes with its reason.
+        """
+        if self.as_json:
+            self.event(
+                "close",
+                client=peer,
+                code=info.code,
+                reason=info.reason,
+                by=info.by,
+                clean=info.clean,
+                error=info.error,
+            )
+            return
+        text = info.describe(peer_name)
+        if peer is not None:
+            text = f"#{peer} {text}"
+        style = "green" if info.ok else "bold red"
+        if self.status_lines or not info.ok:
+            self._err_line(escaped_text(text, style, keep_newlines=False))
+
+    def handshake(self, request: Any, response: Any, *, subprotocol: str | None = None,
+                  extensions: dict[str, str] | None = None) -> None:
+        """Show the opening handshake: request and response heads, what was negotiated."""
+        if self.as_json:
+            self.event(
+                "handshake",
+                request=None if request is None else {
+                    "path": request.path, "headers": [list(h) for h in request.headers.items()]
+                },
+                response=None if response is None else {
+                    "status": response.status_code,
+                    "reason": response.reason_phrase,
+                    "headers": [list(h) for h in response.headers.items()],
+                },
+                subprotocol=subprotocol,
+                extensions=extensions or None,
+            )
+            return
+        with self._lock:
+            if request is not None:
+                self._err_line(escaped_text(f"> {request.method} {request.path} HTTP/1.1",
+                                            "cyan", keep_newlines=False))
+                for name, value in request.headers.items():
+                    self._err_line(escaped_text(f"> {name}: {value}", "cyan", keep_newlines=False))
+            if response is not None:
+                status = f"< HTTP/1.1 {response.status_code} {response.reason_phrase}"
+                self._err_line(escaped_text(status, "green", keep_newlines=False))
+                for name, value in response.headers.items():
+                    self._err_line(escaped_text(f"< {name}: {value}", "green", keep_newlines=False))
+            if response is not None and response.status_code == 101:
+                self._err_line(escaped_text(f"subprotocol: {subprotocol or '(none)'}",
+                                            keep_newlines=False))
+                described = ", ".join(
+                    f"{name}; {params}" if params else name
+                    for name, params in (extensions or {}).items()
+                )
+                self._err_line(escaped_text(f"extensions: {described or '(none)'}",
+                                            keep_newlines=False))

@@ -1,0 +1,552 @@
+"""Click types and options shared by the wscli commands, so a flag means the same everywhere.
+
+Each ``*_option`` below is a decorator; :func:`client_options` stacks every option that
+shapes an outgoing connection (headers, subprotocols, origin, timeouts, size limit,
+compression, TLS, proxy, redirects) and :func:`client_kwargs` turns their values into
+keyword arguments for :func:`wscli.connect`. Commands that open connections (``connect``,
+``ping``, ``bench``) use both, so ``wscli ping -H 'X-Token: 1' --ca ca.pem URL`` behaves
+as ``wscli connect`` would.
+
+Values are parsed here, once: ``16MiB`` and ``500ms`` become bytes and seconds before a
+command runs, and a bad value is a usage error (exit status 2) that names the flag.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import inspect
+import math
+import re
+import ssl
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+__all__ = [
+    "Size",
+    "Duration",
+    "HeaderType",
+    "CloseCodeType",
+    "SIZE",
+    "DURATION",
+    "HEADER",
+    "CLOSE_CODE",
+    "UnsupportedOption",
+    "parse_size",
+    "parse_duration",
+    "parse_header",
+    "parse_auth",
+    "basic_authorization",
+    "decode_binary",
+    "encode_binary",
+    "format_size",
+    "format_duration",
+    "header_option",
+    "subprotocol_option",
+    "origin_option",
+    "open_timeout_option",
+    "max_size_option",
+    "compression_option",
+    "json_option",
+    "binary_option",
+    "no_color_option",
+    "tls_options",
+    "proxy_option",
+    "redirect_options",
+    "client_options",
+    "client_kwargs",
+    "library_accepts",
+    "client_ssl_context",
+    "server_ssl_context",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# -- values ------------------------------------------------------------------------------
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+_UNLIMITED = ("0", "none", "unlimited", "inf")
+
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "m": 60.0, "min": 60.0, "h": 3600.0}
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
+_FOREVER = ("-1", "inf", "forever", "never")
+
+
+def parse_size(text: str, *, allow_unlimited: bool = False) -> int | None:
+    """Parse a byte count such as ``1048576``, ``64k``, ``16MiB`` or ``1.5MB``.
+
+    Decimal units (k, MB) are powers of 1000 and binary units (KiB, MiB) powers of 1024,
+    as in ``ls --si`` and ``ls -h``; a bare number is bytes.
+
+    Args:
+        text: what the user typed.
+        allow_unlimited: accept ``0``/``none``/``unlimited`` and return ``None``.
+
+    Raises:
+        ValueError: the text is not a size.
+    """
+    if allow_unlimited and text.strip().lower() in _UNLIMITED:
+        return None
+    match = _SIZE_RE.fullmatch(text)
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"{text!r} is not a size (examples: 1024, 64k, 16MiB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def parse_duration(text: str, *, allow_forever: bool = False) -> float:
+    """Parse a duration such as ``2``, ``2s``, ``500ms``, ``1.5m`` or ``1h`` into seconds.
+
+    Args:
+        text: what the user typed; a bare number is seconds.
+        allow_forever: accept ``-1``/``inf``/``forever`` and return ``math.inf``.
+
+    Raises:
+        ValueError: the text is not a duration.
+    """
+    if allow_forever and text.strip().lower() in _FOREVER:
+        return math.inf
+    match = _DURATION_RE.fullmatch(text.lower())
+    if not match or match.group(2) not in _DURATION_UNITS:
+        raise ValueError(f"{text!r} is not a duration (examples: 2, 2s, 500ms, 1m)")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+_TOKEN_RE = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Parse ``Name: value`` (curl's spelling) into a pair.
+
+    Raises:
+        ValueError: no colon, or the name is not an HTTP token.
+    """
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not _TOKEN_RE.fullmatch(name):
+        raise ValueError(f"{text!r} is not a header; write it as 'Name: value'")
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValueError(f"header {name} contains a line break or NUL")
+    return name, value.strip()
+
+
+def parse_auth(text: str) -> tuple[str, str]:
+    """Parse ``user:pass`` for HTTP Basic authentication.
+
+    Raises:
+        ValueError: there is no colon.
+    """
+    user, sep, password = text.partition(":")
+    if not sep:
+        raise ValueError("write credentials as user:pass")
+    return user, password
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """Return the ``Authorization`` header value for HTTP Basic (RFC 7617)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return f"Basic {token}"
+
+
+def decode_binary(text: str, encoding: str) -> bytes:
+    """Decode one line of ``hex`` (spaces allowed) or ``base64`` into bytes.
+
+    Raises:
+        ValueError: the line is not valid in that encoding.
+    """
+    try:
+        if encoding == "hex":
+            return bytes.fromhex("".join(text.split()))
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError(f"not valid {encoding}: {text[:40]!r}") from exc
+
+
+def encode_binary(data: bytes, encoding: str) -> str:
+    """Encode bytes as one line of ``hex`` or ``base64``."""
+    if encoding == "hex":
+        return data.hex()
+    return base64.b64encode(data).decode()
+
+
+def format_size(size: float) -> str:
+    """Format a byte count for people: ``512 B``, ``1.5 KiB``, ``16.0 MiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds for people: ``420 µs``, ``3.2 ms``, ``1.50 s``, ``2m05s``."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+# -- click types -------------------------------------------------------------------------
+
+
+class Size(click.ParamType):
+    """A byte count with an optional unit: ``1024``, ``64k``, ``16MiB``.
+
+    Args:
+        allow_unlimited: accept ``0``/``unlimited``, converted to ``None``.
+    """
+
+    name = "size"
+
+    def __init__(self, allow_unlimited: bool = False) -> None:
+        self.allow_unlimited = allow_unlimited
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, int):
+            return value
+        try:
+            return parse_size(str(value), allow_unlimited=self.allow_unlimited)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class Duration(click.ParamType):
+    """Seconds, with an optional unit: ``2``, ``2s``, ``500ms``, ``1m``.
+
+    Args:
+        allow_forever: accept ``-1``/``inf``/``forever``, converted to ``math.inf``.
+    """
+
+    name = "duration"
+
+    def __init__(self, allow_forever: bool = False) -> None:
+        self.allow_forever = allow_forever
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value), allow_forever=self.allow_forever)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class HeaderType(click.ParamType):
+    """An HTTP header written ``Name: value``; converts to a ``(name, value)`` pair."""
+
+    name = "header"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_header(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class CloseCodeType(click.ParamType):
+    """A close code that may be sent: 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4)."""
+
+    name = "code"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .core.frames import close_code_is_valid
+
+        try:
+            code = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a close code", param, ctx)
+        if not close_code_is_valid(code):
+            self.fail(f"{code} may not be sent (use 1000-1003, 1007-1014 or 3000-4999)", param, ctx)
+        return code
+
+
+SIZE = Size()
+DURATION = Duration()
+HEADER = HeaderType()
+CLOSE_CODE = CloseCodeType()
+
+
+class UnsupportedOption(click.ClickException):
+    """A flag the installed library cannot honour yet; a usage error (exit status 2)."""
+
+    exit_code = 2
+
+
+# -- options -----------------------------------------------------------------------------
+
+
+def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply decorators so that ``--help`` lists them in the order given."""
+
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+header_option = click.option(
+    "-H",
+    "--header",
+    "headers",
+    type=HEADER,
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="Add a request header (repeatable).",
+)
+subprotocol_option = click.option(
+    "-s",
+    "--subprotocol",
+    "subprotocols",
+    multiple=True,
+    metavar="NAME",
+    help="Offer a subprotocol (repeatable, in order of preference).",
+)
+origin_option = click.option("-o", "--origin", metavar="URL", help="Send this Origin header.")
+open_timeout_option = click.option(
+    "--open-timeout",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="Time allowed for DNS, TCP, TLS and the upgrade together.",
+)
+max_size_option = click.option(
+    "--max-size",
+    type=Size(allow_unlimited=True),
+    default="16MiB",
+    show_default=True,
+    help="Largest message accepted (0 for no limit); bigger ones close with 1009.",
+)
+compression_option = click.option(
+    "--compression/--no-compression",
+    default=None,
+    help="Negotiate permessage-deflate (the client offers it by default).",
+)
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write one JSON object per event to stdout, for jq.",
+)
+binary_option = click.option(
+    "--binary",
+    type=click.Choice(["hex", "base64"]),
+    default=None,
+    help="Read and write binary messages as lines of hex or base64.",
+)
+no_color_option = click.option(
+    "--no-color", is_flag=True, help="No colours (NO_COLOR in the environment works too)."
+)
+tls_options = _stack(
+    click.option(
+        "--ca",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Trust the certificates in this PEM file (wss://).",
+    ),
+    click.option(
+        "--cert",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Client certificate (PEM), for servers that ask for one.",
+    ),
+    click.option(
+        "--key",
+        type=click.Path(exists=True, dir_okay=False),
+        help="Private key of --cert, when not in the same file.",
+    ),
+    click.option("--passphrase", metavar="TEXT", help="Passphrase of an encrypted --key."),
+    click.option(
+        "-n",
+        "--no-check",
+        is_flag=True,
+        help="Do not verify the server certificate (insecure; for testing).",
+    ),
+    click.option("--sni", metavar="NAME", help="Server name for SNI and the certificate check."),
+)
+proxy_option = click.option(
+    "--proxy",
+    metavar="URL",
+    help="Connect through an HTTP proxy (CONNECT), e.g. http://host:3128.",
+)
+redirect_options = _stack(
+    click.option(
+        "-L",
+        "--location",
+        is_flag=True,
+        help="Follow HTTP redirects answered to the upgrade request.",
+    ),
+    click.option(
+        "--max-redirects",
+        type=click.IntRange(0),
+        default=10,
+        show_default=True,
+        help="Redirects to follow with -L.",
+    ),
+)
+
+#: Every option that shapes an outgoing connection; read them back with client_kwargs().
+client_options = _stack(
+    header_option,
+    subprotocol_option,
+    origin_option,
+    open_timeout_option,
+    max_size_option,
+    compression_option,
+    tls_options,
+    proxy_option,
+    redirect_options,
+)
+
+
+# -- from options to library arguments -----------------------------------------------------
+
+
+def library_accepts(name: str) -> bool:
+    """Tell whether :class:`wscli.WebSocket` takes the keyword argument ``name``.
+
+    TLS files, proxies and redirects are being added to the library; the CLI asks
+    rather than assumes, so an older library gives a clear error instead of a
+    ``TypeError`` traceback.
+    """
+    from .core import WebSocket
+
+    parameters = inspect.signature(WebSocket.__init__).parameters
+    return name in parameters
+
+
+def client_ssl_context(
+    ca: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+    passphrase: str | None = None,
+    no_check: bool = False,
+) -> ssl.SSLContext:
+    """Build a client TLS context from the ``--ca/--cert/--key/--passphrase/-n`` flags.
+
+    Raises:
+        click.BadParameter: a file could not be loaded.
+    """
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.BadParameter(f"cannot load {ca}: {exc}", param_hint="--ca") from exc
+    if cert:
+        try:
+            context.load_cert_chain(cert, key, password=passphrase)
+        except (OSError, ssl.SSLError) as exc:
+            raise click.BadParameter(f"cannot load {cert}: {exc}", param_hint="--cert") from exc
+    if no_check:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def server_ssl_context(cert: str, key: str | None = None, passphrase: str | None = None) -> ssl.SSLContext:
+    """Build a server TLS context for ``listen --cert``.
+
+    Raises:
+        click.BadParameter: the certificate or key could not be loaded.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key, password=passphrase)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.BadParameter(f"cannot load {cert}: {exc}", param_hint="--cert") from exc
+    return context
+
+
+def client_kwargs(
+    *,
+    headers: Sequence[tuple[str, str]] = (),
+    subprotocols: Sequence[str] = (),
+    origin: str | None = None,
+    open_timeout: float | None = 10.0,
+    max_size: int | None = 16 * 2**20,
+    compression: bool | None = None,
+    ca: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+    passphrase: str | None = None,
+    no_check: bool = False,
+    sni: str | None = None,
+    proxy: str | None = None,
+    location: bool = False,
+    max_redirects: int = 10,
+    **_ignored: Any,
+) -> dict[str, Any]:
+    """Turn the values of :func:`client_options` into ``wscli.connect`` keyword arguments.
+
+    Takes a command's whole ``**params`` (unknown keys are ignored), so a command can
+    write ``wscli.connect(url, **client_kwargs(**params))``. TLS flags go to the
+    library by keyword when it accepts them, and otherwise become an ``ssl.SSLContext``
+    built here, so they work with either version of the library.
+
+    Raises:
+        UnsupportedOption: ``--proxy`` or ``-L`` was given and the library cannot do it.
+        click.BadParameter: a TLS file could not be loaded.
+    """
+    kwargs: dict[str, Any] = {
+        "headers": list(headers),
+        "open_timeout": open_timeout,
+        "max_payload": max_size,
+    }
+    if subprotocols:
+        kwargs["protocols"] = list(subprotocols)
+    if origin is not None:
+        kwargs["origin"] = origin
+    if compression is not None:
+        kwargs["per_message_deflate"] = compression
+    if ca or cert or key or passphrase or no_check:
+        if library_accepts("ca"):
+            kwargs.update(
+                {
+                    name: value
+                    for name, value in (
+                        ("ca", ca),
+                        ("cert", cert),
+                        ("key", key),
+                        ("passphrase", passphrase),
+                    )
+                    if value is not None
+                }
+            )
+            if no_check:
+                kwargs["reject_unauthorized"] = False
+        else:
+            kwargs["ssl"] = client_ssl_context(ca, cert, key, passphrase, no_check)
+    if sni:
+        kwargs["servername" if library_accepts("servername") else "server_hostname"] = sni
+    if proxy:
+        if not library_accepts("proxy"):
+            raise UnsupportedOption("--proxy is not supported by this version of wscli.core yet")
+        kwargs["proxy"] = proxy
+    if location:
+        if not library_accepts("follow_redirects"):
+            raise UnsupportedOption("-L/--location is not supported by this version of wscli.core yet")
+        kwargs["follow_redirects"] = True
+        kwargs["max_redirects"] = max_redirects
+    return kwargs
