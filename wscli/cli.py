@@ -7,6 +7,7 @@ Commands live in ``wscli.commands.<name>`` and are imported only when invoked, s
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -46,10 +47,20 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+EPILOG = f"""\b
+Examples:
+  wscli connect wss://echo.websocket.org
+  wscli listen --port 8080 --echo
+  seq 3 | wscli connect ws://localhost:8080 | tee replies.txt
+
+{EXIT_STATUS_HELP}
+"""
+
+
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog=EXIT_STATUS_HELP,
+    epilog=EPILOG,
 )
 @click.version_option(__version__, "-V", "--version", prog_name="wscli")
 @click.option("--traceback", is_flag=True, help="Show the full traceback of an error.")
@@ -60,14 +71,43 @@ def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
     ctx.ensure_object(dict)
     ctx.obj["traceback"] = traceback
     ctx.obj["verbose"] = verbose
+    if verbose:
+        _log_to_stderr(verbose)
+
+
+class _EscapingFormatter(logging.Formatter):
+    """Log lines carry peer data (frames, headers): escape control characters."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .output import escape_control
+
+        return escape_control(super().format(record), keep_newlines=False)
+
+
+def _log_to_stderr(verbose: int) -> None:
+    """-v: the library's INFO (handshakes, events); -vv: DEBUG (every frame)."""
+    logger = logging.getLogger("wscli.core")
+    if any(getattr(handler, "_wscli", False) for handler in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler._wscli = True  # type: ignore[attr-defined]
+    handler.setFormatter(_EscapingFormatter("%(relativeCreated)8.0fms %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Run the command line; the single boundary where exceptions become exit statuses."""
+    """Run the command line; the single boundary where exceptions become exit statuses.
+
+    Never returns: it always ends with ``sys.exit(status)``.
+    """
     args = sys.argv[1:] if argv is None else argv
     show_traceback = "--traceback" in args
     try:
-        return cli.main(args=args, prog_name="wscli", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit()'s status instead of exiting;
+        # exit with it here so `python -m wscli` and the console script agree.
+        status = cli.main(args=args, prog_name="wscli", standalone_mode=False)
+        sys.exit(status if isinstance(status, int) else ExitStatus.OK)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -1,6 +1,8 @@
 """Exit statuses of the wscli command, and the mapping from exceptions to them.
 
-``ping`` follows ping(8) instead (0 replies, 1 no reply, 2 error); see its help.
+Scripts branch on these, so they are part of the interface: ``--help`` and the README
+list them, and a status never changes meaning. ``ping`` follows ping(8) instead
+(0 replies, 1 no reply, 2 error); see its help.
 """
 
 from __future__ import annotations
@@ -17,28 +19,34 @@ from .core.exceptions import (
 )
 from .core.sync.net import ConnectFailed
 
-__all__ = ["ExitStatus", "status_for", "EXIT_STATUS_HELP"]
+__all__ = ["ExitStatus", "status_for", "EXIT_STATUS_HELP", "ListenFailed"]
 
 
 class ExitStatus(enum.IntEnum):
     """What a wscli run's exit status means."""
 
-    OK = 0  #: success; the connection closed with 1000 or 1001
+    OK = 0  #: success; the connection closed with 1000 or 1001 (or as we asked)
     ERROR = 1  #: an unexpected error
     USAGE = 2  #: bad options or arguments (click's own status)
-    CANNOT_CONNECT = 3  #: DNS, TCP refused, TLS or timeout
+    CANNOT_CONNECT = 3  #: DNS, TCP refused, TLS or timeout; listen: cannot bind
     HANDSHAKE_REFUSED = 4  #: the server refused the upgrade (the HTTP status is shown)
     CLOSED_WITH_ERROR = 5  #: the connection closed with an error code, or dropped
-    NO_PONG = 6  #: no pong (or expected message) in time
+    NO_PONG = 6  #: no pong, or an expectation (--count, --expect) not met in time
+    EXPECTATION_NOT_MET = 6  #: alias of NO_PONG for connect --count/--expect
     INTERRUPTED = 130  #: Ctrl-C or SIGTERM (a 1001 close is sent first)
 
 
 #: One line per status, for ``--help`` epilogs and the README.
 EXIT_STATUS_HELP = (
-    "Exit status: 0 clean close (1000/1001), 1 unexpected error, 2 usage error, "
-    "3 cannot connect, 4 handshake refused, 5 closed with an error code or dropped, "
-    "6 expectation not met (no pong, no match in time), 130 interrupted."
+    "Exit status: 0 clean close (1000/1001, or the close you asked for), 1 unexpected "
+    "error, 2 usage error, 3 cannot connect (listen: cannot bind), 4 handshake refused, "
+    "5 closed with an error code or dropped, 6 expectation not met (no pong, --count, "
+    "--expect), 130 interrupted (Ctrl-C sends 1001 first)."
 )
+
+
+class ListenFailed(OSError):
+    """``listen`` could not bind its address (in use, not permitted); exit status 3."""
 
 
 def status_for(exc: BaseException) -> ExitStatus:
@@ -53,7 +61,9 @@ def status_for(exc: BaseException) -> ExitStatus:
         return ExitStatus.OK
     if isinstance(exc, ConnectionClosed):
         return ExitStatus.CLOSED_WITH_ERROR
-    if isinstance(exc, (ConnectFailed, socket.gaierror, ConnectionRefusedError, ssl.SSLError)):
+    if isinstance(
+        exc, (ConnectFailed, ListenFailed, socket.gaierror, ConnectionRefusedError, ssl.SSLError)
+    ):
         return ExitStatus.CANNOT_CONNECT
     if isinstance(exc, TimeoutError):
         return ExitStatus.CANNOT_CONNECT

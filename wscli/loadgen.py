@@ -64,7 +64,6 @@ __all__ = [
     "Worker",
     "run_load",
     "EchoServerProcess",
-    "parse_size_range",
 ]
 
 _READ = selectors.EVENT_READ
@@ -134,40 +133,6 @@ class LoadConfig:
         if self.ramp is not None:
             values["ramp"] = self.ramp * count / max(1, self.connections)
         return LoadConfig(**values)
-
-
-def parse_size_range(text: str) -> tuple[int, int]:
-    """Parse ``32``, ``1KiB``, ``64k``, ``1M``, or a range ``32-1024`` / ``32..4k``.
-
-    Raises:
-        ValueError: the text is not a size or a range of sizes.
-    """
-    text = text.strip()
-    for separator in ("..", "-", ":"):
-        if separator in text:
-            low_text, _, high_text = text.partition(separator)
-            low, high = _parse_size(low_text), _parse_size(high_text)
-            if low > high:
-                raise ValueError(f"size range {text!r} is backwards")
-            return low, high
-    size = _parse_size(text)
-    return size, size
-
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 2**20, "mb": 10**6,
-          "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30}
-
-
-def _parse_size(text: str) -> int:
-    raw = text.strip().lower().replace(" ", "").replace("_", "")
-    digits = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = raw[len(digits):]
-    if not digits or unit not in _UNITS:
-        raise ValueError(f"not a size: {text!r} (try 32, 1KiB, 4k, 1M)")
-    value = float(digits) * _UNITS[unit]
-    if value < 0 or value != value or value > 2**40:
-        raise ValueError(f"size out of range: {text!r}")
-    return int(value)
 
 
 class Stats:

@@ -197,7 +197,8 @@ def test_parse_extension_header_by_name() -> None:
         ("; a", "expected a token"),
         ("=", "expected a token"),
         ("foo/1", "expected ','"),
-        ("fóo", "expected a token"),
+        ("fóo", "expected ',' at position 1"),
+        ("óo", "expected a token at position 0"),
     ],
 )
 def test_parse_extension_header_rejects(value: str, why: str) -> None:

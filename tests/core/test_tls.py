@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from tlshelpers import PKI, TIMEOUT, expired, make_pki, running_server
+from tlshelpers import PKI, TIMEOUT, ThreadedTCPServer, expired, make_pki, running_server
 
 from wscli.core.sync.net import ConnectFailed
 from wscli.core.sync.tls import (
@@ -155,8 +155,12 @@ def test_expired_certificate_is_named(pki: PKI) -> None:
     assert message == "tls: certificate for localhost has expired"
 
 
-def test_tls_client_to_plain_server_says_peer_does_not_speak_tls() -> None:
-    with running_server() as server:
+def test_tls_client_to_plain_http_server_says_peer_does_not_speak_tls() -> None:
+    def plain_http(sock: socket.socket) -> None:
+        sock.recv(4096)  # a ClientHello, read as a broken HTTP request
+        sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    with ThreadedTCPServer(plain_http) as server:
         message = connect_error(f"wss://127.0.0.1:{server.port}/", reject_unauthorized=False)
     assert message.startswith("tls: the peer does not speak tls for 127.0.0.1")
 

@@ -17,8 +17,10 @@ Exit status follows ping(8), not the other commands: 0 when at least one reply c
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import ssl
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,9 +175,7 @@ class _TimedWebSocket(WebSocket):
 @proxy_option
 @json_option
 @no_color_option
-@click.pass_context
 def command(
-    ctx: click.Context,
     url: str,
     count: int | None,
     interval: float,
@@ -209,7 +209,9 @@ def command(
     run = _PingRun(printer, url, count, interval, size, timeout, deadline, quiet, echo)
     kwargs = client_kwargs(**options)
     kwargs["per_message_deflate"] = False  # measure the network, not zlib
-    ctx.exit(run.run(kwargs))
+    # Not ctx.exit(): with standalone_mode=False click returns that status instead of
+    # exiting, and ``python -m wscli`` drops the return value of main().
+    sys.exit(run.run(kwargs))
 
 
 class _PingRun:
@@ -292,6 +294,7 @@ class _PingRun:
         return EXIT_REPLIED
 
     def _connect(self, kwargs: dict[str, Any]) -> _TimedWebSocket:
+        _warm_up()
         open_timeout = kwargs.get("open_timeout")
         ws = _TimedWebSocket(self.url, kwargs.pop("protocols", None), **kwargs)
         self.ws = ws
@@ -427,7 +430,8 @@ class _PingRun:
             self.printer.event("pong" if not self.echo else "echo", seq=seq, bytes=self.size,
                                time_ms=_ms(latency))
         else:
-            self._line(f"{self.size} bytes from {self.where}: seq={seq} time={_format_ms(latency)} ms")
+            time_ms = _format_ms(latency)
+            self._line(f"{self.size} bytes from {self.where}: seq={seq} time={time_ms} ms")
 
     def _expire(self, now: float, force: bool = False) -> None:
         """Count pings past their timeout (or all, at the end) as lost."""
@@ -440,7 +444,9 @@ class _PingRun:
                 if self.printer.as_json:
                     self.printer.event("timeout", seq=seq, timeout_s=self.timeout)
                 else:
-                    self._line(f"no reply from {self.where}: seq={seq} (timeout {self.timeout:g} s)")
+                    self._line(
+                        f"no reply from {self.where}: seq={seq} (timeout {self.timeout:g} s)"
+                    )
 
     def _summary(self) -> None:
         stats = self.stats
@@ -465,6 +471,20 @@ class _PingRun:
                 "rtt p50/p90/p99 = "
                 + "/".join(_format_ms(h.percentile(p)) for p in (50, 90, 99)) + " ms"
             )
+
+
+def _warm_up() -> None:
+    """Import what opening a socket imports lazily, so the tcp time measures TCP.
+
+    The library imports its proxy support and Python its IDNA codec on the first
+    connection: several milliseconds that a ping's first line should not report.
+    """
+    import importlib
+
+    for name in ("wscli.core.sync.proxy", "encodings.idna", "ipaddress"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    "localhost".encode("idna")
 
 
 def _format_ms(seconds: float) -> str:

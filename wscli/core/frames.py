@@ -172,7 +172,7 @@ class Close:
 
     def check(self) -> None:
         """Raise ``ValueError`` when the caller asks to send an unsendable close."""
-        if self.code != CloseCode.NO_STATUS_RCVD and not close_code_is_valid(self.code):
+        if not close_code_is_valid(self.code):
             raise ValueError(f"close code {self.code} may not be sent")
         if len(self.reason.encode()) > MAX_CONTROL_PAYLOAD - 2:
             raise ValueError("close reason is longer than 123 bytes")

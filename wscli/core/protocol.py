@@ -708,7 +708,8 @@ class Protocol:
         if close.code == CloseCode.NO_STATUS_RCVD and reason:
             # 1005 goes out as an empty payload, which has no room for a reason.
             raise ValueError("a close reason needs a close code")
-        close.check()
+        if close.code != CloseCode.NO_STATUS_RCVD:
+            close.check()
         self.close_sent = close
         self.close_rcvd_then_sent = False
         self._send_frame(Opcode.CLOSE, close.serialize())

@@ -192,11 +192,16 @@ class Server(EventEmitter):
         #: TLS handshakes in progress (see :mod:`wscli.core.sync.tls`), dropped on close.
         self._tls_pending: set[Any] = set()
         if port is not None or unix is not None:
-            if unix is not None:
-                self._listen_unix(os.fspath(unix), backlog)
-            else:
-                assert port is not None
-                self._listen(host, port, backlog)
+            try:
+                if unix is not None:
+                    self._listen_unix(os.fspath(unix), backlog)
+                else:
+                    assert port is not None
+                    self._listen(host, port, backlog)
+            except BaseException:
+                if self._own_reactor:
+                    self._reactor.stop()  # do not leave a thread behind a failed bind
+                raise
             if callback is not None:
                 self.once("listening", lambda: callback())
             self._reactor.call_soon(self.emit, "listening")
@@ -252,7 +257,10 @@ class Server(EventEmitter):
         """The bound ``(host, port)``; ``None`` without a TCP listening socket."""
         if self._listener is None or self._unix_path is not None:
             return None
-        host, port = self._listener.getsockname()[:2]
+        try:
+            host, port = self._listener.getsockname()[:2]
+        except OSError:  # closed
+            return None
         return host, port
 
     @property

@@ -1,0 +1,585 @@
+"""``wscli connect URL``: talk to a WebSocket server from a terminal, a pipe or a script.
+
+How it runs depends on what it is connected to:
+
+* **a terminal** (stdin and stdout both): a REPL. Messages arrive above the prompt;
+  lines typed are sent; slash commands do the rest (``/help``);
+* **a pipe**: each stdin line is one message and each message received is one stdout
+  line, flushed at once. At end of input, close with 1000 and keep receiving for
+  ``--wait`` (by default until the close handshake ends);
+* ``-x MSG``: send these instead of reading stdin, then as at end of input;
+* ``--exec CMD``: a subprocess speaks for us (see :mod:`wscli.bridge`).
+
+``--count`` and ``--expect`` turn it into a check for scripts: stop at the Nth message
+or the first match, exit 6 when the connection ends or ``--timeout`` passes first.
+``--reconnect`` survives drops, backing off with jitter and sending the ``-x`` messages
+again on each new connection.
+
+Threads: the library calls our listeners on its reactor thread. They only print and
+post events to a queue; the main thread owns every decision (send, close, reconnect,
+exit), so the flow of a run reads top to bottom in :meth:`ClientSession.run_pipe`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import random
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from .. import params
+from ..core import (
+    ConnectFailed,
+    ConnectionClosed,
+    InvalidStatus,
+    connect,
+)
+from ..exitcodes import EXIT_STATUS_HELP, ExitStatus
+from ..output import CloseInfo, Printer
+from . import InputReader, Peer, status_for_close, terminate_as_interrupt
+
+__all__ = ["command", "ConnectConfig", "ClientSession", "backoff_delay"]
+
+EPILOG = f"""\b
+Examples:
+  wscli connect wss://echo.websocket.org
+  echo '{{"op":"ping"}}' | wscli connect --json wss://echo.websocket.org | jq -r .data
+  wscli connect -x status --expect '"ok"' -t 5s ws://localhost:8080/health
+
+\b
+On a terminal: type to send; /help lists /ping /close /hex /file /frag /stats …
+In a pipe: one message per line each way; at end of input, close 1000 and
+wait for the close handshake (or --wait). --json: one JSON object per event.
+
+{EXIT_STATUS_HELP}
+"""
+
+#: Reconnection backoff: first delay, growth factor and ceiling, in seconds.
+BACKOFF_INITIAL, BACKOFF_FACTOR, BACKOFF_MAX = 0.5, 2.0, 30.0
+#: A connection that stayed open this long resets the backoff.
+BACKOFF_RESET_AFTER = 10.0
+
+
+def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before reconnect attempt ``attempt`` (0-based).
+
+    Exponential with "equal jitter": half the step is fixed, half random, so clients
+    dropped together by a restarting server do not all come back in the same instant.
+    """
+    step = min(BACKOFF_MAX, BACKOFF_INITIAL * BACKOFF_FACTOR**attempt)
+    return step / 2 + (rng or random).uniform(0, step / 2)
+
+
+@dataclass
+class ConnectConfig:
+    """Everything ``connect`` was asked to do, parsed and checked."""
+
+    url: str
+    kwargs: dict[str, Any]
+    execute: tuple[str, ...] = ()
+    wait: float | None = None
+    close_code: int = 1000
+    close_reason: str = ""
+    count: int | None = None
+    expect: re.Pattern[str] | None = None
+    timeout: float | None = None
+    reconnect: bool = False
+    show_handshake: bool = False
+    binary: str | None = None
+    null: bool = False
+    exec_argv: list[str] | str | None = None
+
+    @property
+    def expecting(self) -> bool:
+        """Whether ``--count`` or ``--expect`` decide the exit status."""
+        return self.count is not None or self.expect is not None
+
+
+class ClientSession:
+    """One run of ``connect``: the connection (and its successors), input, and the end.
+
+    Args:
+        config: what to do.
+        printer: where to show it.
+        interactive: run the REPL (stdin and stdout are terminals, no ``-x``).
+    """
+
+    def __init__(self, config: ConnectConfig, printer: Printer, *, interactive: bool) -> None:
+        self.config = config
+        self.printer = printer
+        self.interactive = interactive
+        self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.peer: Peer | None = None
+        self.repl: Any = None
+        self._lock = threading.Lock()
+        self._pending: list[str | bytes] = []
+        self._stop = threading.Event()
+        self._received = 0
+        self._matched = False
+        self._count_reached = False
+        self._timed_out = False
+        self._broken = False
+        self._attempt = 0
+        printer.on_broken_pipe(lambda: self.events.put(("broken",)))
+
+    # -- connecting ----------------------------------------------------------------------
+
+    def _retryable(self, exc: BaseException) -> bool:
+        if not self.config.reconnect or self._stop.is_set():
+            return False
+        if isinstance(exc, InvalidStatus):
+            # Retry what may pass: server errors and rate limits, not 401/403/404.
+            return exc.status_code >= 500 or exc.status_code == 429
+        return isinstance(exc, (ConnectFailed, TimeoutError, ConnectionError))
+
+    def open(self) -> Peer | None:
+        """Connect (retrying with ``--reconnect``), attach listeners, send what waited.
+
+        Returns:
+            the new peer, or ``None`` when the session was stopped while retrying.
+
+        Raises:
+            Exception: why the connection failed, when not retrying (mapped to an exit
+                status by the CLI's error boundary).
+        """
+        config = self.config
+        while True:
+            try:
+                ws = connect(config.url, **config.kwargs)
+            except Exception as exc:
+                if isinstance(exc, InvalidStatus) and config.show_handshake:
+                    self.printer.handshake(None, exc.response)
+                if not self._retryable(exc):
+                    raise
+                delay = backoff_delay(self._attempt)
+                self._attempt += 1
+                self.printer.warning(f"{_one_line(exc)}; retrying in {delay:.1f}s")
+                if self._stop.wait(delay):
+                    return None
+                continue
+            break
+        if config.show_handshake:
+            self.printer.handshake(
+                ws.request, ws.response, subprotocol=ws.subprotocol, extensions=ws.extensions
+            )
+        show = config.exec_argv is None or self.printer.as_json or self.printer.interactive
+        peer = Peer(ws, self.printer, show_messages=show)
+        peer.message_hooks.append(self._on_message)
+        peer.close_hooks.append(self._on_close)
+        self.printer.opened(
+            f"connected to {ws.url}",
+            subprotocol=ws.subprotocol,
+            extensions=list(ws.extensions),
+            url=ws.url,
+        )
+        with self._lock:
+            self.peer = peer
+            pending, self._pending = self._pending, []
+        for item in pending:
+            self.send(item)
+        return peer
+
+    def _reconnect_delay(self, peer: Peer) -> float:
+        if time.monotonic() - peer.stats.opened_at >= BACKOFF_RESET_AFTER:
+            self._attempt = 0
+        delay = backoff_delay(self._attempt)
+        self._attempt += 1
+        return delay
+
+    def _should_reconnect(self) -> bool:
+        return self.config.reconnect and not self._stop.is_set() and not self._finished_early()
+
+    def _finished_early(self) -> bool:
+        return self._matched or self._count_reached or self._timed_out or self._broken
+
+    # -- sending and events --------------------------------------------------------------
+
+    def send(self, item: str | bytes) -> None:
+        """Send a message now, or keep it for the next connection if none is open."""
+        with self._lock:
+            peer = self.peer
+            if peer is None or peer.closed.is_set():
+                if self.config.reconnect and not self._stop.is_set():
+                    self._pending.append(item)
+                    if self.interactive:
+                        self.printer.info("not connected: sending once reconnected")
+                    return
+        if peer is None:
+            self._pending.append(item)
+            return
+        try:
+            peer.send(item)
+        except ConnectionClosed:
+            if self.config.reconnect and not self._stop.is_set():
+                with self._lock:
+                    self._pending.append(item)
+            elif self.interactive:
+                self.printer.error("the connection is closed")
+
+    def _targets(self) -> list[Peer]:
+        peer = self.peer
+        return [peer] if peer is not None and not peer.closed.is_set() else []
+
+    def _on_message(self, peer: Peer, data: str | bytes) -> None:
+        """Reactor thread: check ``--count`` and ``--expect``."""
+        config = self.config
+        self._received += 1
+        done = False
+        if config.expect is not None and not self._matched:
+            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+            if config.expect.search(text):
+                self._matched = done = True
+        if config.count is not None and self._received >= config.count:
+            self._count_reached = done = True
+        if done:
+            self.events.put(("done",))
+            if self.repl is not None:
+                self.finish()
+
+    def _on_close(self, peer: Peer, info: CloseInfo) -> None:
+        """Reactor thread: tell the main thread; in the REPL, reconnect or stop it."""
+        self.events.put(("closed", peer))
+        if self.repl is None:
+            return
+        if self._should_reconnect():
+            threading.Thread(
+                target=self._reconnect_in_background, args=(peer,), daemon=True
+            ).start()
+        else:
+            self.repl.stop()
+
+    def _reconnect_in_background(self, peer: Peer) -> None:
+        delay = self._reconnect_delay(peer)
+        self.printer.warning(f"connection lost; reconnecting in {delay:.1f}s")
+        if self._stop.wait(delay):
+            return
+        try:
+            self.open()
+        except Exception as exc:
+            self.printer.error(f"cannot reconnect: {_one_line(exc)}")
+            if self.repl is not None:
+                self.repl.stop()
+
+    def finish(self, code: int | None = None, reason: str | None = None) -> None:
+        """Decide to end: no more reconnects; close the connection if it is open."""
+        self._stop.set()
+        peer = self.peer
+        if peer is not None and not peer.closed.is_set():
+            with contextlib.suppress(Exception):
+                peer.close(
+                    self.config.close_code if code is None else code,
+                    self.config.close_reason if reason is None else reason,
+                )
+
+    def interrupt(self) -> None:
+        """Ctrl-C or SIGTERM: close with 1001 (going away) and give it two seconds."""
+        self.finish(1001, "")
+        peer = self.peer
+        if peer is not None:
+            with contextlib.suppress(KeyboardInterrupt):
+                peer.wait_closed(2.0)
+
+    # -- the end -------------------------------------------------------------------------
+
+    def status(self) -> ExitStatus:
+        """The exit status of the run, once it ended (and the reason, on stderr)."""
+        config = self.config
+        if self._broken:
+            return ExitStatus.OK
+        if config.expecting:
+            if config.expect is not None and self._matched:
+                return ExitStatus.OK
+            if config.expect is None and self._count_reached:
+                return ExitStatus.OK
+            self.printer.error(self._unmet())
+            return ExitStatus.EXPECTATION_NOT_MET
+        peer = self.peer
+        if peer is None or peer.info is None:
+            return ExitStatus.ERROR
+        return status_for_close(peer.info)
+
+    def _unmet(self) -> str:
+        config = self.config
+        if config.expect is not None:
+            what = f"no message matched /{config.expect.pattern}/"
+        else:
+            what = f"received {self._received} of {config.count} messages"
+        if self._timed_out:
+            return f"{what} within {params.format_duration(config.timeout or 0)}"
+        if self._count_reached:
+            return f"{what} in the first {config.count} messages"
+        return f"{what} before the connection closed"
+
+    def _wait_closed(self) -> None:
+        peer = self.peer
+        if peer is None:
+            return
+        limit = (peer.ws.close_timeout or 10.0) + 2.0
+        peer.wait_closed(limit)
+
+    # -- the three ways to run -----------------------------------------------------------
+
+    def run(self) -> ExitStatus:
+        """Run until the connection ends as asked; return the exit status."""
+        with terminate_as_interrupt():
+            try:
+                if self.config.exec_argv is not None:
+                    return self.run_exec()
+                if self.interactive:
+                    return self.run_repl()
+                return self.run_pipe()
+            except KeyboardInterrupt:
+                self.interrupt()
+                raise
+
+    def _start_timeout(self) -> None:
+        timeout = self.config.timeout
+        if timeout is None:
+            return
+
+        def expire() -> None:
+            if not self._stop.is_set():
+                self._timed_out = True
+                self.events.put(("timeout",))
+                if self.repl is not None:
+                    self.finish()
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
+
+    def _replay(self) -> None:
+        for message in self.config.execute:
+            self.send(message)
+        if self.config.execute:
+            self.events.put(("eof",))
+
+    def run_pipe(self) -> ExitStatus:
+        """Pipe (and ``-x``) mode: the main thread reads the event queue until the end."""
+        config = self.config
+        if not config.execute:
+            InputReader(
+                sys.stdin,
+                binary=config.binary,
+                null=config.null,
+                on_item=lambda item: self.events.put(("item", item)),
+                on_eof=lambda: self.events.put(("eof",)),
+                on_error=self.printer.warning,
+            ).start()
+        self._start_timeout()
+        if self.open() is None:
+            return ExitStatus.INTERRUPTED
+        self._replay()
+        wait = config.wait
+        if wait is None and config.expecting:
+            wait = math.inf  # the expectation decides when to stop
+        linger: float | None = None
+        while True:
+            timeout = 1.0 if linger is None else max(0.0, min(1.0, linger - time.monotonic()))
+            try:
+                event = self.events.get(timeout=timeout)
+            except queue.Empty:
+                if linger is not None and time.monotonic() >= linger:
+                    linger = None
+                    self.finish()
+                continue
+            kind = event[0]
+            if kind == "item":
+                self.send(event[1])
+            elif kind == "eof":
+                if wait is None:
+                    self.finish()
+                elif not math.isinf(wait):
+                    linger = time.monotonic() + wait
+            elif kind in ("done", "timeout"):
+                self.finish()
+            elif kind == "broken":
+                self._broken = True
+                self.finish(1001, "")
+            elif kind == "closed":
+                if event[1] is not self.peer:
+                    continue
+                if not self._should_reconnect():
+                    return self.status()
+                delay = self._reconnect_delay(event[1])
+                self.printer.warning(f"connection lost; reconnecting in {delay:.1f}s")
+                if self._stop.wait(delay) or self.open() is None:
+                    return self.status()
+                self._replay()
+
+    def run_repl(self) -> ExitStatus:
+        """Terminal mode: the prompt on the main thread, events printed above it."""
+        from ..repl import Repl, standard_commands
+
+        if self.open() is None:
+            return ExitStatus.INTERRUPTED
+        self._start_timeout()
+        commands = standard_commands(self.printer, self._targets, on_close=self._stop.set)
+        self.repl = Repl(self.printer, commands, self.send, binary=self.config.binary)
+        self.printer.info("type a message and press Enter to send it; /help lists commands")
+        peer = self.peer
+        if peer is not None and peer.closed.is_set() and not self._should_reconnect():
+            self.repl.stop()
+        self.repl.run()
+        self.finish()
+        self._wait_closed()
+        return self.status()
+
+    def run_exec(self) -> ExitStatus:
+        """``--exec``: a subprocess reads what arrives and writes what to send."""
+        from ..bridge import Bridge, peer_environment
+
+        peer = self.open()
+        if peer is None:
+            return ExitStatus.INTERRUPTED
+        assert self.config.exec_argv is not None
+        path = peer.ws.request.path if peer.ws.request is not None else "/"
+        bridge = Bridge(
+            peer,
+            self.config.exec_argv,
+            self.printer,
+            binary=self.config.binary,
+            env=peer_environment(peer, path=path, url=str(peer.ws.url)),
+        )
+        bridge.start()
+        self._start_timeout()
+        while not peer.closed.wait(0.5):
+            with contextlib.suppress(queue.Empty):
+                if self.events.get_nowait()[0] in ("done", "timeout"):
+                    self.finish()
+        bridge.wait(10.0)
+        return self.status()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise click.BadParameter(f"not a regular expression: {exc}") from exc
+
+
+def _auth_header(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return params.parse_auth(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@click.command(
+    "connect",
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    short_help="Connect to a WebSocket server: REPL or pipe.",
+)
+@click.argument("url")
+@params.client_options
+@click.option("--auth", metavar="USER:PASS", callback=_auth_header,
+              help="HTTP Basic credentials (user:pass in the URL works too).")
+@click.option("-p", "--protocol-version", type=click.Choice(["13", "8"]), default="13",
+              show_default=True, help="WebSocket protocol version (8 is draft hybi-08).")
+@click.option("-x", "--execute", multiple=True, metavar="MSG",
+              help="Send MSG instead of reading stdin, then close (repeatable).")
+@click.option("-w", "--wait", type=params.Duration(allow_forever=True), default=None,
+              help="Keep receiving this long after the last message sent (-1: until the "
+                   "server closes). Default: close at once and wait for the close handshake.")
+@click.option("-P", "--show-ping-pong", is_flag=True, help="Show ping and pong frames.")
+@click.option("--ping-interval", type=params.DURATION, default=None,
+              help="Send a keepalive ping this often; close with 1011 if its pong is late.")
+@click.option("--close-code", type=params.CLOSE_CODE, default=1000, show_default=True,
+              help="Close code sent at the end of input, after -x, on /quit.")
+@click.option("--close-reason", default="", metavar="TEXT", help="Close reason sent with it.")
+@params.no_color_option
+@params.json_option
+@params.binary_option
+@click.option("--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways.")
+@click.option("--show-handshake", is_flag=True,
+              help="Show request and response headers, subprotocol and extensions.")
+@click.option("--count", type=click.IntRange(1), default=None, metavar="N",
+              help="Exit after N messages received (status 6 if the connection ends first).")
+@click.option("--expect", callback=_compile_expect, metavar="REGEX",
+              help="Exit 0 at the first message matching REGEX; 6 if none does in time.")
+@click.option("-t", "--timeout", type=params.DURATION, default=None,
+              help="End the run after this long (then --count/--expect count as unmet).")
+@click.option("--reconnect", is_flag=True,
+              help="Reconnect after a drop, with backoff and jitter; replays -x messages.")
+@click.option("--exec", "exec_command", metavar="CMD",
+              help="Bridge the connection to CMD: messages to its stdin, its stdout lines back.")
+@click.option("--shell", is_flag=True, help="Run the --exec command through /bin/sh.")
+@click.pass_context
+def command(ctx: click.Context, url: str, **options: Any) -> None:
+    """Connect to a WebSocket server at URL.
+
+    On a terminal this opens a REPL; in a pipe it sends each stdin line as a
+    message and writes each message received to stdout. URL may be ws://,
+    wss://, ws+unix://PATH:/request, or a bare host:port.
+    """
+    root = ctx.find_root().obj or {}
+    kwargs = params.client_kwargs(**options)
+    if options["auth"] is not None:
+        kwargs["headers"].append(("Authorization", params.basic_authorization(*options["auth"])))
+    kwargs["protocol_version"] = int(options["protocol_version"])
+    if options["ping_interval"] is not None:
+        kwargs["ping_interval"] = options["ping_interval"]
+        kwargs["ping_timeout"] = options["ping_interval"]
+    exec_argv = None
+    if options["exec_command"] is not None:
+        from ..bridge import command_argv
+
+        try:
+            exec_argv = command_argv(options["exec_command"], options["shell"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--exec") from exc
+    config = ConnectConfig(
+        url=url,
+        kwargs=kwargs,
+        execute=options["execute"],
+        wait=options["wait"],
+        close_code=options["close_code"],
+        close_reason=options["close_reason"],
+        count=options["count"],
+        expect=options["expect"],
+        timeout=options["timeout"],
+        reconnect=options["reconnect"],
+        show_handshake=options["show_handshake"],
+        binary=options["binary"],
+        null=options["null"],
+        exec_argv=exec_argv,
+    )
+    terminal = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
+    printer = Printer.from_options(
+        interactive=terminal,
+        as_json=options["as_json"],
+        no_color=options["no_color"],
+        binary=options["binary"],
+        null=options["null"],
+        show_ping_pong=options["show_ping_pong"],
+        verbose=root.get("verbose", 0),
+    )
+    repl = terminal and not config.execute and exec_argv is None
+    session = ClientSession(config, printer, interactive=repl)
+    ctx.exit(int(session.run()))
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+

@@ -1,0 +1,434 @@
+"""``wscli listen``: a WebSocket server for trying out clients, in a terminal or a pipe.
+
+Each client gets a short id (``#1``, ``#2``…) that every line about it carries. On a
+terminal, a REPL sends what is typed to every client and adds ``/clients``, ``/to``,
+``/all`` and ``/kick`` to the usual slash commands. In a pipe, stdin lines go to every
+client (held until the first one connects) and messages received go to stdout, with the
+client id in ``--json``. ``--echo`` and ``--broadcast`` make it an echo server or a chat
+relay; ``--exec`` gives each client a subprocess of its own.
+
+The bound address is always announced on stderr as ``listening on ws://HOST:PORT``, so
+``--port 0`` works in scripts and tests. Ctrl-C (or SIGTERM) closes every client with
+1001 and exits with status 130.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import queue
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from .. import params
+from ..core import Request, Server, WebSocket
+from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed
+from ..output import CloseInfo, Printer
+from . import InputReader, Peer, terminate_as_interrupt
+
+__all__ = ["command", "ListenSession"]
+
+EPILOG = f"""\b
+Examples:
+  wscli listen --echo
+  wscli listen --port 0 --broadcast -s chat.v1 2>port.txt
+  wscli listen --port 9000 --exec 'python3 bot.py' --auth admin:secret
+
+\b
+On a terminal: lines go to every client; /clients, /to ID MSG, /all MSG,
+/kick ID [code [reason]] and the connect commands (/help lists them).
+In a pipe: stdin lines go to every client; messages go to stdout.
+
+{EXIT_STATUS_HELP}
+"""
+
+
+class ListenSession:
+    """One run of ``listen``: the server, its clients by id, input from stdin or the REPL.
+
+    Args:
+        printer: where events go.
+        echo: send every message back to its sender.
+        broadcast: relay every message to every other client.
+        exec_argv: run this per client (see :mod:`wscli.bridge`).
+        binary: ``--binary`` encoding for input lines and ``--exec``.
+    """
+
+    def __init__(
+        self,
+        printer: Printer,
+        *,
+        echo: bool = False,
+        broadcast: bool = False,
+        exec_argv: list[str] | str | None = None,
+        binary: str | None = None,
+    ) -> None:
+        self.printer = printer
+        self.echo = echo
+        self.broadcast = broadcast
+        self.exec_argv = exec_argv
+        self.binary = binary
+        self.server: Server | None = None
+        self.clients: dict[int, Peer] = {}
+        self.paths: dict[int, str] = {}
+        self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._next_id = 1
+        self._lock = threading.Lock()
+        self._pending: list[str | bytes] = []
+        printer.on_broken_pipe(lambda: self.events.put(("broken",)))
+
+    # -- the server --------------------------------------------------------------------
+
+    def start(self, host: str, port: int, path: str | None, headers: Sequence[tuple[str, str]],
+              **server_options: Any) -> Server:
+        """Bind, announce ``listening on ws://HOST:PORT`` on stderr, and accept clients.
+
+        Raises:
+            ListenFailed: the address cannot be bound (exit status 3).
+        """
+        try:
+            server = Server(host, port, path=path, **server_options)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise ListenFailed(f"cannot listen on {host}:{port}: {reason}") from exc
+        if headers:
+            server.on("headers", lambda response_headers, request: response_headers.update(headers))
+        server.on("connection", self._on_connection)
+        self.server = server
+        self.printer.notice(f"listening on {server.url}{path or ''}")
+        return server
+
+    def _on_connection(self, ws: WebSocket, request: Request) -> None:
+        """Reactor thread: give the client an id, show it, wire echo/broadcast/exec."""
+        with self._lock:
+            client_id = self._next_id
+            self._next_id += 1
+        show = self.exec_argv is None or self.printer.as_json or self.printer.interactive
+        peer = Peer(ws, self.printer, id=client_id, peer_name="the client", show_messages=show)
+        with self._lock:
+            self.clients[client_id] = peer
+            self.paths[client_id] = request.path
+            pending, self._pending = self._pending, []
+        peer.close_hooks.append(self._on_close)
+        if self.echo:
+            peer.message_hooks.append(lambda p, data: _quietly(p.send, data))
+        if self.broadcast:
+            peer.message_hooks.append(self._relay)
+        self.printer.opened(
+            f"connected from {peer.address} {request.path}",
+            peer=client_id,
+            subprotocol=ws.subprotocol,
+            extensions=list(ws.extensions),
+            address=peer.address,
+            path=request.path,
+        )
+        if self.exec_argv is not None:
+            from ..bridge import Bridge, peer_environment
+
+            Bridge(
+                peer,
+                self.exec_argv,
+                self.printer,
+                binary=self.binary,
+                env=peer_environment(peer, path=request.path),
+            ).start()
+        for item in pending:
+            _quietly(peer.send, item)
+
+    def _on_close(self, peer: Peer, info: CloseInfo) -> None:
+        with self._lock:
+            if peer.id is not None:
+                self.clients.pop(peer.id, None)
+
+    def _relay(self, sender: Peer, data: str | bytes) -> None:
+        for peer in self.peers():
+            if peer is not sender:
+                _quietly(peer.send, data)
+
+    def peers(self) -> list[Peer]:
+        """The clients connected now, oldest first."""
+        with self._lock:
+            return [peer for _, peer in sorted(self.clients.items())]
+
+    def peer(self, text: str) -> Peer:
+        """Find a client by id (``3`` or ``#3``).
+
+        Raises:
+            ValueError: no such client.
+        """
+        try:
+            client_id = int(text.lstrip("#"))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a client id; /clients lists them") from None
+        with self._lock:
+            peer = self.clients.get(client_id)
+        if peer is None:
+            raise ValueError(f"no client #{client_id}; /clients lists them")
+        return peer
+
+    def send_all(self, item: str | bytes) -> None:
+        """Send to every client; with none yet, keep it for the first one."""
+        peers = self.peers()
+        if not peers:
+            with self._lock:
+                self._pending.append(item)
+            if self.printer.interactive:
+                self.printer.info("no clients yet: sending to the first one that connects")
+            return
+        for peer in peers:
+            _quietly(peer.send, item)
+
+    def stop(self, code: int = 1001, reason: str = "") -> None:
+        """Stop listening and close every client (waiting for them, within limits)."""
+        server = self.server
+        if server is not None:
+            server.close(code, reason)
+
+    # -- slash commands ----------------------------------------------------------------
+
+    def slash_commands(self) -> list[Any]:
+        """``/clients``, ``/to``, ``/all`` and ``/kick`` on top of the standard ones."""
+        from ..repl import SlashCommand, parse_close_args, standard_commands
+
+        def list_clients(arg: str) -> None:
+            peers = self.peers()
+            if not peers:
+                self.printer.info("no clients connected")
+                return
+            rows = []
+            for peer in peers:
+                assert peer.id is not None
+                details = [peer.address, self.paths.get(peer.id, "/")]
+                if peer.ws.subprotocol:
+                    details.append(f"subprotocol {peer.ws.subprotocol}")
+                details.append(f"{peer.stats.messages_in} in, {peer.stats.messages_out} out")
+                rows.append((f"#{peer.id}", "  ".join(details)))
+            self.printer.table(rows, title=f"{len(rows)} client(s)")
+
+        def send_to(arg: str) -> None:
+            target, _, message = arg.partition(" ")
+            if not target:
+                raise ValueError("usage: /to ID MESSAGE")
+            self.peer(target).send(message)
+
+        def send_all(arg: str) -> None:
+            self.send_all(arg)
+
+        def kick(arg: str) -> None:
+            target, _, rest = arg.partition(" ")
+            if not target:
+                raise ValueError("usage: /kick ID [code [reason]]")
+            peer = self.peer(target)
+            code, reason = parse_close_args(rest.strip())
+            peer.close(code, reason)
+
+        def complete_ids(text: str) -> list[str]:
+            return [str(peer.id) for peer in self.peers() if str(peer.id).startswith(text)]
+
+        return [
+            *standard_commands(self.printer, self.peers),
+            SlashCommand("/clients", list_clients, "/clients", "id, address, path, subprotocol"),
+            SlashCommand("/to", send_to, "/to ID MESSAGE", "send to one client",
+                         complete=complete_ids),
+            SlashCommand("/all", send_all, "/all MESSAGE", "send to every client (the default)"),
+            SlashCommand("/kick", kick, "/kick ID [code [reason]]", "close one client",
+                         complete=complete_ids),
+        ]
+
+    # -- running -----------------------------------------------------------------------
+
+    def run_repl(self) -> ExitStatus:
+        """Terminal mode: the prompt sends to every client until /quit or Ctrl-D."""
+        from ..repl import Repl
+
+        repl = Repl(self.printer, self.slash_commands(), self.send_all, binary=self.binary)
+        self.printer.info("lines go to every client; /help lists commands")
+        repl.run()
+        return ExitStatus.OK
+
+    def run_pipe(self, null: bool) -> ExitStatus:
+        """Pipe mode: stdin lines go to every client; runs until Ctrl-C or SIGTERM.
+
+        End of input does not stop the server (``listen < /dev/null`` serves on).
+        """
+        InputReader(
+            sys.stdin,
+            binary=self.binary,
+            null=null,
+            on_item=lambda item: self.events.put(("item", item)),
+            on_eof=lambda: self.events.put(("eof",)),
+            on_error=self.printer.warning,
+        ).start()
+        while True:
+            try:
+                event = self.events.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if event[0] == "item":
+                self.send_all(event[1])
+            elif event[0] == "broken":
+                return ExitStatus.OK
+
+    def run(self, *, interactive: bool, null: bool) -> ExitStatus:
+        """Serve until the user ends it; every client gets 1001 on the way out."""
+        with terminate_as_interrupt():
+            try:
+                if interactive:
+                    status = self.run_repl()
+                else:
+                    status = self.run_pipe(null)
+            except KeyboardInterrupt:
+                with contextlib.suppress(KeyboardInterrupt):
+                    self.stop(1001, "")
+                raise
+            self.stop(1001, "")
+            return status
+
+
+def _quietly(send: Any, data: str | bytes) -> None:
+    """Send, ignoring a client that is closing: it will be reported by its close."""
+    with contextlib.suppress(Exception):
+        send(data)
+
+
+def _auth_verifier(credentials: tuple[str, str]) -> Any:
+    """A ``verify_client`` that wants HTTP Basic ``credentials`` and answers 401 otherwise."""
+    expected = params.basic_authorization(*credentials)
+
+    def verify(info: Any) -> Any:
+        given = info.req.headers.get("Authorization") or ""
+        if hmac.compare_digest(given.encode(), expected.encode()):
+            return True
+        return (False, 401, "unauthorized", {"WWW-Authenticate": 'Basic realm="wscli"'})
+
+    return verify
+
+
+def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
+    """A ``handle_protocols`` that picks our first choice among those the client offers."""
+
+    def choose(offered: Sequence[str], request: Request) -> str | None:
+        for name in accepted:
+            if name in offered:
+                return name
+        return None
+
+    return choose
+
+
+def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return params.parse_auth(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@click.command(
+    "listen",
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    short_help="Serve WebSocket clients: REPL or pipe.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to listen on (0: any free port; the address is printed to stderr).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (0.0.0.0 or :: for every interface).")
+@click.option("--path", metavar="PATH", help="Only accept upgrades for this path (others: 400).")
+@click.option("-s", "--subprotocol", "subprotocols", multiple=True, metavar="NAME",
+              help="Accept this subprotocol (repeatable; our first that the client offers).")
+@click.option("--origin", "origins", multiple=True, metavar="URL",
+              help="Accept only this Origin (repeatable); others get 403.")
+@click.option("--auth", metavar="USER:PASS", callback=_auth,
+              help="Require HTTP Basic credentials; others get 401.")
+@click.option("-H", "--header", "headers", type=params.HEADER, multiple=True,
+              metavar="'NAME: VALUE'", help="Add a header to the upgrade response (repeatable).")
+@click.option("--max-clients", type=click.IntRange(1), default=None, metavar="N",
+              help="Refuse clients beyond N with 503.")
+@click.option("--compression/--no-compression", default=False, show_default=True,
+              help="Accept permessage-deflate.")
+@params.max_size_option
+@click.option("--ping-interval", type=params.DURATION, default=None,
+              help="Ping each client this often; close with 1011 if its pong is late.")
+@click.option("--echo", is_flag=True, help="Send every message back to its sender.")
+@click.option("--broadcast", is_flag=True, help="Relay every message to every other client.")
+@params.json_option
+@params.binary_option
+@click.option("--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways.")
+@params.no_color_option
+@click.option("-P", "--show-ping-pong", is_flag=True, help="Show ping and pong frames.")
+@click.option("--exec", "exec_command", metavar="CMD",
+              help="Run CMD for each client: messages to its stdin, its stdout lines back.")
+@click.option("--shell", is_flag=True, help="Run the --exec command through /bin/sh.")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False),
+              help="Serve wss:// with this certificate (PEM).")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False),
+              help="Private key of --cert, when not in the same file.")
+@click.option("--passphrase", metavar="TEXT", help="Passphrase of an encrypted --key.")
+@click.pass_context
+def command(ctx: click.Context, **options: Any) -> None:
+    """Accept WebSocket clients and show what they send.
+
+    On a terminal this opens a REPL that talks to every client; in a pipe,
+    stdin lines go to every client and messages received go to stdout.
+    """
+    root = ctx.find_root().obj or {}
+    exec_argv = None
+    if options["exec_command"] is not None:
+        from ..bridge import command_argv
+
+        try:
+            exec_argv = command_argv(options["exec_command"], options["shell"])
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--exec") from exc
+    server_options: dict[str, Any] = {
+        "max_payload": options["max_size"],
+        "per_message_deflate": options["compression"],
+        "max_connections": options["max_clients"],
+        "ping_interval": options["ping_interval"],
+        "ping_timeout": options["ping_interval"],
+    }
+    if options["subprotocols"]:
+        server_options["handle_protocols"] = _subprotocol_chooser(options["subprotocols"])
+    if options["origins"]:
+        server_options["origins"] = list(options["origins"])
+    if options["auth"] is not None:
+        server_options["verify_client"] = _auth_verifier(options["auth"])
+    if options["cert"]:
+        server_options["ssl"] = params.server_ssl_context(
+            options["cert"], options["key"], options["passphrase"]
+        )
+    terminal = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
+    printer = Printer.from_options(
+        interactive=terminal,
+        as_json=options["as_json"],
+        no_color=options["no_color"],
+        binary=options["binary"],
+        null=options["null"],
+        show_ping_pong=options["show_ping_pong"],
+        verbose=root.get("verbose", 0),
+        status_lines=True,
+    )
+    session = ListenSession(
+        printer,
+        echo=options["echo"],
+        broadcast=options["broadcast"],
+        exec_argv=exec_argv,
+        binary=options["binary"],
+    )
+    session.start(
+        options["host"], options["port"], options["path"], options["headers"], **server_options
+    )
+    ctx.exit(int(session.run(interactive=terminal, null=options["null"])))
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
