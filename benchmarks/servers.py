@@ -45,14 +45,14 @@ _MAX_SIZE = 256 * 2**20
 _NODE_SERVER = r"""
 const { WebSocketServer } = require('ws');
 const wss = new WebSocketServer({ host: '127.0.0.1', port: Number(process.argv[2] || 0),
-  perMessageDeflate: false, maxPayload: %d });
+  perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 });
 wss.on('listening', () => console.log(String(wss.address().port)));
 process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
-""" % _MAX_SIZE
+""".replace("MAX_PAYLOAD", str(_MAX_SIZE))
 
 
 def raise_nofile_limit() -> int:

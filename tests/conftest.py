@@ -7,8 +7,8 @@ test modules import the helpers as ``from helpers import ...``.
 from __future__ import annotations
 
 import pytest
-
 from helpers import protocol
+
 from wscli.core.protocol import Protocol, Side
 
 

@@ -245,7 +245,6 @@ def transfer(source: Protocol, destination: Protocol) -> list[Any]:
     return destination.events_received()
 
 
-
 class FakeExtension(Extension):
     """An extension that changes nothing and remembers how it was negotiated."""
 
@@ -260,10 +259,9 @@ class FakeExtension(Extension):
         return frame
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, FakeExtension)
-            and (other.name, other.params) == (self.name, self.params)
-        )
+        if not isinstance(other, FakeExtension):
+            return NotImplemented
+        return (other.name, other.params) == (self.name, self.params)
 
     def __repr__(self) -> str:
         return f"FakeExtension({self.name!r}, {self.params!r})"

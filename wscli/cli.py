@@ -84,13 +84,26 @@ class _EscapingFormatter(logging.Formatter):
         return escape_control(super().format(record), keep_newlines=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (prompt-toolkit patches it)."""
+
+    _wscli = True
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _log_to_stderr(verbose: int) -> None:
     """-v: the library's INFO (handshakes, events); -vv: DEBUG (every frame)."""
     logger = logging.getLogger("wscli.core")
     if any(getattr(handler, "_wscli", False) for handler in logger.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler._wscli = True  # type: ignore[attr-defined]
+    handler = _StderrHandler()
     handler.setFormatter(_EscapingFormatter("%(relativeCreated)8.0fms %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)

@@ -588,16 +588,17 @@ class Worker:
         inflight = conn.inflight
         received = 0
         size = 0
+        mismatch = None
         for event in events:
             if type(event) is Message:
                 if not inflight:
-                    self._mismatch(conn, "unexpected message (nothing in flight)")
-                    return
+                    mismatch = "unexpected message (nothing in flight)"
+                    break
                 sent_ns, expected = inflight.popleft()
                 data = event.data
                 if data != expected:
-                    self._mismatch(conn, _describe_mismatch(expected, data))
-                    return
+                    mismatch = _describe_mismatch(expected, data)
+                    break
                 record(now - sent_ns)
                 received += 1
                 size += len(expected)
@@ -607,8 +608,11 @@ class Worker:
             stats.received += received
             stats.bytes_received += size
             stats.last_ns = now
-            if conn.state == _OPEN:
-                self._fill(conn, now)
+        if mismatch is not None:
+            self._mismatch(conn, mismatch)
+            return
+        if received and conn.state == _OPEN:
+            self._fill(conn, now)
         if proto.error is not None and conn.state != _DONE:
             self._lost(conn, f"protocol error from server: {proto.error}")
             return
@@ -624,13 +628,14 @@ class Worker:
         record = stats.latency.record_ns
         received = 0
         size = 0
+        mismatch = False
         while inflight:
             sent_ns, (frame, length) = inflight[0]
             if len(rbuf) < len(frame):
                 break
             if rbuf[: len(frame)] != frame:
-                self._mismatch(conn, "echo mismatch")
-                return
+                mismatch = True
+                break
             del rbuf[: len(frame)]
             inflight.popleft()
             record(now - sent_ns)
@@ -640,6 +645,10 @@ class Worker:
             stats.received += received
             stats.bytes_received += size
             stats.last_ns = now
+        if mismatch:
+            self._mismatch(conn, "echo mismatch")
+            return
+        if received:
             self._fill(conn, now)
             self._flush(conn)
             self._after_send(conn, now)

@@ -367,10 +367,10 @@ class Printer:
     def event(self, type: str, **fields: Any) -> None:
         """Write one JSON object (``{"time", "type", ...}``) to stdout; ``None`` fields drop."""
         record: dict[str, Any] = {"time": round(time.time(), 3)}
-        if "client" in fields:
-            record["client"] = fields.pop("client")
-        if "dir" in fields:
-            record["dir"] = fields.pop("dir")
+        for key in ("client", "dir"):
+            value = fields.pop(key, None)
+            if value is not None:
+                record[key] = value
         record["type"] = type
         record.update((key, value) for key, value in fields.items() if value is not None)
         line = json.dumps(record, ensure_ascii=False, separators=(", ", ": "))

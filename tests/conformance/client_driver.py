@@ -7,6 +7,8 @@ server to write its reports.
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import sys
 
 import wscli
@@ -48,8 +50,11 @@ def main() -> None:
     agent = sys.argv[2] if len(sys.argv) > 2 else "wscli"
     with wscli.connect(f"{base}/getCaseCount") as ws:
         count = int(ws.recv(timeout=30))
-    for case in range(1, count + 1):
-        echo_case(f"{base}/runCase?case={case}&agent={agent}")
+    # Cases are independent connections; two at a time keep both cores busy.
+    workers = int(os.environ.get("WSCLI_AUTOBAHN_WORKERS", "2"))
+    urls = [f"{base}/runCase?case={case}&agent={agent}" for case in range(1, count + 1)]
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(echo_case, urls))
     with wscli.connect(f"{base}/updateReports?agent={agent}", open_timeout=60) as ws:
         ws.wait_closed(60)
     print(f"ran {count} cases", flush=True)

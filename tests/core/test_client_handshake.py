@@ -10,7 +10,6 @@ import base64
 from typing import Any
 
 import pytest
-
 from helpers import (
     CHUNK_SIZES,
     FIXED_KEY,
@@ -21,6 +20,7 @@ from helpers import (
     fixed_mask,
     own_frame,
 )
+
 from wscli.core.client import USER_AGENT, ClientProtocol
 from wscli.core.events import Message, Ping
 from wscli.core.exceptions import (
@@ -155,9 +155,7 @@ def test_request_bytes_with_every_option() -> None:
 
 
 def test_extra_user_agent_and_authorization_replace_defaults() -> None:
-    client = make_client(
-        "ws://u:p@h/", headers={"User-Agent": "mine", "Authorization": "Bearer t"}
-    )
+    client = make_client("ws://u:p@h/", headers={"User-Agent": "mine", "Authorization": "Bearer t"})
     request = client.connect()
     assert request.headers.get_all("User-Agent") == ["mine"]
     assert request.headers.get_all("Authorization") == ["Bearer t"]
@@ -288,74 +286,107 @@ REFUSED = [
     pytest.param({}, response(status="403 Forbidden"), InvalidStatus, id="403"),
     pytest.param({}, response(status="200 OK"), InvalidStatus, id="200"),
     pytest.param(
-        {}, response(("Connection", "Upgrade"), ("Sec-WebSocket-Accept", ACCEPT)),
-        InvalidHeader, id="missing-upgrade",
+        {},
+        response(("Connection", "Upgrade"), ("Sec-WebSocket-Accept", ACCEPT)),
+        InvalidHeader,
+        id="missing-upgrade",
     ),
     pytest.param(
-        {}, response(("Upgrade", "h2c"), ("Connection", "Upgrade"),
-                     ("Sec-WebSocket-Accept", ACCEPT)),
-        InvalidHeader, id="wrong-upgrade",
+        {},
+        response(("Upgrade", "h2c"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", ACCEPT)),
+        InvalidHeader,
+        id="wrong-upgrade",
     ),
     pytest.param(
-        {}, response(("Upgrade", "websocket"), ("Sec-WebSocket-Accept", ACCEPT)),
-        InvalidHeader, id="missing-connection",
+        {},
+        response(("Upgrade", "websocket"), ("Sec-WebSocket-Accept", ACCEPT)),
+        InvalidHeader,
+        id="missing-connection",
     ),
     pytest.param(
-        {}, response(("Upgrade", "websocket"), ("Connection", "close"),
-                     ("Sec-WebSocket-Accept", ACCEPT)),
-        InvalidHeader, id="wrong-connection",
+        {},
+        response(
+            ("Upgrade", "websocket"), ("Connection", "close"), ("Sec-WebSocket-Accept", ACCEPT)
+        ),
+        InvalidHeader,
+        id="wrong-connection",
     ),
     pytest.param(
-        {}, response(("Upgrade", "websocket"), ("Connection", "Upgrade")),
-        InvalidHeader, id="missing-accept",
+        {},
+        response(("Upgrade", "websocket"), ("Connection", "Upgrade")),
+        InvalidHeader,
+        id="missing-accept",
     ),
     pytest.param(
-        {}, response(("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                     ("Sec-WebSocket-Accept", accept_key("AAAAAAAAAAAAAAAAAAAAAA=="))),
-        InvalidHeader, id="wrong-accept",
+        {},
+        response(
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept_key("AAAAAAAAAAAAAAAAAAAAAA==")),
+        ),
+        InvalidHeader,
+        id="wrong-accept",
     ),
     pytest.param(
         {}, with_headers(("Sec-WebSocket-Accept", ACCEPT)), InvalidHeader, id="repeated-accept"
     ),
     pytest.param(
-        {}, response(("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                     ("Sec-WebSocket-Accept", ACCEPT.lower())),
-        InvalidHeader, id="accept-case",
+        {},
+        response(
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", ACCEPT.lower()),
+        ),
+        InvalidHeader,
+        id="accept-case",
     ),
     pytest.param(
-        {"subprotocols": ["a"]}, with_headers(("Sec-WebSocket-Protocol", "b")),
-        NegotiationError, id="unoffered-subprotocol",
+        {"subprotocols": ["a"]},
+        with_headers(("Sec-WebSocket-Protocol", "b")),
+        NegotiationError,
+        id="unoffered-subprotocol",
     ),
     pytest.param(
-        {}, with_headers(("Sec-WebSocket-Protocol", "a")),
-        NegotiationError, id="subprotocol-none-offered",
+        {},
+        with_headers(("Sec-WebSocket-Protocol", "a")),
+        NegotiationError,
+        id="subprotocol-none-offered",
     ),
     pytest.param(
-        {"subprotocols": ["a", "b"]}, with_headers(("Sec-WebSocket-Protocol", "a, b")),
-        NegotiationError, id="two-subprotocols",
+        {"subprotocols": ["a", "b"]},
+        with_headers(("Sec-WebSocket-Protocol", "a, b")),
+        NegotiationError,
+        id="two-subprotocols",
     ),
     pytest.param(
-        {"subprotocols": ["a"]}, with_headers(("Sec-WebSocket-Protocol", "a b")),
-        InvalidHeader, id="malformed-subprotocol",
+        {"subprotocols": ["a"]},
+        with_headers(("Sec-WebSocket-Protocol", "a b")),
+        InvalidHeader,
+        id="malformed-subprotocol",
     ),
     pytest.param(
-        {}, with_headers(("Sec-WebSocket-Extensions", "x-one")),
-        NegotiationError, id="extension-none-offered",
+        {},
+        with_headers(("Sec-WebSocket-Extensions", "x-one")),
+        NegotiationError,
+        id="extension-none-offered",
     ),
     pytest.param(
         {"extensions": [FakeClientFactory("x-one")]},
         with_headers(("Sec-WebSocket-Extensions", "x-other")),
-        NegotiationError, id="unoffered-extension",
+        NegotiationError,
+        id="unoffered-extension",
     ),
     pytest.param(
         {"extensions": [FakeClientFactory("x-one")]},
         with_headers(("Sec-WebSocket-Extensions", "x-one; bad")),
-        NegotiationError, id="refused-extension-params",
+        NegotiationError,
+        id="refused-extension-params",
     ),
     pytest.param(
         {"extensions": [FakeClientFactory("x-one")]},
         with_headers(("Sec-WebSocket-Extensions", "x-one; =")),
-        InvalidHeader, id="malformed-extension",
+        InvalidHeader,
+        id="malformed-extension",
     ),
     pytest.param({}, b"HTTP/1.1 101\r\nUpgrade websocket\r\n\r\n", HandshakeError, id="no-colon"),
     pytest.param({}, b"HTTP/1.1 1O1 Switching\r\n\r\n", HandshakeError, id="bad-status"),
@@ -419,9 +450,7 @@ def test_response_header_count_limit() -> None:
     client.receive_data(head)
     assert "more than 4 header lines" in str(client.handshake_exc)
     client = make_client(max_headers=8)
-    client.receive_data(
-        with_headers(*[("X-N", str(n)) for n in range(5)])
-    )
+    client.receive_data(with_headers(*[("X-N", str(n)) for n in range(5)]))
     assert client.state is State.OPEN
 
 

@@ -7,8 +7,8 @@ fed the bytes must report the frame (as the event it turns into).
 from __future__ import annotations
 
 import pytest
+from helpers import CHUNK_SIZES, PEER_MASK, Recorder, build_frame, protocol
 
-from helpers import PEER_MASK, CHUNK_SIZES, Recorder, build_frame, protocol
 from wscli.core.events import Message, Ping, Pong
 from wscli.core.exceptions import ProtocolError
 from wscli.core.frames import (
@@ -114,9 +114,7 @@ FRAMES = [
         b"\x82\x85\xff\x00\xff\x00\xfe\x02\xfc\x04\xfa",
         id="masked-binary",
     ),
-    pytest.param(
-        Frame(Opcode.CLOSE, b"\x03\xe8"), None, b"\x88\x02\x03\xe8", id="close-1000"
-    ),
+    pytest.param(Frame(Opcode.CLOSE, b"\x03\xe8"), None, b"\x88\x02\x03\xe8", id="close-1000"),
     pytest.param(Frame(Opcode.CLOSE, b""), None, b"\x88\x00", id="close-empty"),
     pytest.param(
         Frame(Opcode.TEXT, b"x", rsv1=True, rsv2=True, rsv3=True), None, b"\xf1\x01x", id="rsv"
@@ -300,8 +298,10 @@ def test_close_check_limits_reason_to_123_bytes() -> None:
         Close(1000, "é" * 62).check()  # 62 characters, 124 bytes
 
 
-def test_close_check_accepts_no_status() -> None:
-    Close(CloseCode.NO_STATUS_RCVD).check()
+def test_close_check_rejects_no_status() -> None:
+    """1005 never goes on the wire; ``send_close(None)`` sends an empty payload instead."""
+    with pytest.raises(ValueError, match="may not be sent"):
+        Close(CloseCode.NO_STATUS_RCVD).check()
 
 
 def test_close_str() -> None:

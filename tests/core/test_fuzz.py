@@ -14,9 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from helpers import (
     FIXED_KEY,
     PEER_MASK,
@@ -27,9 +24,12 @@ from helpers import (
     cut,
     protocol,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from wscli.core.client import ClientProtocol
 from wscli.core.events import Message, Ping, Pong
-from wscli.core.exceptions import HandshakeError, InvalidState
+from wscli.core.exceptions import HandshakeError
 from wscli.core.frames import Close, CloseCode, Opcode, close_code_is_valid, encode_frame
 from wscli.core.headers import Headers
 from wscli.core.http11 import Request, Response, parse_request, parse_response
@@ -37,7 +37,7 @@ from wscli.core.protocol import Protocol, Side, State
 from wscli.core.server import ServerProtocol
 from wscli.core.uri import parse_uri
 
-FUZZ = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 MAX_SIZE = 250
@@ -112,7 +112,9 @@ def sound_frames(draw: st.DrawFn, side: Side) -> bytes:
     frames = []
     for index, piece in enumerate(pieces):
         last = index == len(pieces) - 1
-        frames.append(build_frame(opcode if index == 0 else Opcode.CONT, piece, fin=last, mask=mask))
+        frames.append(
+            build_frame(opcode if index == 0 else Opcode.CONT, piece, fin=last, mask=mask)
+        )
         if not last and draw(st.integers(0, 3)) == 0:
             frames.append(build_frame(Opcode.PING, b"mid", mask=mask))
     return b"".join(frames)
@@ -362,8 +364,10 @@ header_values = st.one_of(
             "",
         ]
     ),
-    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
-            max_size=30).map(str.strip),
+    st.text(
+        st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+        max_size=30,
+    ).map(str.strip),
 )
 headers_lists = st.lists(st.tuples(header_names, header_values), max_size=10)
 
@@ -455,9 +459,6 @@ def test_client_handshake_refuses_any_bad_response_cleanly(
 def test_server_handshake_buffer_is_bounded(data: bytes, chunk: int) -> None:
     server = ServerProtocol(max_head_size=500)
     for piece in cut(data, range(chunk, len(data), chunk)):
-        try:
-            server.receive_data(piece)
-        except InvalidState:  # pragma: no cover - never expected
-            raise
+        server.receive_data(piece)
         if server.request is None:
             assert len(server._buf) < 500 + 4

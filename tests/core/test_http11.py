@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import CHUNK_SIZES, chunks
+
 from wscli.core.exceptions import HandshakeError
 from wscli.core.headers import Headers
 from wscli.core.http11 import (

@@ -12,7 +12,6 @@ import itertools
 import logging
 
 import pytest
-
 from helpers import (
     CHUNK_SIZES,
     FIXED_MASK,
@@ -26,6 +25,7 @@ from helpers import (
     peer_frame,
     protocol,
 )
+
 from wscli.core.events import Message, Ping, Pong
 from wscli.core.exceptions import InvalidState, PayloadTooBig
 from wscli.core.frames import Close, CloseCode, Opcode
@@ -495,7 +495,9 @@ def test_one_byte_close_payload_fails_with_1002(side: Side) -> None:
     "reason", [b"\xff", b"ok\xed\xa0\x80", b"\xc0\xaf", b"trunc\xe2\x82"], ids=str
 )
 def test_invalid_utf8_in_close_reason_fails_with_1007(side: Side, reason: bytes) -> None:
-    recorder = Recorder(protocol(side)).receive(peer_frame(side, CLOSE, close_payload(1000, reason)))
+    recorder = Recorder(protocol(side)).receive(
+        peer_frame(side, CLOSE, close_payload(1000, reason))
+    )
     assert_failed(recorder, 1007)
 
 
@@ -917,6 +919,28 @@ def test_pending_failure_waits_until_events_are_collected(side: Side) -> None:
     assert proto.data_to_send() == [close_frame(side, 1002, "invalid opcode 0x3"), b""]
     proto.handle_pending_failure()  # a no-op now
     assert proto.data_to_send() == []
+
+
+def test_hold_failures_delays_failure_without_events(side: Side) -> None:
+    """The I/O layer holds failures while the application has unread messages."""
+    proto = protocol(side)
+    proto.hold_failures = True
+    proto.receive_data(peer_frame(side, TEXT, b"unread") + peer_frame(side, 3))
+    assert proto.events_received() == [Message("unread")]
+    proto.handle_pending_failure()
+    proto.receive_data(peer_frame(side, TEXT, b"ignored"))
+    assert proto.events_received() == []
+    assert proto.data_to_send() == []
+    assert proto.error is None
+    proto.hold_failures = False
+    proto.send_text(b"reply")
+    proto.handle_pending_failure()
+    assert proto.data_to_send() == [
+        own_frame(side, TEXT, b"reply"),
+        close_frame(side, 1002, "invalid opcode 0x3"),
+        b"",
+    ]
+    assert proto.error is not None
 
 
 def test_violation_without_earlier_events_fails_at_once(side: Side) -> None:

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-
 from helpers import (
     CHUNK_SIZES,
     FIXED_KEY,
@@ -23,6 +22,7 @@ from helpers import (
     open_pair,
     transfer,
 )
+
 from wscli.core.events import Message, Ping
 from wscli.core.exceptions import HandshakeError, InvalidState, UnsupportedVersion
 from wscli.core.frames import Close, Opcode
@@ -173,28 +173,30 @@ REFUSALS = [
     pytest.param(request(without=["Sec-WebSocket-Key"]), 400, "Key", id="missing-key"),
     pytest.param(
         request(("Sec-WebSocket-Key", "short"), without=["Sec-WebSocket-Key"]),
-        400, "Key", id="bad-key",
+        400,
+        "Key",
+        id="bad-key",
     ),
     pytest.param(
         request(("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAAAA"), without=["Sec-WebSocket-Key"]),
-        400, "Key", id="18-byte-key",
+        400,
+        "Key",
+        id="18-byte-key",
     ),
     pytest.param(request(("Sec-WebSocket-Key", FIXED_KEY)), 400, "Key", id="two-keys"),
     pytest.param(request(without=["Host"]), 400, "Host", id="missing-host"),
     pytest.param(request(("Host", "other")), 400, "Host", id="two-hosts"),
-    pytest.param(
-        request(without=["Connection"]), 400, "Connection", id="missing-connection"
-    ),
+    pytest.param(request(without=["Connection"]), 400, "Connection", id="missing-connection"),
     pytest.param(
         request(("Connection", "keep-alive"), without=["Connection"]),
-        400, "Connection", id="wrong-connection",
+        400,
+        "Connection",
+        id="wrong-connection",
     ),
     pytest.param(
         request(("Upgrade", "web socket"), without=["Upgrade"]), 400, "Upgrade", id="bad-token"
     ),
-    pytest.param(
-        request(("Sec-WebSocket-Protocol", "a b")), 400, "Protocol", id="bad-subprotocol"
-    ),
+    pytest.param(request(("Sec-WebSocket-Protocol", "a b")), 400, "Protocol", id="bad-subprotocol"),
     pytest.param(request(method="POST"), 405, "POST", id="post"),
     pytest.param(request(method="HEAD"), 405, "HEAD", id="head"),
 ]
@@ -386,11 +388,15 @@ def test_eof_during_handshake() -> None:
         pytest.param({"subprotocols": []}, ["c"], None, id="empty-list"),
         pytest.param(
             {"select_subprotocol": lambda offered, request: offered[-1]},
-            ["x", "y"], "y", id="select-last",
+            ["x", "y"],
+            "y",
+            id="select-last",
         ),
         pytest.param(
             {"select_subprotocol": lambda offered, request: None, "subprotocols": ["x"]},
-            ["x"], None, id="select-none",
+            ["x"],
+            None,
+            id="select-none",
         ),
     ],
 )
@@ -476,7 +482,9 @@ def test_all_offers_declined() -> None:
 
 def test_several_extensions_in_client_order() -> None:
     server = ServerProtocol(extensions=[FakeServerFactory("x-b"), FakeServerFactory("x-a")])
-    raw = request(("Sec-WebSocket-Extensions", "x-a, x-unknown"), ("Sec-WebSocket-Extensions", "x-b"))
+    raw = request(
+        ("Sec-WebSocket-Extensions", "x-a, x-unknown"), ("Sec-WebSocket-Extensions", "x-b")
+    )
     response, _ = answer(server, raw)
     assert response.headers["Sec-WebSocket-Extensions"] == "x-a, x-b"
     assert [extension.name for extension in server.extensions] == ["x-a", "x-b"]
@@ -497,7 +505,9 @@ def test_malformed_extension_header_is_400() -> None:
 
 def test_extensions_installed_only_when_response_is_sent() -> None:
     server = ServerProtocol(extensions=[FakeServerFactory("x-one")])
-    response = server.accept(receive_request(server, request(("Sec-WebSocket-Extensions", "x-one"))))
+    response = server.accept(
+        receive_request(server, request(("Sec-WebSocket-Extensions", "x-one")))
+    )
     assert server.extensions == []
     server.send_response(response)
     assert server.extensions == [FakeExtension("x-one", [])]

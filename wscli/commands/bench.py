@@ -22,6 +22,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..core.exceptions import InvalidURI
 from ..core.uri import parse_uri
 from ..exitcodes import ExitStatus
 from ..histogram import Histogram
@@ -156,7 +157,10 @@ def command(
     if messages is not None and duration is not None:
         raise click.UsageError("give -n/--messages or -d/--duration, not both")
     if url is not None:
-        parse_uri(url)  # a bad address is a usage error before anything starts
+        try:
+            parse_uri(url)
+        except InvalidURI as exc:
+            raise click.BadParameter(str(exc), param_hint="URL") from exc
     if duration is None and messages is None:
         messages = DEFAULT_MESSAGES
     if pipeline is None:

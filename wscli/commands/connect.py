@@ -66,6 +66,11 @@ wait for the close handshake (or --wait). --json: one JSON object per event.
 BACKOFF_INITIAL, BACKOFF_FACTOR, BACKOFF_MAX = 0.5, 2.0, 30.0
 #: A connection that stayed open this long resets the backoff.
 BACKOFF_RESET_AFTER = 10.0
+#: Without --wait, end of input closes once replies settle: this long with nothing
+#: received, and at most SETTLE_MAX after the end of input. Many servers read a message
+#: and the close behind it in one go and then refuse to answer the message, so closing
+#: at once would lose the replies a pipe is usually run for.
+SETTLE_QUIET, SETTLE_MAX = 0.3, 2.0
 
 
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
@@ -128,6 +133,7 @@ class ClientSession:
         self._timed_out = False
         self._broken = False
         self._attempt = 0
+        self._last_activity = time.monotonic()
         printer.on_broken_pipe(lambda: self.events.put(("broken",)))
 
     # -- connecting ----------------------------------------------------------------------
@@ -232,6 +238,7 @@ class ClientSession:
         """Reactor thread: check ``--count`` and ``--expect``."""
         config = self.config
         self._received += 1
+        self._last_activity = time.monotonic()
         done = False
         if config.expect is not None and not self._matched:
             text = data if isinstance(data, str) else data.decode("utf-8", "replace")
@@ -381,22 +388,27 @@ class ClientSession:
         wait = config.wait
         if wait is None and config.expecting:
             wait = math.inf  # the expectation decides when to stop
-        linger: float | None = None
+        linger: float | None = None  # close at this time (after end of input)
+        settle: float | None = None  # or once replies settle, by this time at the latest
         while True:
-            timeout = 1.0 if linger is None else max(0.0, min(1.0, linger - time.monotonic()))
+            now = time.monotonic()
+            if settle is not None:
+                linger = min(settle, self._last_activity + SETTLE_QUIET)
+            if linger is not None and now >= linger:
+                linger = settle = None
+                self.finish()
+            timeout = 1.0 if linger is None else max(0.0, min(1.0, linger - now))
             try:
                 event = self.events.get(timeout=timeout)
             except queue.Empty:
-                if linger is not None and time.monotonic() >= linger:
-                    linger = None
-                    self.finish()
                 continue
             kind = event[0]
             if kind == "item":
+                self._last_activity = time.monotonic()
                 self.send(event[1])
             elif kind == "eof":
                 if wait is None:
-                    self.finish()
+                    settle = time.monotonic() + SETTLE_MAX
                 elif not math.isinf(wait):
                     linger = time.monotonic() + wait
             elif kind in ("done", "timeout"):

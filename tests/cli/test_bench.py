@@ -1,0 +1,346 @@
+"""``wscli bench``: every echo checked, consistent numbers, exit statuses, servers that cheat."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import selectors
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import wscli
+from wscli.cli import cli
+from wscli.commands.bench import parse_size_range
+from wscli.loadgen import LoadConfig, Stats
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["bench", *args], catch_exceptions=False)
+
+
+def result_of(result: Result) -> dict[str, Any]:
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stdout
+    data: dict[str, Any] = json.loads(lines[0])
+    assert data["type"] == "bench"
+    return data
+
+
+@contextlib.contextmanager
+def serving(
+    transform: Callable[[int, Any], Any] | None = None, **options: Any
+) -> Iterator[str]:
+    """A wscli echo server; ``transform(n, data)`` may change (or drop, with None) echo n."""
+    server = wscli.Server("127.0.0.1", 0, **options)
+    counter = iter(range(1, 10**9))
+    lock = threading.Lock()
+
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        def echo(data: Any, flags: Any) -> None:
+            with lock:
+                n = next(counter)
+            if transform is not None:
+                data = transform(n, data)
+                if data is None:
+                    return
+            ws.send(data)  # str goes out as text, bytes as binary
+
+        ws.on("message", echo)
+
+    server.on("connection", on_connection)
+    try:
+        yield f"ws://127.0.0.1:{server.port}/"
+    finally:
+        server.close(timeout=2)
+
+
+@pytest.fixture
+def echo_url() -> Iterator[str]:
+    with serving() as url:
+        yield url
+
+
+def check_consistent(data: dict[str, Any]) -> None:
+    """The numbers of a clean run add up."""
+    messages, latency = data["messages"], data["latency_ms"]
+    assert messages["verified"] == messages["sent"] == latency["count"]
+    assert messages["lost"] == 0 and data["errors"] == {}
+    assert sum(data["histogram"].values()) == latency["count"]
+    assert latency["min"] <= latency["p50"] <= latency["p90"] <= latency["p99"]
+    assert latency["p99"] <= latency["p99.9"] <= latency["max"]
+    assert messages["per_second"] > 0
+
+
+# -- clean runs -------------------------------------------------------------------------
+
+
+def test_closed_loop_counts_add_up(echo_url: str) -> None:
+    result = run(echo_url, "-c", "3", "-n", "40", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result_of(result)
+    check_consistent(data)
+    assert data["messages"]["sent"] == 120
+    assert data["messages"]["bytes_verified"] == 120 * 32
+    assert data["connections"] == {
+        "opened": 3, "failed": 0, "closed_cleanly": 3,
+        "handshake_ms": data["connections"]["handshake_ms"],
+    }
+    assert data["connections"]["handshake_ms"]["count"] == 3
+
+
+def test_pipeline_binary_and_size_range(echo_url: str) -> None:
+    result = run(echo_url, "-c", "2", "-n", "300", "--pipeline", "16", "-s", "1-3KiB",
+                 "--binary", "--json")
+    assert result.exit_code == 0
+    data = result_of(result)
+    check_consistent(data)
+    verified = data["messages"]["bytes_verified"]
+    assert 600 < verified < 600 * 3 * 1024
+    assert data["config"]["size"] == [1, 3072] and data["config"]["binary"] is True
+
+
+def test_open_loop_sends_every_scheduled_message(echo_url: str) -> None:
+    result = run(echo_url, "-c", "2", "-n", "25", "--rate", "2000", "--json")
+    assert result.exit_code == 0
+    data = result_of(result)
+    check_consistent(data)
+    assert data["messages"]["sent"] == 50
+    assert data["config"]["pipeline"] == 1024
+
+
+def test_duration_mode(echo_url: str) -> None:
+    result = run(echo_url, "-d", "0.3s", "--pipeline", "4", "--json")
+    assert result.exit_code == 0
+    data = result_of(result)
+    check_consistent(data)
+    assert data["messages"]["sent"] > 0
+    assert 0.2 < data["messages"]["seconds"] < 5
+
+
+def test_ramp_opens_every_connection(echo_url: str) -> None:
+    result = run(echo_url, "-c", "4", "-n", "5", "--ramp", "200", "--json")
+    assert result.exit_code == 0
+    assert result_of(result)["connections"]["opened"] == 4
+
+
+def test_compression_is_negotiated_and_reported() -> None:
+    with serving(per_message_deflate=True) as url:
+        result = run(url, "-n", "30", "-s", "4KiB", "--compression", "--json")
+    assert result.exit_code == 0
+    data = result_of(result)
+    check_consistent(data)
+    assert "permessage-deflate" in data["config"]["extensions"]
+
+
+def test_table_output(echo_url: str) -> None:
+    result = run(echo_url, "-c", "2", "-n", "50")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert out.startswith(f"wscli bench {echo_url}")
+    for label in ("connections", "handshake", "messages", "throughput", "latency", "errors"):
+        assert f"  {label}" in out
+    assert "100 sent, 100 echoed and verified, 0 lost" in out
+    assert "msg/s" in out and "p99.9" in out and "none" in out
+    assert "█" in out  # the histogram
+
+
+def test_embedded_server_when_no_url() -> None:
+    result = run("-n", "50", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result_of(result)
+    check_consistent(data)
+    assert data["server"] == "embedded"
+
+
+def test_workers_merge_their_stats(echo_url: str) -> None:
+    result = run(echo_url, "-c", "3", "-n", "20", "--workers", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result_of(result)
+    check_consistent(data)
+    assert data["messages"]["sent"] == 60
+    assert data["connections"]["opened"] == 3
+
+
+def test_raw_mode_against_a_raw_tcp_echo() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            for key, _ in selector.select(0.05):
+                if key.fileobj is listener:
+                    conn, _ = listener.accept()
+                    selector.register(conn, selectors.EVENT_READ)
+                    continue
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                data = sock.recv(65536)
+                if data:
+                    sock.setblocking(True)
+                    sock.sendall(data)
+                else:
+                    selector.unregister(sock)
+                    sock.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        port = listener.getsockname()[1]
+        result = run(f"ws://127.0.0.1:{port}", "--raw", "-n", "200", "--pipeline", "8", "--json")
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert result.exit_code == 0
+    check_consistent(result_of(result))
+
+
+# -- servers that cheat, and failures ------------------------------------------------------
+
+
+def corrupt_third(n: int, data: Any) -> Any:
+    if n != 3:
+        return data
+    return data[:-1] + ("#" if isinstance(data, str) else b"#")
+
+
+@pytest.mark.parametrize(
+    ("transform", "reason"),
+    [
+        (corrupt_third, "echo mismatch: wrong content"),
+        (lambda n, data: data[:-1] if n == 3 else data, "echo mismatch: wrong length"),
+        (lambda n, data: None if n == 3 else data, "echo mismatch: wrong content"),
+        (lambda n, data: data.encode() if n == 3 else data, "echo mismatch: got a binary message"),
+    ],
+    ids=["corrupted", "truncated", "dropped", "wrong-type"],
+)
+def test_bad_echo_is_caught(transform: Callable[[int, Any], Any], reason: str) -> None:
+    with serving(transform) as url:
+        result = run(url, "-n", "10", "--pipeline", "4", "--json")
+    assert result.exit_code == 1
+    data = result_of(result)
+    assert data["errors"] == {reason: 1}
+    assert data["messages"]["verified"] == 2  # the two before the bad one
+    assert data["latency_ms"]["count"] == 2
+
+
+def test_missing_echo_times_out() -> None:
+    with serving(lambda n, data: None if n == 3 else data) as url:
+        result = run(url, "-n", "10", "-W", "0.3", "--json")
+    assert result.exit_code == 1
+    data = result_of(result)
+    assert data["errors"] == {"no echo within 0.3 s": 1}
+    assert data["messages"]["lost"] == 1
+    assert data["messages"]["verified"] == 2
+
+
+def test_bad_echo_shows_in_the_table() -> None:
+    with serving(corrupt_third) as url:
+        result = run(url, "-n", "10")
+    assert result.exit_code == 1
+    assert "1 × echo mismatch: wrong content" in result.stdout
+
+
+def test_server_closing_midway_counts_lost_messages() -> None:
+    def close_at_five(ws: wscli.WebSocket, request: Any) -> None:
+        count = [0]
+
+        def on_message(data: Any, flags: Any) -> None:
+            count[0] += 1
+            if count[0] == 5:
+                ws.close(1011, "overloaded")
+            else:
+                ws.send(data)
+
+        ws.on("message", on_message)
+
+    server = wscli.Server("127.0.0.1", 0)
+    server.on("connection", close_at_five)
+    try:
+        result = run(f"ws://127.0.0.1:{server.port}", "-n", "100", "--pipeline", "1", "--json")
+    finally:
+        server.close(timeout=2)
+    assert result.exit_code == 1
+    data = result_of(result)
+    assert data["messages"]["verified"] == 4
+    assert data["messages"]["lost"] == 1
+    [reason] = data["errors"]
+    assert reason.startswith("closed by server: 1011")
+
+
+def test_refused_connection_exits_3() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run(f"ws://127.0.0.1:{port}", "-c", "2", "-n", "1", "--json")
+    assert result.exit_code == 3
+    data = result_of(result)
+    assert data["connections"]["failed"] == 2
+    assert data["errors"] == {"connect: connection refused": 2}
+
+
+def test_refused_handshake_exits_4() -> None:
+    server = wscli.Server("127.0.0.1", 0, verify_client=lambda info: False)
+    try:
+        result = run(f"ws://127.0.0.1:{server.port}", "-n", "1", "--json")
+    finally:
+        server.close(timeout=2)
+    assert result.exit_code == 4
+    assert result_of(result)["errors"] == {"handshake: HTTP 401": 1}
+
+
+def test_messages_and_duration_exclude_each_other(echo_url: str) -> None:
+    result = run(echo_url, "-n", "5", "-d", "1")
+    assert result.exit_code == 2
+    assert "not both" in result.stderr
+
+
+def test_bad_url_is_a_usage_error() -> None:
+    assert run("ftp://example.com").exit_code == 2
+
+
+# -- pieces ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("32", (32, 32)), ("1KiB", (1024, 1024)), ("32-4KiB", (32, 4096)),
+     ("1k..64k", (1000, 64000))],
+)
+def test_size_ranges(text: str, expected: tuple[int, int]) -> None:
+    assert parse_size_range(text) == expected
+
+
+@pytest.mark.parametrize("text", ["big", "4KiB-32", "-"])
+def test_bad_size_ranges(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_size_range(text)
+
+
+def test_config_shares_split_connections_and_rate() -> None:
+    config = LoadConfig(url="ws://x", connections=5, rate=1000.0, workers=2)
+    shares = [config.share(0), config.share(1)]
+    assert [s.connections for s in shares] == [3, 2]
+    assert sum(s.rate or 0 for s in shares) == pytest.approx(1000)
+    assert {s.seed for s in shares} == {0, 1}
+
+
+def test_stats_round_trip_and_merge() -> None:
+    stats = Stats(2)
+    stats.sent = stats.received = 3
+    stats.latency.record(0.001)
+    stats.errors["x"] += 1
+    stats.first_ns, stats.last_ns = 10, 2_000_000_010
+    copy = Stats.from_dict(stats.to_dict())
+    copy.merge(stats)
+    assert (copy.sent, copy.received, copy.latency.count, copy.errors["x"]) == (6, 6, 2, 2)
+    assert copy.elapsed == pytest.approx(2.0)
+    assert copy.messages_per_second == pytest.approx(3.0)
