@@ -148,7 +148,7 @@ def chunks(data: bytes, size: int | None) -> Iterator[bytes]:
 def cut(data: bytes, offsets: Iterable[int]) -> list[bytes]:
     """Cut ``data`` at the given offsets."""
     bounds = [0, *sorted(offsets), len(data)]
-    return [data[start:end] for start, end in zip(bounds, bounds[1:])]  # noqa: B905
+    return [data[start:end] for start, end in zip(bounds, bounds[1:], strict=False)]
 
 
 def protocol(side: Side, **options: Any) -> Protocol:
@@ -192,7 +192,8 @@ class Recorder:
     def collect(self) -> None:
         """Take the events, apply a pending failure, take the output."""
         self.events += self.proto.events_received()
-        self.proto.handle_pending_failure()
+        self.proto.handle_pending()
+        self.events += self.proto.events_received()  # a close that waited
         self.out += self.proto.data_to_send()
 
     @property

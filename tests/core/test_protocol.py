@@ -600,6 +600,7 @@ def test_close_expected_only_once_closing(side: Side) -> None:
     proto.send_ping(b"")
     proto.receive_data(peer_frame(side, TEXT, b"y"))
     assert not proto.close_expected()
+    assert proto.events_received() == [Message("y")]
     proto.receive_data(peer_frame(side, CLOSE, close_payload(1000)))
     assert proto.close_expected()
 
@@ -927,7 +928,6 @@ def test_hold_failures_delays_failure_without_events(side: Side) -> None:
     proto.hold_failures = True
     proto.receive_data(peer_frame(side, TEXT, b"unread") + peer_frame(side, 3))
     assert proto.events_received() == [Message("unread")]
-    proto.handle_pending_failure()
     proto.receive_data(peer_frame(side, TEXT, b"ignored"))
     assert proto.events_received() == []
     assert proto.data_to_send() == []

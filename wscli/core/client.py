@@ -28,9 +28,11 @@ from .http11 import MAX_HEAD_SIZE, MAX_HEADERS, Request, Response, parse_respons
 from .protocol import DEFAULT_MAX_SIZE, Protocol, Side, State, logger
 from .uri import WebSocketURI
 
-__all__ = ["ClientProtocol", "USER_AGENT"]
+__all__ = ["ClientProtocol", "USER_AGENT", "MAX_REFUSAL_BODY"]
 
 USER_AGENT = "wscli"
+#: How much of a refused upgrade's body is kept for the caller to show, in bytes.
+MAX_REFUSAL_BODY = 65536
 
 
 class ClientProtocol(Protocol):
@@ -91,6 +93,8 @@ class ClientProtocol(Protocol):
         self.key = make_key()
         #: The subprotocol the server chose, if any.
         self.subprotocol: str | None = None
+        self._refused: Response | None = None
+        self._body_length: int | None = None
         #: The request sent and the response received.
         self.request: Request | None = None
         self.response: Response | None = None
@@ -129,6 +133,9 @@ class ClientProtocol(Protocol):
         self._out.append(request.serialize())
 
     def _receive_handshake(self) -> None:
+        if self._refused is not None:
+            self._read_refusal_body()
+            return
         try:
             parsed = parse_response(
                 self._buf, max_size=self.max_head_size, max_headers=self.max_headers
@@ -141,6 +148,13 @@ class ClientProtocol(Protocol):
         response, used = parsed
         del self._buf[:used]
         self.response = response
+        if response.status_code != 101:
+            # Keep the refusal's body (bounded) so callers can show why.
+            self._refused = response
+            length = response.headers.get("Content-Length") or ""
+            self._body_length = int(length) if length.isdigit() else None
+            self._read_refusal_body()
+            return
         try:
             self.process_response(response)
         except HandshakeError as exc:
@@ -149,6 +163,28 @@ class ClientProtocol(Protocol):
             return
         self.state = State.OPEN
         self._events.append(response)
+
+    def _read_refusal_body(self, eof: bool = False) -> None:
+        response = self._refused
+        assert response is not None
+        # With a Content-Length, wait for that much (bounded); without one, take what
+        # came with the head rather than wait for an EOF that may never come.
+        if self._body_length is None:
+            wanted = min(len(self._buf), MAX_REFUSAL_BODY)
+        else:
+            wanted = min(self._body_length, MAX_REFUSAL_BODY)
+        if not eof and len(self._buf) < wanted:
+            return
+        response.body = bytes(self._buf[:wanted])
+        self._refused = None
+        self._handshake_failed(InvalidStatus(response))
+        self._events.append(response)
+
+    def receive_eof(self) -> None:
+        """Tell the protocol the peer closed its side; ends a refusal's body."""
+        if self._refused is not None:
+            self._read_refusal_body(eof=True)
+        super().receive_eof()
 
     def _handshake_failed(self, exc: Exception) -> None:
         self.handshake_exc = exc

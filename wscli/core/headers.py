@@ -140,7 +140,7 @@ def parse_token_list(headers: Headers, name: str) -> list[str]:
             token = item.split("/", 1)[0] if name.lower() == "upgrade" else item
             if not is_token(token):
                 raise InvalidHeader(name, value)
-            tokens.append(item.lower())
+            tokens.append(token.lower())
     return tokens
 
 

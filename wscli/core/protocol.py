@@ -166,8 +166,9 @@ class Protocol:
         self._out: list[bytes] = []
         self._discard = False
         self._pending_failure: tuple[int, str] | None = None
+        self._pending_close: Close | None = None
         #: Set by the I/O layer while the application still holds unhandled messages:
-        #: a violation found meanwhile waits for :meth:`handle_pending_failure`.
+        #: a violation or close frame found meanwhile waits for :meth:`handle_pending`.
         self.hold_failures = False
         self._eof_sent = False
         self._expect_mask = 0x80 if side is Side.SERVER else 0
@@ -239,8 +240,8 @@ class Protocol:
 
         Call :meth:`events_received` and :meth:`data_to_send` afterwards.
         """
-        if self._pending_failure is not None:
-            self.handle_pending_failure()
+        if (self._pending_failure or self._pending_close) and not self.hold_failures:
+            self.handle_pending()
         if self._discard or self.state is State.CLOSED:
             return
         self._buf += data
@@ -254,8 +255,8 @@ class Protocol:
         """Tell the protocol that the peer closed its side; safe to call twice."""
         if self.eof_received:
             return
-        if self._pending_failure is not None:
-            self.handle_pending_failure()
+        if self._pending_failure is not None or self._pending_close is not None:
+            self._apply_pending()
         self.eof_received = True
         if self.state is State.CONNECTING and self.handshake_exc is None:
             self.handshake_exc = EOFError("connection closed during the opening handshake")
@@ -377,7 +378,7 @@ class Protocol:
         else:
             if self._msg_text is not None:
                 return self._fail(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
-            compressed = bool(rsv & 0x40) and self._rsv_allowed & 0x40
+            compressed = bool(rsv & self._rsv_allowed & 0x40)
         max_size = self.max_size
         if max_size is not None:
             size = length if opcode else self._msg_size + length
@@ -530,6 +531,16 @@ class Protocol:
             return
         if self._debug:
             self.logger.debug("< CLOSE %s", close)
+        if (self._events or self.hold_failures) and self.state is State.OPEN:
+            # Answer the close only once the messages before it were handled, so
+            # replies to them still go out (frames are processed in order).
+            self._pending_close = close
+            self._discard = True
+            self._partial = None
+            return
+        self._process_close(close)
+
+    def _process_close(self, close: Close) -> None:
         self.close_rcvd = close
         if self.state is State.OPEN:
             # RFC 6455 §5.5.1: echo the close frame; the same code is customary.
@@ -574,7 +585,7 @@ class Protocol:
 
         When events parsed before the violation are still waiting to be collected (or
         the I/O layer set :attr:`hold_failures` because the application has not handled
-        earlier messages yet), the failure waits for :meth:`handle_pending_failure`, so
+        earlier messages yet), the failure waits for :meth:`handle_pending`, so
         that the application's replies to them leave before the close frame: frames are
         processed in order.
         """
@@ -583,6 +594,9 @@ class Protocol:
             self._discard = True
             self._partial = None
             return False
+        return self._fail_now(code, reason)
+
+    def _fail_now(self, code: int, reason: str) -> bool:
         if self.error is None:
             error_class = PayloadTooBig if code == CloseCode.MESSAGE_TOO_BIG else ProtocolError
             self.error = error_class(reason, code)
@@ -591,16 +605,33 @@ class Protocol:
         self.fail(code, reason)
         return False
 
-    def handle_pending_failure(self) -> None:
-        """Apply a failure found behind the events last collected; call after handling them.
+    @property
+    def has_pending(self) -> bool:
+        """Whether a failure or a received close waits for :meth:`handle_pending`."""
+        return self._pending_failure is not None or self._pending_close is not None
 
-        A no-op when there is none. :meth:`receive_data` and :meth:`receive_eof` call
-        it too, so forgetting it delays the close frame but never loses it.
+    def handle_pending(self) -> None:
+        """Act on a failure or close frame found behind the events last collected.
+
+        Call it once the application has handled those events. A no-op when nothing
+        waits. :meth:`receive_data` and :meth:`receive_eof` call it too, so forgetting
+        it delays the close frame but never loses it.
         """
-        pending = self._pending_failure
-        if pending is not None:
+        if self._events:
+            return  # the events before it must be collected (and handled) first
+        self._apply_pending()
+
+    def _apply_pending(self) -> None:
+        failure = self._pending_failure
+        if failure is not None:
             self._pending_failure = None
-            self._fail(*pending)
+            self._fail_now(*failure)
+        close = self._pending_close
+        if close is not None:
+            self._pending_close = None
+            self._process_close(close)
+
+    handle_pending_failure = handle_pending
 
     def _send_eof(self) -> None:
         if not self._eof_sent:

@@ -2,9 +2,10 @@
 
 An extension is negotiated in the opening handshake by a *factory* (one per side), which
 turns the parameters of one offer into an :class:`Extension` bound to one connection.
-The protocol then passes every data frame through the negotiated extensions: ``decode``
-on the way in, in reverse order of negotiation, and ``encode`` on the way out.
-Control frames never go through extensions.
+The protocol then passes data frames through the negotiated extensions: ``encode`` for
+every frame on the way out, in order of negotiation; on the way in, ``decode`` for every
+frame of a message whose first frame set RSV1 (the bit permessage-deflate claims), in
+reverse order. Control frames never go through extensions.
 """
 
 from __future__ import annotations

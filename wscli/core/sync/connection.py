@@ -333,7 +333,7 @@ class Connection(EventEmitter):
                 return
             self._feed(view[:n] if n else b"")
             # TLS may hold decrypted bytes that epoll cannot see.
-            if not n or not self._tls or self._finished or not sock.pending():
+            if not n or not self._tls or self._finished or not sock.pending():  # type: ignore[attr-defined]
                 return
 
     def _feed(self, data: bytes | memoryview) -> None:
@@ -349,8 +349,13 @@ class Connection(EventEmitter):
             self._queue_output_locked()
         if events:
             self._handle_events(events)
+        self._events_handled()
+
+    def _events_handled(self) -> None:
+        """After events were handed on: apply a failure that waited, write, move on."""
+        proto = self._proto
         with self._lock:
-            if proto._pending_failure is not None:
+            if proto.has_pending:
                 if self._queue or self._reader_holding:
                     # Messages that came before the violation are still unread, or the
                     # reader is still handling the last one: fail once it comes back
@@ -358,7 +363,7 @@ class Connection(EventEmitter):
                     # before the close frame.
                     self._arm_failure_timer()
                 else:
-                    proto.handle_pending_failure()
+                    proto.handle_pending()
                     self._queue_output_locked()
             self._flush_locked()
         self._after_io()
@@ -374,9 +379,9 @@ class Connection(EventEmitter):
             if self._failure_timer is not None:
                 self._failure_timer.cancel()
                 self._failure_timer = None
-            if self._proto._pending_failure is None or self._finished:
+            if not self._proto.has_pending or self._finished:
                 return
-            self._proto.handle_pending_failure()
+            self._proto.handle_pending()
             self._queue_output_locked()
             self._schedule_flush()
         if self._reactor.in_thread():

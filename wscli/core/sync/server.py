@@ -363,6 +363,11 @@ class Server(EventEmitter):
             origin = request.headers.get("Origin" if version != "8" else "Sec-WebSocket-Origin")
             info = ClientInfo(origin, self.ssl is not None, request, ws.remote_address)
             if self._verify_takes_callback:
+                # Read nothing more until the answer comes: what follows the request
+                # would otherwise pile up unparsed.
+                ws._paused = True
+                ws._update_interest()
+
                 def answer(result: Any, status: int = 401, message: str | None = None,
                            headers: Any = None) -> None:
                     outcome = result if result else (False, status, message, headers)
@@ -387,6 +392,9 @@ class Server(EventEmitter):
     def _verified(self, ws: WebSocket, request: Request, outcome: VerifyResult) -> None:
         if ws._finished:
             return
+        if ws._paused:
+            ws._paused = False
+            ws._update_interest()
         if outcome is True or (outcome and not isinstance(outcome, tuple)):
             self._accept(ws, request)
             return
@@ -434,6 +442,7 @@ class Server(EventEmitter):
                 ws._queue_output_locked()
             if events:
                 ws._handle_events(events)
+            ws._events_handled()
 
     def _send_response(self, ws: WebSocket, response: Response) -> None:
         proto = ws._proto
