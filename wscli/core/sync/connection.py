@@ -495,8 +495,8 @@ class Connection(EventEmitter):
             return
         try:
             waiter = self.ping(b"")
-        except ConnectionClosed:
-            return
+        except (ConnectionClosed, InvalidState):
+            return  # closing, or a draft without pings (hixie-76)
         self._ping_inflight = waiter
         if self.ping_timeout is not None:
             self._keepalive = self._reactor.call_later(self.ping_timeout, self._keepalive_check)

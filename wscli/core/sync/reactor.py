@@ -220,12 +220,14 @@ class Reactor:
             logger.exception("unexpected error in a reactor callback")
 
     def _drain_wakeups(self) -> None:
-        self._woken = False
+        # Read first, then clear the flag: a byte sent in between is read here too, and
+        # with the flag cleared before, later callers would think a wake-up was pending.
         try:
             while self._wake_r.recv(4096):
                 pass
         except (BlockingIOError, OSError):
             pass
+        self._woken = False
 
 
 _shared: Reactor | None = None
