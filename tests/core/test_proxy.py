@@ -155,7 +155,9 @@ def test_ws_through_http_connect_proxy(clean_env: None) -> None:
 def test_wss_through_http_connect_proxy_verifies_the_server(clean_env: None, pki: PKI) -> None:
     with running_server(ssl=pki.server_context()) as server, ConnectProxy() as proxy:
         port = server.port
-        roundtrip(f"wss://localhost:{port}/", proxy=f"http://127.0.0.1:{proxy.port}", ca=pki.ca_file)
+        roundtrip(
+            f"wss://localhost:{port}/", proxy=f"http://127.0.0.1:{proxy.port}", ca=pki.ca_file
+        )
     assert proxy.requests[0].startswith(f"CONNECT localhost:{port} ".encode())
 
 
@@ -254,7 +256,11 @@ def test_socks5_with_username_and_password(clean_env: None, pki: PKI) -> None:
 def test_socks5_wrong_password(clean_env: None) -> None:
     with Socks5Proxy(("u", "pw")) as proxy:
         with pytest.raises(ProxyError, match="refused our credentials"):
-            connect("ws://a.test/", proxy=f"socks5h://u:bad@127.0.0.1:{proxy.port}", open_timeout=TIMEOUT)
+            connect(
+                "ws://a.test/",
+                proxy=f"socks5h://u:bad@127.0.0.1:{proxy.port}",
+                open_timeout=TIMEOUT,
+            )
 
 
 def test_socks5_without_credentials_when_required(clean_env: None) -> None:
@@ -270,7 +276,11 @@ def test_socks5_reports_refused_target(clean_env: None) -> None:
     probe.close()
     with Socks5Proxy() as proxy:
         with pytest.raises(ProxyError, match=f"cannot reach a.test:{port}: connection refused"):
-            connect(f"ws://a.test:{port}/", proxy=f"socks5h://127.0.0.1:{proxy.port}", open_timeout=TIMEOUT)
+            connect(
+                f"ws://a.test:{port}/",
+                proxy=f"socks5h://127.0.0.1:{proxy.port}",
+                open_timeout=TIMEOUT,
+            )
 
 
 # -- choosing a proxy: options and environment ----------------------------------------------
@@ -294,7 +304,11 @@ def test_proxy_false_ignores_environment(clean_env: None, monkeypatch: pytest.Mo
         roundtrip(f"ws://127.0.0.1:{server.port}/", proxy=False)
 
 
-ENV = {"HTTPS_PROXY": "http://secure:1", "HTTP_PROXY": "http://plain:2", "ALL_PROXY": "socks5://all:3"}
+ENV = {
+    "HTTPS_PROXY": "http://secure:1",
+    "HTTP_PROXY": "http://plain:2",
+    "ALL_PROXY": "socks5://all:3",
+}
 
 
 @pytest.mark.parametrize(
@@ -303,7 +317,11 @@ ENV = {"HTTPS_PROXY": "http://secure:1", "HTTP_PROXY": "http://plain:2", "ALL_PR
         ("wss://example.com/", ENV, "http://secure:1"),
         ("ws://example.com/", ENV, "http://plain:2"),
         ("ws://example.com/", {"ALL_PROXY": "socks5h://all:3"}, "socks5h://all:3"),
-        ("wss://example.com/", {"https_proxy": "http://low:4", "HTTPS_PROXY": "http://up:5"}, "http://low:4"),
+        (
+            "wss://example.com/",
+            {"https_proxy": "http://low:4", "HTTPS_PROXY": "http://up:5"},
+            "http://low:4",
+        ),
         ("ws://example.com/", {}, None),
         ("ws://example.com/", {"HTTP_PROXY": "http://p:2", "REQUEST_METHOD": "GET"}, None),
         ("ws://127.0.0.1/", ENV, None),

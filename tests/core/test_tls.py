@@ -96,7 +96,9 @@ def test_servername_overrides_sni_and_checked_name(pki: PKI) -> None:
     context.sni_callback = sni
     with running_server(ssl=context) as server:
         url = wss_url(server, "127.0.0.1")
-        with connect(url, ca=pki.ca_file, servername="ws.internal.test", open_timeout=TIMEOUT) as ws:
+        with connect(
+            url, ca=pki.ca_file, servername="ws.internal.test", open_timeout=TIMEOUT
+        ) as ws:
             roundtrip(ws)
     assert seen == ["ws.internal.test"]
 

@@ -144,7 +144,7 @@ class ThreadedTCPServer:
         while not self._stopping:
             try:
                 sock, _ = self.listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

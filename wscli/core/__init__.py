@@ -37,13 +37,33 @@ from .http11 import Request, Response
 from .protocol import Protocol, Side, State
 from .server import ServerProtocol
 from .sync.connection import Connection, MessageFlags, PongWaiter, ReadyState
+from .legacy.hixie76 import Hixie76ServerProtocol
 from .sync.net import ConnectFailed
+from .sync.proxy import ProxyError
 from .sync.reactor import Reactor
 from .sync.server import ClientInfo, Server, serve
-from .sync.websocket import CloseEvent, ErrorEvent, MessageEvent, OpenEvent, WebSocket, connect
+from .sync.tls import TLSInfo, client_ssl_context, server_ssl_context, tls_info
+from .sync.websocket import (
+    REDIRECT_STATUSES,
+    CloseEvent,
+    ErrorEvent,
+    MessageEvent,
+    OpenEvent,
+    RedirectError,
+    WebSocket,
+    connect,
+)
 from .uri import WebSocketURI, parse_uri
 
 __all__ = [
+    "Hixie76ServerProtocol",
+    "ProxyError",
+    "REDIRECT_STATUSES",
+    "RedirectError",
+    "TLSInfo",
+    "client_ssl_context",
+    "server_ssl_context",
+    "tls_info",
     "ClientInfo",
     "CloseEvent",
     "ConnectFailed",

@@ -339,10 +339,12 @@ def _decode_unverified(der: bytes) -> tuple[str | None, str | None, str | None]:
         certificate = x509.load_der_x509_certificate(der)
     except ValueError:
         return None, None, None
+    # not_valid_after_utc arrived in cryptography 42; older ones name it without _utc.
+    expires = getattr(certificate, "not_valid_after_utc", None) or certificate.not_valid_after
     return (
         certificate.subject.rfc4514_string() or None,
         certificate.issuer.rfc4514_string() or None,
-        certificate.not_valid_after_utc.strftime("%b %d %H:%M:%S %Y GMT"),
+        expires.strftime("%b %d %H:%M:%S %Y GMT"),
     )
 
 
