@@ -91,61 +91,64 @@ def peer_environment(peer: Peer, *, path: str = "", url: str | None = None) -> d
 class Bridge:
     """Connect one :class:`~wscli.commands.Peer` to one subprocess.
 
+    Build the bridge first and give :meth:`on_message` and :meth:`on_close` to the
+    ``Peer`` as hooks, so nothing that arrives before :meth:`start` is lost (it waits in
+    the bridge's queue); then call :meth:`start` with the peer.
+
     Args:
-        peer: the open connection.
         argv: from :func:`command_argv` (a string means "run through the shell").
         printer: for warnings and the process's exit.
         binary: ``"hex"``/``"base64"`` to encode binary messages as lines.
-        env: extra environment variables (see :func:`peer_environment`).
     """
 
     def __init__(
         self,
-        peer: Peer,
         argv: list[str] | str,
         printer: Printer,
         *,
         binary: str | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> None:
-        self.peer = peer
         self.argv = argv
         self.printer = printer
         self.binary = binary
-        self.env = dict(env or {})
+        self.peer: Peer | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
         self.done = threading.Event()
         self._inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
-    def start(self) -> None:
-        """Start the process and the threads that move data; close 1011 if it cannot run."""
+    def start(self, peer: Peer, env: Mapping[str, str] | None = None) -> None:
+        """Start the process and the threads that move data; close 1011 if it cannot run.
+
+        Args:
+            peer: the open connection (whose hooks include this bridge's).
+            env: extra environment variables (see :func:`peer_environment`).
+        """
+        self.peer = peer
         try:
             self.process = subprocess.Popen(
                 self.argv,
                 shell=isinstance(self.argv, str),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                env={**os.environ, **self.env},
+                env={**os.environ, **(env or {})},
                 bufsize=0,
             )
         except OSError as exc:
             self.printer.error(f"cannot run {self.argv!r}: {exc.strerror or exc}")
             with contextlib.suppress(Exception):
-                self.peer.close(1011, "cannot start the --exec command")
+                peer.close(1011, "cannot start the --exec command")
             self.done.set()
             return
-        self.peer.message_hooks.append(self._message)
-        self.peer.close_hooks.append(self._closed)
         threading.Thread(target=self._write, name="wscli-exec-in", daemon=True).start()
         threading.Thread(target=self._read, name="wscli-exec-out", daemon=True).start()
-        if self.peer.closed.is_set():
-            self._inbox.put(None)
+        if peer.closed.is_set():
+            threading.Thread(target=self._reap, name="wscli-exec-reap", daemon=True).start()
 
     # -- connection → process ------------------------------------------------------------
 
-    def _message(self, peer: Peer, data: str | bytes) -> None:
-        """On the reactor thread: queue a message for the writer thread."""
+    def on_message(self, peer: Peer, data: str | bytes) -> None:
+        """Peer hook (reactor thread): queue a message for the process's stdin."""
         if isinstance(data, str):
             line = data.encode()
         elif self.binary:
@@ -154,9 +157,11 @@ class Bridge:
             line = data
         self._inbox.put(line + b"\n")
 
-    def _closed(self, peer: Peer, info: CloseInfo) -> None:
+    def on_close(self, peer: Peer, info: CloseInfo) -> None:
+        """Peer hook: close the process's stdin, and stop it if it lingers."""
         self._inbox.put(None)
-        threading.Thread(target=self._reap, name="wscli-exec-reap", daemon=True).start()
+        if self.process is not None:
+            threading.Thread(target=self._reap, name="wscli-exec-reap", daemon=True).start()
 
     def _write(self) -> None:
         process = self.process
@@ -189,8 +194,8 @@ class Bridge:
     # -- process → connection ------------------------------------------------------------
 
     def _read(self) -> None:
-        process = self.process
-        assert process is not None and process.stdout is not None
+        process, peer = self.process, self.peer
+        assert process is not None and process.stdout is not None and peer is not None
         connection_open = True
         for raw in iter(process.stdout.readline, b""):
             if not connection_open:
@@ -204,20 +209,20 @@ class Bridge:
                     data = decode_binary(line.decode("ascii", "replace"), self.binary)
                 else:
                     data = line.decode("utf-8", "replace")
-                self.peer.send(data)
+                peer.send(data)
             except ValueError as exc:
                 self.printer.warning(f"--exec output skipped: {exc}")
             except ConnectionClosed:
                 connection_open = False
         self.returncode = process.wait()
-        if not self.peer.closed.is_set():
+        if not peer.closed.is_set():
             with contextlib.suppress(Exception):
                 if self.returncode == 0:
-                    self.peer.close(1000, "")
+                    peer.close(1000, "")
                 else:
-                    self.peer.close(1011, f"process exited with status {self.returncode}")
+                    peer.close(1011, f"process exited with status {self.returncode}")
         if self.returncode != 0:
-            self.printer.info(f"{self.peer.label}: --exec process exited with status {self.returncode}")
+            self.printer.info(f"{peer.label}: --exec process exited with status {self.returncode}")
         self.done.set()
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -47,13 +47,13 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-EPILOG = f"""\b
+EPILOG = f"""{EXIT_STATUS_HELP}
+
+\b
 Examples:
   wscli connect wss://echo.websocket.org
   wscli listen --port 8080 --echo
   seq 3 | wscli connect ws://localhost:8080 | tee replies.txt
-
-{EXIT_STATUS_HELP}
 """
 
 
@@ -84,12 +84,12 @@ class _EscapingFormatter(logging.Formatter):
         return escape_control(super().format(record), keep_newlines=False)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """Writes to whatever ``sys.stderr`` is at the time (prompt-toolkit patches it)."""
 
     _wscli = True
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

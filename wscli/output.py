@@ -49,9 +49,7 @@ __all__ = [
 # C0 and C1 controls, DEL, and the bidirectional overrides that can disguise text
 # ("Trojan Source"). Newlines are kept where a message may span lines.
 _CONTROL_RE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_OR_NEWLINE_RE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+_CONTROL_OR_NEWLINE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n", "\0": "\\0"}
 
 #: Binary messages longer than this show a truncated hex dump on a terminal.
@@ -179,6 +177,11 @@ class CloseInfo:
             text = f"closed by {peer}: {code_text(self.code, self.reason)}"
             if not self.clean:
                 text += "; the close handshake did not finish"
+        elif self.by == "us" and self.error:
+            # We failed the connection because of what the peer did (RFC 6455 §7.1.7).
+            sent = self.sent_code if self.sent_code is not None else self.code
+            reason = escape_control(self.error, keep_newlines=False)
+            return f"wscli closed the connection: {code_text(sent, '')}: {reason}"
         elif self.by == "us":
             sent = self.sent_code if self.sent_code is not None else self.code
             text = f"closed by you: {code_text(sent, self.reason if self.clean else '')}"
@@ -573,16 +576,24 @@ class Printer:
         if self.status_lines or not info.ok:
             self._err_line(escaped_text(text, style, keep_newlines=False))
 
-    def handshake(self, request: Any, response: Any, *, subprotocol: str | None = None,
-                  extensions: dict[str, str] | None = None) -> None:
+    def handshake(
+        self,
+        request: Any,
+        response: Any,
+        *,
+        subprotocol: str | None = None,
+        extensions: dict[str, str] | None = None,
+    ) -> None:
         """Show the opening handshake: request and response heads, what was negotiated."""
         if self.as_json:
             self.event(
                 "handshake",
-                request=None if request is None else {
-                    "path": request.path, "headers": [list(h) for h in request.headers.items()]
-                },
-                response=None if response is None else {
+                request=None
+                if request is None
+                else {"path": request.path, "headers": [list(h) for h in request.headers.items()]},
+                response=None
+                if response is None
+                else {
                     "status": response.status_code,
                     "reason": response.reason_phrase,
                     "headers": [list(h) for h in response.headers.items()],
@@ -593,8 +604,11 @@ class Printer:
             return
         with self._lock:
             if request is not None:
-                self._err_line(escaped_text(f"> {request.method} {request.path} HTTP/1.1",
-                                            "cyan", keep_newlines=False))
+                self._err_line(
+                    escaped_text(
+                        f"> {request.method} {request.path} HTTP/1.1", "cyan", keep_newlines=False
+                    )
+                )
                 for name, value in request.headers.items():
                     self._err_line(escaped_text(f"> {name}: {value}", "cyan", keep_newlines=False))
             if response is not None:
@@ -603,11 +617,13 @@ class Printer:
                 for name, value in response.headers.items():
                     self._err_line(escaped_text(f"< {name}: {value}", "green", keep_newlines=False))
             if response is not None and response.status_code == 101:
-                self._err_line(escaped_text(f"subprotocol: {subprotocol or '(none)'}",
-                                            keep_newlines=False))
+                self._err_line(
+                    escaped_text(f"subprotocol: {subprotocol or '(none)'}", keep_newlines=False)
+                )
                 described = ", ".join(
                     f"{name}; {params}" if params else name
                     for name, params in (extensions or {}).items()
                 )
-                self._err_line(escaped_text(f"extensions: {described or '(none)'}",
-                                            keep_newlines=False))
+                self._err_line(
+                    escaped_text(f"extensions: {described or '(none)'}", keep_newlines=False)
+                )

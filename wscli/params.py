@@ -465,7 +465,9 @@ def client_ssl_context(
     return context
 
 
-def server_ssl_context(cert: str, key: str | None = None, passphrase: str | None = None) -> ssl.SSLContext:
+def server_ssl_context(
+    cert: str, key: str | None = None, passphrase: str | None = None
+) -> ssl.SSLContext:
     """Build a server TLS context for ``listen --cert``.
 
     Raises:
@@ -546,7 +548,9 @@ def client_kwargs(
         kwargs["proxy"] = proxy
     if location:
         if not library_accepts("follow_redirects"):
-            raise UnsupportedOption("-L/--location is not supported by this version of wscli.core yet")
+            raise UnsupportedOption(
+                "-L/--location is not supported by this version of wscli.core yet"
+            )
         kwargs["follow_redirects"] = True
         kwargs["max_redirects"] = max_redirects
     return kwargs

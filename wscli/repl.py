@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core import ConnectionClosed
-from .params import decode_binary, format_size
-
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -31,6 +28,9 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
+
+from .core import ConnectionClosed
+from .params import decode_binary, format_size
 
 if TYPE_CHECKING:
     from .commands import Peer
@@ -387,8 +387,8 @@ class _SlashCompleter(Completer):
                     yield Completion(name, start_position=-len(text), display_meta=command.help)
             return
         name, _, arg = text.partition(" ")
-        command = self.repl.commands.get(name.lower())
-        if command is None or command.complete is None:
+        target = self.repl.commands.get(name.lower())
+        if target is None or target.complete is None:
             return
-        for candidate in command.complete(arg):
+        for candidate in target.complete(arg):
             yield Completion(candidate, start_position=-len(arg))

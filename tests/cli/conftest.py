@@ -88,10 +88,11 @@ class ScriptedServer:
     pings the client; anything else is echoed.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, port: int = 0, **options: Any) -> None:
         self.seen = Recorder()
         self.on_message: Callable[[wscli.WebSocket, Any], bool] | None = None
-        self.server = wscli.Server("127.0.0.1", 0, **options)
+        self.on_connect: Callable[[wscli.WebSocket], Any] | None = None
+        self.server = wscli.Server("127.0.0.1", port, **options)
         self.server.on("connection", self._connection)
 
     @property
@@ -110,6 +111,8 @@ class ScriptedServer:
         ws.on("message", lambda data, flags: self._message(ws, data))
         ws.on("close", lambda code, reason: self._closed(ws))
         self.seen.note()
+        if self.on_connect is not None:
+            self.on_connect(ws)
 
     def _closed(self, ws: wscli.WebSocket) -> None:
         rcvd = ws._proto.close_rcvd
@@ -173,7 +176,9 @@ def free_port() -> int:
 # -- real processes -----------------------------------------------------------------------
 
 
-def wscli_process(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[bytes]:
+def wscli_process(
+    *args: str, env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[bytes]:
     """Start ``python -m wscli ARGS`` with piped stdin, stdout and stderr."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     full_env.pop("WSCLI_HISTORY", None)
@@ -185,6 +190,27 @@ def wscli_process(*args: str, env: dict[str, str] | None = None, **popen: Any) -
         env=full_env,
         **popen,
     )
+
+
+def reap(process: subprocess.Popen[bytes]) -> None:
+    """Kill a process if it still runs, wait for it, and close its pipes."""
+    if process.poll() is None:
+        process.kill()
+    process.wait(TIMEOUT)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+
+
+def readline_within(stream: Any, timeout: float = TIMEOUT) -> bytes:
+    """Read one line from a pipe, failing the test instead of hanging."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        assert selector.select(timeout), "timed out waiting for a line"
+    return bytes(stream.readline())
 
 
 _LISTENING = re.compile(rb"listening on ws://[^\s:]+:(\d+)")
@@ -213,6 +239,4 @@ def listening(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     try:
         yield process, read_port(process)
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=TIMEOUT)
+        reap(process)

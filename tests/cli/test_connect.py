@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import time
 from typing import Any
 
 import pytest
@@ -192,6 +193,17 @@ def test_server_closing_normally_exits_0(server: ScriptedServer) -> None:
     assert run.status == 0
 
 
+def test_greeting_then_close_is_shown_at_once(server: ScriptedServer) -> None:
+    # The message and the close may both arrive before the CLI attaches its listeners.
+    server.on_connect = lambda ws: (ws.send("welcome"), ws.close(1008, "auth required"))
+    started = time.monotonic()
+    run = connect("-w", "-1", server.url)
+    assert time.monotonic() - started < 3.0  # not after the 10 s close timeout
+    assert run.status == 5
+    assert run.stdout == "welcome\n"
+    assert 'closed by the server: 1008 (policy violation) "auth required"' in run.stderr
+
+
 def test_dropped_connection_exits_5(server: ScriptedServer) -> None:
     run = connect("-w", "-1", "-x", "drop", server.url)
     assert run.status == 5
@@ -218,6 +230,20 @@ def test_show_handshake_shows_a_refused_response(make_server: Any) -> None:
     assert run.status == 4
     assert "< HTTP/1.1 403" in run.stderr
     assert "< X-Why: test" in run.stderr
+
+
+def test_location_follows_redirects(make_server: Any) -> None:
+    target = make_server()
+    redirecting = make_server(
+        verify_client=lambda info: (False, 302, None, {"Location": target.url + "/moved"})
+    )
+    run = connect("-x", "hi", redirecting.url)
+    assert run.status == 4
+    assert "HTTP 302" in run.stderr and "-L follows redirects" in run.stderr
+    run = connect("-L", "-x", "hi", redirecting.url)
+    assert run.status == 0, run.stderr
+    assert run.stdout == "hi\n"
+    assert target.seen.requests[0].path == "/moved"
 
 
 def test_invalid_url_is_a_usage_error() -> None:
@@ -325,7 +351,7 @@ def test_exec_bridges_a_subprocess(server: ScriptedServer) -> None:
         "import os, sys; print('hello from', os.environ['WSCLI_URL'], flush=True);"
         "print('got', sys.stdin.readline().strip(), flush=True)"
     )
-    run = connect("--exec", f"{_python()} -c \"{script}\"", server.url)
+    run = connect("--exec", f'{_python()} -c "{script}"', server.url)
     assert run.status == 0, run.stderr
     server.seen.wait_for(lambda: len(server.seen.messages) == 2)
     assert server.seen.messages == [
@@ -421,7 +447,8 @@ def test_help_ends_with_examples_and_exit_statuses() -> None:
     assert run.status == 0
     assert "Examples:" in run.stdout
     assert "Exit status:" in run.stdout
-    assert run.stdout.index("Examples:") > run.stdout.index("--reconnect")
+    assert run.stdout.index("Examples:") > run.stdout.index("Exit status:")
+    assert run.stdout.rstrip().endswith("ws://localhost:8080/health")
 
 
 def _python() -> str:

@@ -89,7 +89,9 @@ def test_echo_announces_the_address_and_echoes() -> None:
 def test_ctrl_c_closes_clients_with_1001() -> None:
     def scenario(url: str) -> Any:
         ws = connect_when_ready(url)
-        ws.recv(timeout=TIMEOUT)  # the greeting from stdin: we are registered
+        greeted = threading.Event()
+        ws.on("message", lambda data, flags: greeted.set())
+        assert greeted.wait(TIMEOUT)  # the greeting from stdin: we are registered
         return ws
 
     run, ws = listen(scenario, input="greeting\n")
@@ -160,11 +162,10 @@ def test_auth_refuses_without_credentials() -> None:
 def test_subprotocol_origin_header_path_and_max_clients() -> None:
     def refused(url: str, **kwargs: Any) -> int:
         with pytest.raises(wscli.InvalidStatus) as refusal:
-            wscli.connect(url, open_timeout=TIMEOUT, **kwargs)
+            connect_when_ready(url, **kwargs)
         return refusal.value.status_code
 
     def scenario(url: str) -> Any:
-        connect_when_ready(url, origin="https://ok.example").close()
         results: dict[str, Any] = {"bad origin": refused(url, origin="https://evil.example")}
         ws = connect_when_ready(url, protocols=["b", "a"], origin="https://ok.example")
         results.update(subprotocol=ws.subprotocol, header=ws.response.headers["X-Test"])
@@ -212,7 +213,9 @@ def test_exec_runs_a_process_per_client() -> None:
 def test_exec_process_exit_closes_the_connection() -> None:
     def scenario(url: str) -> Any:
         ws = connect_when_ready(url)
-        ws.wait_closed(TIMEOUT)
+        assert ws.recv(timeout=TIMEOUT) == "bye"
+        with pytest.raises(wscli.ConnectionClosedError):
+            ws.recv(timeout=TIMEOUT)
         return ws.close_code, ws.close_reason
 
     run, (code, reason) = listen(scenario, "--shell", "--exec", "echo bye; exit 3")
@@ -235,3 +238,24 @@ def test_help_ends_with_examples() -> None:
     run = run_cli("listen", "--help")
     assert run.status == 0
     assert "Examples:" in run.stdout and "wscli listen --echo" in run.stdout
+
+
+def test_cert_serves_wss(tmp_path: Any) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    cert, key, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    def scenario(url: str) -> Any:
+        ws = connect_when_ready(url.replace("ws://", "wss://"), ca=str(ca_file))
+        ws.send("secret")
+        reply = ws.recv(timeout=TIMEOUT)
+        ws.close()
+        return reply
+
+    run, reply = listen(scenario, "--echo", "--cert", str(cert), "--key", str(key))
+    assert reply == "secret"
+    assert "listening on wss://127.0.0.1:" in run.stderr

@@ -1,4 +1,4 @@
-"""The wscli subcommands, one module each, and the session plumbing ``connect`` and ``listen`` share.
+"""The wscli subcommands, one module each, and the session plumbing connect and listen share.
 
 Both commands juggle the same three things, kept here once:
 
@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -145,6 +145,11 @@ class Peer:
         id: the short id ``listen`` gives each client (``None`` for ``connect``).
         peer_name: how the other end is called in close explanations.
         show_messages: print data messages (off when ``--exec`` consumes them).
+        message_hooks: called as ``hook(peer, data)`` after each message is shown.
+        close_hooks: called as ``hook(peer, info)`` once the connection has ended.
+
+    Hooks given here are in place before the first event can arrive; hooks added to
+    the lists later may miss early messages (or the close of a short connection).
     """
 
     def __init__(
@@ -155,6 +160,8 @@ class Peer:
         id: int | None = None,
         peer_name: str = "the server",
         show_messages: bool = True,
+        message_hooks: Iterable[Callable[[Peer, str | bytes], Any]] = (),
+        close_hooks: Iterable[Callable[[Peer, CloseInfo], Any]] = (),
     ) -> None:
         self.ws = ws
         self.printer = printer
@@ -163,9 +170,9 @@ class Peer:
         self.show_messages = show_messages
         self.stats = Stats()
         #: Called as ``hook(peer, data)`` on the reactor thread after each message shows.
-        self.message_hooks: list[Callable[[Peer, str | bytes], Any]] = []
+        self.message_hooks: list[Callable[[Peer, str | bytes], Any]] = list(message_hooks)
         #: Called as ``hook(peer, info)`` once the connection has ended.
-        self.close_hooks: list[Callable[[Peer, CloseInfo], Any]] = []
+        self.close_hooks: list[Callable[[Peer, CloseInfo], Any]] = list(close_hooks)
         self.info: CloseInfo | None = None
         self.closed = threading.Event()
         self._user_pings: list[Any] = []
@@ -175,6 +182,7 @@ class Peer:
         ws.on("pong", self._on_pong)
         ws.on("close", self._on_close)
         ws.on("error", self._on_error)
+        _answer_held_close(ws)
 
     @property
     def label(self) -> str:
@@ -276,6 +284,21 @@ class Peer:
     def wait_closed(self, timeout: float | None) -> bool:
         """Wait until the connection has ended and its end was explained."""
         return self.closed.wait(timeout)
+
+
+def _answer_held_close(ws: WebSocket) -> None:
+    """Work around a library gap: answer a close frame held behind replayed messages.
+
+    Messages that arrived before the first ``message`` listener are replayed to it, but
+    a close frame that came behind them stays held (so replies can go first) until the
+    next ``recv()`` or ``close_timeout``: a server that says "welcome" and closes at once
+    would leave us waiting 10 s. Queue the library's own "apply what is pending" step
+    behind the replay (a no-op when nothing is held).
+    """
+    apply_pending = getattr(ws, "_apply_pending_failure", None)
+    reactor = getattr(ws, "_reactor", None)
+    if apply_pending is not None and reactor is not None:
+        reactor.call_soon(apply_pending)
 
 
 class InputReader:

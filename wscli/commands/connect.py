@@ -49,17 +49,17 @@ from . import InputReader, Peer, status_for_close, terminate_as_interrupt
 __all__ = ["command", "ConnectConfig", "ClientSession", "backoff_delay"]
 
 EPILOG = f"""\b
-Examples:
-  wscli connect wss://echo.websocket.org
-  echo '{{"op":"ping"}}' | wscli connect --json wss://echo.websocket.org | jq -r .data
-  wscli connect -x status --expect '"ok"' -t 5s ws://localhost:8080/health
-
-\b
 On a terminal: type to send; /help lists /ping /close /hex /file /frag /stats …
 In a pipe: one message per line each way; at end of input, close 1000 and
 wait for the close handshake (or --wait). --json: one JSON object per event.
 
 {EXIT_STATUS_HELP}
+
+\b
+Examples:
+  wscli connect wss://echo.websocket.org
+  echo '{{"op":"ping"}}' | wscli connect --json wss://echo.websocket.org | jq -r .data
+  wscli connect -x status --expect '"ok"' -t 5s ws://localhost:8080/health
 """
 
 #: Reconnection backoff: first delay, growth factor and ceiling, in seconds.
@@ -124,6 +124,9 @@ class ClientSession:
         self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.peer: Peer | None = None
         self.repl: Any = None
+        #: With --exec: the process bridge, built before the connection so that it sees
+        #: every message from the first one on.
+        self.bridge: Any = None
         self._lock = threading.Lock()
         self._pending: list[str | bytes] = []
         self._stop = threading.Event()
@@ -161,8 +164,8 @@ class ClientSession:
             try:
                 ws = connect(config.url, **config.kwargs)
             except Exception as exc:
-                if isinstance(exc, InvalidStatus) and config.show_handshake:
-                    self.printer.handshake(None, exc.response)
+                if isinstance(exc, InvalidStatus):
+                    self._explain_refusal(exc)
                 if not self._retryable(exc):
                     raise
                 delay = backoff_delay(self._attempt)
@@ -177,9 +180,14 @@ class ClientSession:
                 ws.request, ws.response, subprotocol=ws.subprotocol, extensions=ws.extensions
             )
         show = config.exec_argv is None or self.printer.as_json or self.printer.interactive
-        peer = Peer(ws, self.printer, show_messages=show)
-        peer.message_hooks.append(self._on_message)
-        peer.close_hooks.append(self._on_close)
+        bridge = self.bridge
+        peer = Peer(
+            ws,
+            self.printer,
+            show_messages=show,
+            message_hooks=[self._on_message] + ([bridge.on_message] if bridge else []),
+            close_hooks=[self._on_close] + ([bridge.on_close] if bridge else []),
+        )
         self.printer.opened(
             f"connected to {ws.url}",
             subprotocol=ws.subprotocol,
@@ -193,6 +201,15 @@ class ClientSession:
             self.send(item)
         return peer
 
+    def _explain_refusal(self, exc: InvalidStatus) -> None:
+        """Show the refused response with --show-handshake, and hint at -L for redirects."""
+        response = exc.response
+        if self.config.show_handshake:
+            self.printer.handshake(None, response)
+        location = response.headers.get("Location")
+        if 300 <= response.status_code < 400 and location:
+            self.printer.notice(f"the server redirects to {location}; -L follows redirects")
+
     def _reconnect_delay(self, peer: Peer) -> float:
         if time.monotonic() - peer.stats.opened_at >= BACKOFF_RESET_AFTER:
             self._attempt = 0
@@ -200,8 +217,17 @@ class ClientSession:
         self._attempt += 1
         return delay
 
-    def _should_reconnect(self) -> bool:
-        return self.config.reconnect and not self._stop.is_set() and not self._finished_early()
+    def _should_reconnect(self, peer: Peer | None = None) -> bool:
+        """Reconnect after any end we did not ask for, except a clean 1000 from the server.
+
+        A server that says "normal closure" is done with us; a drop, "going away",
+        "service restart" or an error code is what ``--reconnect`` is for.
+        """
+        if not self.config.reconnect or self._stop.is_set() or self._finished_early():
+            return False
+        subject = peer or self.peer
+        info = subject.info if subject is not None else None
+        return not (info is not None and info.by == "peer" and info.clean and info.code == 1000)
 
     def _finished_early(self) -> bool:
         return self._matched or self._count_reached or self._timed_out or self._broken
@@ -256,7 +282,7 @@ class ClientSession:
         self.events.put(("closed", peer))
         if self.repl is None:
             return
-        if self._should_reconnect():
+        if self._should_reconnect(peer):
             threading.Thread(
                 target=self._reconnect_in_background, args=(peer,), daemon=True
             ).start()
@@ -265,7 +291,7 @@ class ClientSession:
 
     def _reconnect_in_background(self, peer: Peer) -> None:
         delay = self._reconnect_delay(peer)
-        self.printer.warning(f"connection lost; reconnecting in {delay:.1f}s")
+        self.printer.warning(f"reconnecting in {delay:.1f}s")
         if self._stop.wait(delay):
             return
         try:
@@ -417,12 +443,13 @@ class ClientSession:
                 self._broken = True
                 self.finish(1001, "")
             elif kind == "closed":
-                if event[1] is not self.peer:
+                closed: Peer = event[1]
+                if closed is not self.peer:
                     continue
-                if not self._should_reconnect():
+                if not self._should_reconnect(closed):
                     return self.status()
-                delay = self._reconnect_delay(event[1])
-                self.printer.warning(f"connection lost; reconnecting in {delay:.1f}s")
+                delay = self._reconnect_delay(closed)
+                self.printer.warning(f"reconnecting in {delay:.1f}s")
                 if self._stop.wait(delay) or self.open() is None:
                     return self.status()
                 self._replay()
@@ -438,8 +465,14 @@ class ClientSession:
         self.repl = Repl(self.printer, commands, self.send, binary=self.config.binary)
         self.printer.info("type a message and press Enter to send it; /help lists commands")
         peer = self.peer
-        if peer is not None and peer.closed.is_set() and not self._should_reconnect():
-            self.repl.stop()
+        if peer is not None and peer.closed.is_set():
+            # It ended before the prompt existed: do now what _on_close could not.
+            if self._should_reconnect(peer):
+                threading.Thread(
+                    target=self._reconnect_in_background, args=(peer,), daemon=True
+                ).start()
+            else:
+                self.repl.stop()
         self.repl.run()
         self.finish()
         self._wait_closed()
@@ -449,19 +482,15 @@ class ClientSession:
         """``--exec``: a subprocess reads what arrives and writes what to send."""
         from ..bridge import Bridge, peer_environment
 
+        assert self.config.exec_argv is not None
+        bridge = self.bridge = Bridge(
+            self.config.exec_argv, self.printer, binary=self.config.binary
+        )
         peer = self.open()
         if peer is None:
             return ExitStatus.INTERRUPTED
-        assert self.config.exec_argv is not None
         path = peer.ws.request.path if peer.ws.request is not None else "/"
-        bridge = Bridge(
-            peer,
-            self.config.exec_argv,
-            self.printer,
-            binary=self.config.binary,
-            env=peer_environment(peer, path=path, url=str(peer.ws.url)),
-        )
-        bridge.start()
+        bridge.start(peer, peer_environment(peer, path=path, url=str(peer.ws.url)))
         self._start_timeout()
         while not peer.closed.wait(0.5):
             with contextlib.suppress(queue.Empty):
@@ -502,40 +531,93 @@ def _auth_header(ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @click.argument("url")
 @params.client_options
-@click.option("--auth", metavar="USER:PASS", callback=_auth_header,
-              help="HTTP Basic credentials (user:pass in the URL works too).")
-@click.option("-p", "--protocol-version", type=click.Choice(["13", "8"]), default="13",
-              show_default=True, help="WebSocket protocol version (8 is draft hybi-08).")
-@click.option("-x", "--execute", multiple=True, metavar="MSG",
-              help="Send MSG instead of reading stdin, then close (repeatable).")
-@click.option("-w", "--wait", type=params.Duration(allow_forever=True), default=None,
-              help="Keep receiving this long after the last message sent (-1: until the "
-                   "server closes). Default: close at once and wait for the close handshake.")
+@click.option(
+    "--auth",
+    metavar="USER:PASS",
+    callback=_auth_header,
+    help="HTTP Basic credentials (user:pass in the URL works too).",
+)
+@click.option(
+    "-p",
+    "--protocol-version",
+    type=click.Choice(["13", "8"]),
+    default="13",
+    show_default=True,
+    help="WebSocket protocol version (8 is draft hybi-08).",
+)
+@click.option(
+    "-x",
+    "--execute",
+    multiple=True,
+    metavar="MSG",
+    help="Send MSG instead of reading stdin, then close (repeatable).",
+)
+@click.option(
+    "-w",
+    "--wait",
+    type=params.Duration(allow_forever=True),
+    default=None,
+    help="Keep receiving this long after the last message sent (-1: until the "
+    "server closes). Default: close at once and wait for the close handshake.",
+)
 @click.option("-P", "--show-ping-pong", is_flag=True, help="Show ping and pong frames.")
-@click.option("--ping-interval", type=params.DURATION, default=None,
-              help="Send a keepalive ping this often; close with 1011 if its pong is late.")
-@click.option("--close-code", type=params.CLOSE_CODE, default=1000, show_default=True,
-              help="Close code sent at the end of input, after -x, on /quit.")
+@click.option(
+    "--ping-interval",
+    type=params.DURATION,
+    default=None,
+    help="Send a keepalive ping this often; close with 1011 if its pong is late.",
+)
+@click.option(
+    "--close-code",
+    type=params.CLOSE_CODE,
+    default=1000,
+    show_default=True,
+    help="Close code sent at the end of input, after -x, on /quit.",
+)
 @click.option("--close-reason", default="", metavar="TEXT", help="Close reason sent with it.")
 @params.no_color_option
 @params.json_option
 @params.binary_option
 @click.option("--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways.")
-@click.option("--show-handshake", is_flag=True,
-              help="Show request and response headers, subprotocol and extensions.")
-@click.option("--count", type=click.IntRange(1), default=None, metavar="N",
-              help="Exit after N messages received (status 6 if the connection ends first).")
-@click.option("--expect", callback=_compile_expect, metavar="REGEX",
-              help="Exit 0 at the first message matching REGEX; 6 if none does in time.")
-@click.option("-t", "--timeout", type=params.DURATION, default=None,
-              help="End the run after this long (then --count/--expect count as unmet).")
-@click.option("--reconnect", is_flag=True,
-              help="Reconnect after a drop, with backoff and jitter; replays -x messages.")
-@click.option("--exec", "exec_command", metavar="CMD",
-              help="Bridge the connection to CMD: messages to its stdin, its stdout lines back.")
+@click.option(
+    "--show-handshake",
+    is_flag=True,
+    help="Show request and response headers, subprotocol and extensions.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Exit after N messages received (status 6 if the connection ends first).",
+)
+@click.option(
+    "--expect",
+    callback=_compile_expect,
+    metavar="REGEX",
+    help="Exit 0 at the first message matching REGEX; 6 if none does in time.",
+)
+@click.option(
+    "-t",
+    "--timeout",
+    type=params.DURATION,
+    default=None,
+    help="End the run after this long (then --count/--expect count as unmet).",
+)
+@click.option(
+    "--reconnect",
+    is_flag=True,
+    help="Reconnect after a drop, with backoff and jitter; replays -x messages.",
+)
+@click.option(
+    "--exec",
+    "exec_command",
+    metavar="CMD",
+    help="Bridge the connection to CMD: messages to its stdin, its stdout lines back.",
+)
 @click.option("--shell", is_flag=True, help="Run the --exec command through /bin/sh.")
 @click.pass_context
-def command(ctx: click.Context, url: str, **options: Any) -> None:
+def command(ctx: click.Context, /, url: str, **options: Any) -> None:
     """Connect to a WebSocket server at URL.
 
     On a terminal this opens a REPL; in a pipe it sends each stdin line as a
@@ -594,4 +676,3 @@ def _is_terminal(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
-

@@ -33,17 +33,17 @@ from . import InputReader, Peer, terminate_as_interrupt
 __all__ = ["command", "ListenSession"]
 
 EPILOG = f"""\b
-Examples:
-  wscli listen --echo
-  wscli listen --port 0 --broadcast -s chat.v1 2>port.txt
-  wscli listen --port 9000 --exec 'python3 bot.py' --auth admin:secret
-
-\b
 On a terminal: lines go to every client; /clients, /to ID MSG, /all MSG,
 /kick ID [code [reason]] and the connect commands (/help lists them).
 In a pipe: stdin lines go to every client; messages go to stdout.
 
 {EXIT_STATUS_HELP}
+
+\b
+Examples:
+  wscli listen --echo
+  wscli listen --port 0 --broadcast -s chat.v1
+  wscli listen --port 9000 --exec 'python3 bot.py' --auth admin:secret
 """
 
 
@@ -83,8 +83,14 @@ class ListenSession:
 
     # -- the server --------------------------------------------------------------------
 
-    def start(self, host: str, port: int, path: str | None, headers: Sequence[tuple[str, str]],
-              **server_options: Any) -> Server:
+    def start(
+        self,
+        host: str,
+        port: int,
+        path: str | None,
+        headers: Sequence[tuple[str, str]],
+        **server_options: Any,
+    ) -> Server:
         """Bind, announce ``listening on ws://HOST:PORT`` on stderr, and accept clients.
 
         Raises:
@@ -108,16 +114,32 @@ class ListenSession:
             client_id = self._next_id
             self._next_id += 1
         show = self.exec_argv is None or self.printer.as_json or self.printer.interactive
-        peer = Peer(ws, self.printer, id=client_id, peer_name="the client", show_messages=show)
+        hooks: list[Any] = []
+        close_hooks: list[Any] = [self._on_close]
+        bridge = None
+        if self.exec_argv is not None:
+            from ..bridge import Bridge
+
+            bridge = Bridge(self.exec_argv, self.printer, binary=self.binary)
+            hooks.append(bridge.on_message)
+            close_hooks.append(bridge.on_close)
+        if self.echo:
+            hooks.append(lambda p, data: _quietly(p.send, data))
+        if self.broadcast:
+            hooks.append(self._relay)
+        peer = Peer(
+            ws,
+            self.printer,
+            id=client_id,
+            peer_name="the client",
+            show_messages=show,
+            message_hooks=hooks,
+            close_hooks=close_hooks,
+        )
         with self._lock:
             self.clients[client_id] = peer
             self.paths[client_id] = request.path
             pending, self._pending = self._pending, []
-        peer.close_hooks.append(self._on_close)
-        if self.echo:
-            peer.message_hooks.append(lambda p, data: _quietly(p.send, data))
-        if self.broadcast:
-            peer.message_hooks.append(self._relay)
         self.printer.opened(
             f"connected from {peer.address} {request.path}",
             peer=client_id,
@@ -126,16 +148,10 @@ class ListenSession:
             address=peer.address,
             path=request.path,
         )
-        if self.exec_argv is not None:
-            from ..bridge import Bridge, peer_environment
+        if bridge is not None:
+            from ..bridge import peer_environment
 
-            Bridge(
-                peer,
-                self.exec_argv,
-                self.printer,
-                binary=self.binary,
-                env=peer_environment(peer, path=request.path),
-            ).start()
+            bridge.start(peer, peer_environment(peer, path=request.path))
         for item in pending:
             _quietly(peer.send, item)
 
@@ -232,11 +248,13 @@ class ListenSession:
         return [
             *standard_commands(self.printer, self.peers),
             SlashCommand("/clients", list_clients, "/clients", "id, address, path, subprotocol"),
-            SlashCommand("/to", send_to, "/to ID MESSAGE", "send to one client",
-                         complete=complete_ids),
+            SlashCommand(
+                "/to", send_to, "/to ID MESSAGE", "send to one client", complete=complete_ids
+            ),
             SlashCommand("/all", send_all, "/all MESSAGE", "send to every client (the default)"),
-            SlashCommand("/kick", kick, "/kick ID [code [reason]]", "close one client",
-                         complete=complete_ids),
+            SlashCommand(
+                "/kick", kick, "/kick ID [code [reason]]", "close one client", complete=complete_ids
+            ),
         ]
 
     # -- running -----------------------------------------------------------------------
@@ -335,26 +353,70 @@ def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     context_settings={"help_option_names": ["-h", "--help"]},
     short_help="Serve WebSocket clients: REPL or pipe.",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
-              help="Port to listen on (0: any free port; the address is printed to stderr).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind (0.0.0.0 or :: for every interface).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0: any free port; the address is printed to stderr).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind (0.0.0.0 or :: for every interface).",
+)
 @click.option("--path", metavar="PATH", help="Only accept upgrades for this path (others: 400).")
-@click.option("-s", "--subprotocol", "subprotocols", multiple=True, metavar="NAME",
-              help="Accept this subprotocol (repeatable; our first that the client offers).")
-@click.option("--origin", "origins", multiple=True, metavar="URL",
-              help="Accept only this Origin (repeatable); others get 403.")
-@click.option("--auth", metavar="USER:PASS", callback=_auth,
-              help="Require HTTP Basic credentials; others get 401.")
-@click.option("-H", "--header", "headers", type=params.HEADER, multiple=True,
-              metavar="'NAME: VALUE'", help="Add a header to the upgrade response (repeatable).")
-@click.option("--max-clients", type=click.IntRange(1), default=None, metavar="N",
-              help="Refuse clients beyond N with 503.")
-@click.option("--compression/--no-compression", default=False, show_default=True,
-              help="Accept permessage-deflate.")
+@click.option(
+    "-s",
+    "--subprotocol",
+    "subprotocols",
+    multiple=True,
+    metavar="NAME",
+    help="Accept this subprotocol (repeatable; our first that the client offers).",
+)
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="Accept only this Origin (repeatable); others get 403.",
+)
+@click.option(
+    "--auth",
+    metavar="USER:PASS",
+    callback=_auth,
+    help="Require HTTP Basic credentials; others get 401.",
+)
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    type=params.HEADER,
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="Add a header to the upgrade response (repeatable).",
+)
+@click.option(
+    "--max-clients",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="Refuse clients beyond N with 503.",
+)
+@click.option(
+    "--compression/--no-compression",
+    default=False,
+    show_default=True,
+    help="Accept permessage-deflate.",
+)
 @params.max_size_option
-@click.option("--ping-interval", type=params.DURATION, default=None,
-              help="Ping each client this often; close with 1011 if its pong is late.")
+@click.option(
+    "--ping-interval",
+    type=params.DURATION,
+    default=None,
+    help="Ping each client this often; close with 1011 if its pong is late.",
+)
 @click.option("--echo", is_flag=True, help="Send every message back to its sender.")
 @click.option("--broadcast", is_flag=True, help="Relay every message to every other client.")
 @params.json_option
@@ -362,16 +424,26 @@ def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways.")
 @params.no_color_option
 @click.option("-P", "--show-ping-pong", is_flag=True, help="Show ping and pong frames.")
-@click.option("--exec", "exec_command", metavar="CMD",
-              help="Run CMD for each client: messages to its stdin, its stdout lines back.")
+@click.option(
+    "--exec",
+    "exec_command",
+    metavar="CMD",
+    help="Run CMD for each client: messages to its stdin, its stdout lines back.",
+)
 @click.option("--shell", is_flag=True, help="Run the --exec command through /bin/sh.")
-@click.option("--cert", type=click.Path(exists=True, dir_okay=False),
-              help="Serve wss:// with this certificate (PEM).")
-@click.option("--key", type=click.Path(exists=True, dir_okay=False),
-              help="Private key of --cert, when not in the same file.")
+@click.option(
+    "--cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Serve wss:// with this certificate (PEM).",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private key of --cert, when not in the same file.",
+)
 @click.option("--passphrase", metavar="TEXT", help="Passphrase of an encrypted --key.")
 @click.pass_context
-def command(ctx: click.Context, **options: Any) -> None:
+def command(ctx: click.Context, /, **options: Any) -> None:
     """Accept WebSocket clients and show what they send.
 
     On a terminal this opens a REPL that talks to every client; in a pipe,

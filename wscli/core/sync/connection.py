@@ -257,6 +257,21 @@ class Connection(EventEmitter):
         return getattr(self._proto, "version", 13)
 
     @property
+    def close_rcvd(self) -> Close | None:
+        """The close frame the peer sent, once it arrived."""
+        return self._proto.close_rcvd
+
+    @property
+    def close_sent(self) -> Close | None:
+        """The close frame this side sent, once sent."""
+        return self._proto.close_sent
+
+    @property
+    def close_rcvd_then_sent(self) -> bool | None:
+        """True when the peer closed first, False when this side did, None before."""
+        return self._proto.close_rcvd_then_sent
+
+    @property
     def buffered_amount(self) -> int:
         """Bytes queued for sending that the OS has not taken yet."""
         return self._out_size
@@ -417,7 +432,9 @@ class Connection(EventEmitter):
             return
         want = 0
         if self._reading and not self._paused and not self._queue_paused:
-            if not self._proto.eof_received:
+            # A peer that does not read what we write (pongs, echoes) is not read
+            # either, until the buffer drains: memory stays bounded by write_limit.
+            if not self._proto.eof_received and self._out_size <= self.write_limit:
                 want = EVENT_READ
         if self._out:
             want |= EVENT_WRITE
@@ -482,6 +499,7 @@ class Connection(EventEmitter):
             self._timer.cancel()
             self._timer = None
         self._opened = True
+        logger.info("%s: open", self.url or self.remote_address)
         if self.ping_interval is not None:
             self._keepalive = self._reactor.call_later(self.ping_interval, self._keepalive_ping)
         self._emit_open()
@@ -860,7 +878,13 @@ class Connection(EventEmitter):
                 return
 
     def wait_closed(self, timeout: float | None = None) -> bool:
-        """Block until the TCP connection is closed; return False on timeout."""
+        """Block until the TCP connection is closed; return False on timeout.
+
+        Waiting for the close means reading no further, so a close (or failure) held
+        behind unread messages is answered now.
+        """
+        if self._failure_timer is not None:
+            self._apply_pending_failure()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             cond = self._condition()
@@ -947,6 +971,12 @@ class Connection(EventEmitter):
 
     def _closed(self) -> None:
         """After the socket closed: emit ``error`` when it failed, then ``close``."""
+        logger.info(
+            "%s: closed %s%s",
+            self.url or self.remote_address,
+            self.close_code,
+            f" ({self.error})" if self.error is not None else "",
+        )
         if self.error is not None and not self._opened:
             self.emit("error", self.error)
         elif self.error is not None and not isinstance(self.error, (ConnectionClosed,)):

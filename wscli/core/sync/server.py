@@ -182,6 +182,7 @@ class Server(EventEmitter):
         #: Open connections, when ``client_tracking`` is on.
         self.clients: set[WebSocket] = set()
         self._connections: set[WebSocket] = set()
+        self._open_count = 0
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._closing = False
@@ -339,6 +340,8 @@ class Server(EventEmitter):
         return ws
 
     def _forget(self, ws: WebSocket) -> None:
+        if ws in self._connections and ws._opened:
+            self._open_count -= 1
         self._connections.discard(ws)
         self.clients.discard(ws)
 
@@ -353,9 +356,6 @@ class Server(EventEmitter):
         assert isinstance(proto, ServerProtocol)
         if self.path is not None and request.path.split("?", 1)[0] != self.path:
             self._refuse(ws, 400, f"no websocket endpoint at {request.path.split('?', 1)[0]}")
-            return
-        if self.max_connections is not None and len(self.clients) >= self.max_connections:
-            self._refuse(ws, 503, "too many connections")
             return
         if self.verify_client is not None:
             # accept() has not run yet, so read the version from the request itself.
@@ -426,10 +426,15 @@ class Server(EventEmitter):
         proto = ws._proto
         assert isinstance(proto, ServerProtocol)
         response = proto.accept(request)
+        if response.status_code == 101 and self._full():
+            # Checked after the request itself, so a bad Origin still gets its 403.
+            self._refuse(ws, 503, "too many connections")
+            return
         if response.status_code == 101:
             self.emit("headers", response.headers, request)
         self._send_response(ws, response)
         if proto.state is State.OPEN:
+            self._open_count += 1
             if self.client_tracking:
                 self.clients.add(ws)
             ws._opened_now()
@@ -443,6 +448,11 @@ class Server(EventEmitter):
             if events:
                 ws._handle_events(events)
             ws._events_handled()
+
+    def _full(self) -> bool:
+        if self.max_connections is None:
+            return False
+        return self._open_count >= self.max_connections
 
     def _send_response(self, ws: WebSocket, response: Response) -> None:
         proto = ws._proto

@@ -437,7 +437,12 @@ class WebSocket(Connection):
                 if self._queue_paused and len(self._queue) <= self.max_queue // 2:
                     self._queue_paused = False
             super()._deliver(data)
-        self._update_interest()
+        if not self._queue:
+            # The listener has had every message: a close or failure held behind them
+            # may go now.
+            self._events_handled()
+        else:
+            self._update_interest()
 
     def _emit_open(self) -> None:
         with self._lock:

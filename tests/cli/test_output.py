@@ -1,0 +1,203 @@
+"""The Printer: peer data is never markup, control characters never reach a terminal raw."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from wscli.output import CloseInfo, Printer, escape_control, hexdump, looks_like_json
+
+
+class Terminal(io.StringIO):
+    """A StringIO that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def printer(**options: object) -> tuple[Printer, io.StringIO, io.StringIO]:
+    out, err = options.pop("out", io.StringIO()), options.pop("err", io.StringIO())
+    return Printer(stdout=out, stderr=err, **options), out, err  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("plain", "plain"),
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("a\rb", "a\\rb"),
+        ("tab\there", "tab\\there"),
+        ("nul\0", "nul\\0"),
+        ("bell\x07", "bell\\x07"),
+        ("c1\x9b", "c1\\x9b"),
+        ("rtl\u202eevil", "rtl\\u202eevil"),
+        ("two\nlines", "two\nlines"),
+        ("ünïcödé ✓", "ünïcödé ✓"),
+    ],
+)
+def test_escape_control(text: str, escaped: str) -> None:
+    assert escape_control(text) == escaped
+
+
+def test_escape_control_can_escape_newlines_for_one_line_contexts() -> None:
+    assert escape_control("a\nb", keep_newlines=False) == "a\\nb"
+
+
+def test_interactive_output_never_contains_raw_escapes_or_markup() -> None:
+    p, out, _ = printer(interactive=True, color=False)
+    p.message("in", "\x1b]0;pwned\x07[bold red]not markup[/] :smile:")
+    shown = out.getvalue()
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "\\x1b]0;pwned\\x07[bold red]not markup[/] :smile:" in shown
+    assert "< " in shown
+
+
+def test_interactive_output_pretty_prints_json_objects() -> None:
+    p, out, _ = printer(interactive=True, color=False)
+    p.message("in", '{"b": [1, 2], "s": "x\\u001b"}')
+    assert '{\n  "b": [\n    1,\n    2\n  ],\n  "s": "x\\u001b"\n}' in out.getvalue()
+    p.pretty_json = False
+    p.message("in", '{"b": 1}')
+    assert '< {"b": 1}' in out.getvalue()
+
+
+def test_interactive_output_hexdumps_binary() -> None:
+    p, out, _ = printer(interactive=True, color=False)
+    p.message("out", b"\x00hello\xff")
+    shown = out.getvalue()
+    assert "> binary, 7 bytes" in shown
+    assert "00000000  00 68 65 6c 6c 6f ff" in shown and "|.hello.|" in shown
+
+
+def test_interactive_output_shows_the_client_id() -> None:
+    p, out, _ = printer(interactive=True, color=False)
+    p.message("in", "hi", peer=3)
+    assert "#3 < hi" in out.getvalue()
+
+
+def test_pipe_output_is_the_bare_message_per_line() -> None:
+    p, out, err = printer()
+    p.message("in", "one")
+    p.message("out", "not shown")  # the input is what was sent
+    p.message("in", "\x1b[31mraw")  # a pipe gets the bytes as they came
+    assert out.getvalue() == "one\n\x1b[31mraw\n"
+    assert err.getvalue() == ""
+
+
+def test_pipe_output_to_a_terminal_is_escaped() -> None:
+    p, out, _ = printer(out=Terminal())
+    p.message("in", "\x1b[2Jcleared?")
+    assert out.getvalue() == "\\x1b[2Jcleared?\n"
+
+
+def test_pipe_binary_encodings_and_null_separator() -> None:
+    p, out, _ = printer(binary="hex", separator="\0")
+    p.message("in", b"\x01\x02")
+    p.message("in", "text")
+    assert out.getvalue() == "0102\0text\0"
+
+
+def test_json_events_are_one_object_per_line() -> None:
+    p, out, _ = printer(as_json=True)
+    p.message("in", "multi\nline", peer=2)
+    p.message("out", b"\xff")
+    p.control("in", "pong", b"\xfe", latency=0.0012345)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert records[0] == {**records[0], "client": 2, "dir": "in", "type": "text"}
+    assert records[0]["data"] == "multi\nline"
+    assert records[1]["base64"] == "/w=="
+    assert records[2] == {**records[2], "type": "pong", "base64": "/g==", "latency": 0.001234}
+
+
+def test_broken_pipe_is_reported_once_not_raised() -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    calls: list[int] = []
+    p, _, _ = printer(out=Broken())
+    p.on_broken_pipe(lambda: calls.append(1))
+    p.message("in", "a")
+    p.message("in", "b")
+    assert p.broken_pipe.is_set()
+    assert calls == [1]
+
+
+def test_status_lines_in_a_pipe_only_explain_failures() -> None:
+    p, out, err = printer()
+    p.info("connected")
+    p.closed(CloseInfo(1000, "", by="peer", clean=True))
+    assert err.getvalue() == ""
+    p.closed(CloseInfo(1011, "boom", by="peer", clean=True))
+    assert err.getvalue() == 'closed by the server: 1011 (internal error) "boom"\n'
+    assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("info", "text", "ok"),
+    [
+        (CloseInfo(1000, "", "peer", True), "closed by the server: 1000 (normal closure)", True),
+        (
+            CloseInfo(1001, "bye", "peer", True),
+            'closed by the server: 1001 (going away) "bye"',
+            True,
+        ),
+        (CloseInfo(4000, "x", "us", True, 4000), 'closed by you: 4000 (private use) "x"', True),
+        (
+            CloseInfo(1006, "", "us", False, 1000),
+            "closed by you: 1000 (normal closure); the server never answered the close",
+            False,
+        ),
+        (
+            CloseInfo(1006, "", None, False),
+            "connection dropped: 1006 (abnormal closure), no close frame",
+            False,
+        ),
+        (
+            CloseInfo(1002, "", "us", True, 1002, error="invalid opcode 0x3"),
+            "wscli closed the connection: 1002 (protocol error): invalid opcode 0x3",
+            False,
+        ),
+        (
+            CloseInfo(1011, "a\nb", "peer", True),
+            'closed by the server: 1011 (internal error) "a\\nb"',
+            False,
+        ),
+    ],
+)
+def test_close_explanations(info: CloseInfo, text: str, ok: bool) -> None:
+    assert info.describe() == text
+    assert info.ok is ok
+
+
+def test_hexdump_limits_long_payloads() -> None:
+    lines = hexdump(bytes(range(256)) * 8, limit=32)
+    assert lines[0].startswith("00000000  00 01 02 03 04 05 06 07  08 09")
+    assert lines[-1] == "… 2016 more bytes"
+
+
+def test_looks_like_json_only_for_objects_and_arrays() -> None:
+    assert looks_like_json(' {"a": 1} ') == {"a": 1}
+    assert looks_like_json("[1]") == [1]
+    assert looks_like_json("42") is None
+    assert looks_like_json("{broken") is None
+
+
+def test_handshake_is_shown_on_stderr() -> None:
+    from wscli.core import Headers, Request, Response
+
+    p, out, err = printer()
+    request = Request("/chat", Headers([("Host", "example")]))
+    response = Response(101, "Switching Protocols", Headers([("Upgrade", "websocket")]))
+    p.handshake(request, response, subprotocol="chat", extensions={"permessage-deflate": ""})
+    assert err.getvalue().splitlines() == [
+        "> GET /chat HTTP/1.1",
+        "> Host: example",
+        "< HTTP/1.1 101 Switching Protocols",
+        "< Upgrade: websocket",
+        "subprotocol: chat",
+        "extensions: permessage-deflate",
+    ]
+    assert out.getvalue() == ""
