@@ -83,13 +83,10 @@ def _size(data: str | bytes) -> int:
 def close_info(ws: WebSocket) -> CloseInfo:
     """Describe how ``ws`` ended: who sent the first close frame, codes, clean or not.
 
-    Reads the protocol's ``close_rcvd``/``close_sent``/``close_rcvd_then_sent``; the
-    connection object has no public accessor for who closed first yet.
     """
-    proto = ws._proto
-    rcvd, sent = proto.close_rcvd, proto.close_sent
+    rcvd, sent = ws.close_rcvd, ws.close_sent
     if rcvd is not None and sent is not None:
-        by: str | None = "peer" if proto.close_rcvd_then_sent else "us"
+        by: str | None = "peer" if ws.close_rcvd_then_sent else "us"
     elif rcvd is not None:
         by = "peer"
     elif sent is not None:
@@ -182,7 +179,6 @@ class Peer:
         ws.on("pong", self._on_pong)
         ws.on("close", self._on_close)
         ws.on("error", self._on_error)
-        _answer_held_close(ws)
 
     @property
     def label(self) -> str:
@@ -284,21 +280,6 @@ class Peer:
     def wait_closed(self, timeout: float | None) -> bool:
         """Wait until the connection has ended and its end was explained."""
         return self.closed.wait(timeout)
-
-
-def _answer_held_close(ws: WebSocket) -> None:
-    """Work around a library gap: answer a close frame held behind replayed messages.
-
-    Messages that arrived before the first ``message`` listener are replayed to it, but
-    a close frame that came behind them stays held (so replies can go first) until the
-    next ``recv()`` or ``close_timeout``: a server that says "welcome" and closes at once
-    would leave us waiting 10 s. Queue the library's own "apply what is pending" step
-    behind the replay (a no-op when nothing is held).
-    """
-    apply_pending = getattr(ws, "_apply_pending_failure", None)
-    reactor = getattr(ws, "_reactor", None)
-    if apply_pending is not None and reactor is not None:
-        reactor.call_soon(apply_pending)
 
 
 class InputReader:
