@@ -171,7 +171,9 @@ def test_recv_timeout_and_iteration_end(echo_server: wscli.Server) -> None:
 
 def test_two_readers_raise_concurrency_error(echo_server: wscli.Server) -> None:
     ws = wscli.connect(echo_server.url)
-    reader = threading.Thread(target=lambda: pytest.raises(Exception, ws.recv, TIMEOUT))
+    reader = threading.Thread(
+        target=lambda: pytest.raises(wscli.ConnectionClosed, ws.recv, TIMEOUT)
+    )
     reader.start()
     assert wait_for(lambda: getattr(ws, "_receiving", False))
     with pytest.raises(wscli.ConcurrencyError):

@@ -34,10 +34,10 @@ from .exceptions import (
 from .frames import Close, CloseCode, Frame, Opcode, close_code_name
 from .headers import Headers
 from .http11 import Request, Response
+from .legacy.hixie76 import Hixie76ServerProtocol
 from .protocol import Protocol, Side, State
 from .server import ServerProtocol
 from .sync.connection import Connection, MessageFlags, PongWaiter, ReadyState
-from .legacy.hixie76 import Hixie76ServerProtocol
 from .sync.net import ConnectFailed
 from .sync.proxy import ProxyError
 from .sync.reactor import Reactor

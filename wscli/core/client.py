@@ -209,9 +209,7 @@ class ClientProtocol(Protocol):
             raise InvalidHeader("Connection", headers.get("Connection"))
         accepts = headers.get_all("Sec-WebSocket-Accept")
         if len(accepts) != 1:
-            raise InvalidHeader(
-                "Sec-WebSocket-Accept", None if not accepts else ", ".join(accepts)
-            )
+            raise InvalidHeader("Sec-WebSocket-Accept", None if not accepts else ", ".join(accepts))
         if accepts[0] != accept_key(self.key):
             raise InvalidHeader("Sec-WebSocket-Accept", accepts[0], "wrong key")
         self.set_extensions(self._negotiate_extensions(headers))

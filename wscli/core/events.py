@@ -8,8 +8,6 @@ and :class:`~wscli.core.frames.Close` are events too.
 
 from __future__ import annotations
 
-from typing import Union
-
 from .frames import Close
 from .http11 import Request, Response
 
@@ -66,4 +64,4 @@ class Pong:
         return f"Pong({self.data!r})"
 
 
-Event = Union[Request, Response, Message, Ping, Pong, Close]
+Event = Request | Response | Message | Ping | Pong | Close

@@ -22,7 +22,7 @@ Messages are lowercase fragments such as ``invalid opcode 0x3``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .frames import Close
@@ -121,7 +121,9 @@ class InvalidStatus(HandshakeError):
     def __init__(self, response: Response) -> None:
         self.response = response
         reason = f" {response.reason_phrase}" if response.reason_phrase else ""
-        super().__init__(f"server rejected websocket connection: HTTP {response.status_code}{reason}")
+        super().__init__(
+            f"server rejected websocket connection: HTTP {response.status_code}{reason}"
+        )
 
     @property
     def status_code(self) -> int:
@@ -178,5 +180,3 @@ class InvalidState(WebSocketError):
 
 class ConcurrencyError(WebSocketError, RuntimeError):
     """Two threads tried to read one connection at the same time."""
-
-

@@ -87,7 +87,9 @@ _CLOSE_CODE_NAMES = {
 
 # Codes an endpoint may put in a close frame (RFC 6455 §7.4.1-2). 1004 is reserved,
 # 1005, 1006 and 1015 only describe what happened locally and never go on the wire.
-_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+_SENDABLE_CODES = frozenset(
+    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+)
 
 
 def close_code_is_valid(code: int) -> bool:
@@ -120,8 +122,9 @@ class Frame:
     def __str__(self) -> str:
         name = Opcode(self.opcode).name
         flags = "".join(
-            flag for flag, on in (("F", self.fin), ("1", self.rsv1), ("2", self.rsv2),
-                                  ("3", self.rsv3)) if on
+            flag
+            for flag, on in (("F", self.fin), ("1", self.rsv1), ("2", self.rsv2), ("3", self.rsv3))
+            if on
         )
         preview = self.data[:40]
         more = "…" if len(self.data) > 40 else ""

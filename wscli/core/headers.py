@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Union
 
 from .exceptions import InvalidHeader
 
@@ -102,9 +101,7 @@ class Headers:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return [(k.lower(), v) for k, v in self._items] == [
-            (k.lower(), v) for k, v in other._items
-        ]
+        return [(k.lower(), v) for k, v in self._items] == [(k.lower(), v) for k, v in other._items]
 
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
@@ -114,7 +111,7 @@ class Headers:
         return "".join(f"{k}: {v}\r\n" for k, v in self._items).encode() + b"\r\n"
 
 
-HeadersLike = Union[Headers, Mapping[str, str], Iterable[tuple[str, str]]]
+HeadersLike = Headers | Mapping[str, str] | Iterable[tuple[str, str]]
 
 
 def is_token(value: str) -> bool:
@@ -227,7 +224,9 @@ def parse_extension_header(
     return result
 
 
-def build_extension_header(extensions: Iterable[tuple[str, Iterable[tuple[str, str | None]]]]) -> str:
+def build_extension_header(
+    extensions: Iterable[tuple[str, Iterable[tuple[str, str | None]]]],
+) -> str:
     """Serialize ``[(extension, [(param, value), …]), …]`` for Sec-WebSocket-Extensions."""
     parts = []
     for name, params in extensions:

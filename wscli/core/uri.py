@@ -63,7 +63,7 @@ def parse_uri(uri: str) -> WebSocketURI:
     if not text:
         raise InvalidURI(uri, "empty address")
     if text.startswith("ws+unix:"):
-        rest = text[len("ws+unix:"):]
+        rest = text[len("ws+unix:") :]
         if rest.startswith("//"):
             rest = rest[2:]
         sock_path, _, resource = rest.partition(":")

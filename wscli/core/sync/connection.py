@@ -519,7 +519,9 @@ class Connection(EventEmitter):
         if self.ping_timeout is not None:
             self._keepalive = self._reactor.call_later(self.ping_timeout, self._keepalive_check)
         else:
-            self._keepalive = self._reactor.call_later(self.ping_interval or 0, self._keepalive_ping)
+            self._keepalive = self._reactor.call_later(
+                self.ping_interval or 0, self._keepalive_ping
+            )
 
     def _keepalive_check(self) -> None:
         self._keepalive = None

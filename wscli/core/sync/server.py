@@ -24,7 +24,6 @@ from typing import Any
 from ..exceptions import HandshakeError
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, server_factory_from_options
-from ..headers import Headers
 from ..http11 import Request, Response
 from ..protocol import DEFAULT_MAX_SIZE, State
 from ..server import ServerProtocol
@@ -330,7 +329,9 @@ class Server(EventEmitter):
 
             enable_hixie76(proto, secure=isinstance(sock, ssl_module.SSLSocket))
         try:
-            ws = _ServerSocket._accepted(sock, proto, self._reactor, self, **self._connection_options)
+            ws = _ServerSocket._accepted(
+                sock, proto, self._reactor, self, **self._connection_options
+            )
         except OSError:
             sock.close()
             return None
@@ -368,8 +369,9 @@ class Server(EventEmitter):
                 ws._paused = True
                 ws._update_interest()
 
-                def answer(result: Any, status: int = 401, message: str | None = None,
-                           headers: Any = None) -> None:
+                def answer(
+                    result: Any, status: int = 401, message: str | None = None, headers: Any = None
+                ) -> None:
                     outcome = result if result else (False, status, message, headers)
                     self._reactor.call_soon(self._verified, ws, request, outcome)
 
@@ -408,8 +410,9 @@ class Server(EventEmitter):
             headers = outcome[3] if len(outcome) > 3 else None
         self._refuse(ws, status, message, headers)
 
-    def _refuse(self, ws: WebSocket, status: int, message: str | None = None,
-                headers: Any = None) -> None:
+    def _refuse(
+        self, ws: WebSocket, status: int, message: str | None = None, headers: Any = None
+    ) -> None:
         proto = ws._proto
         assert isinstance(proto, ServerProtocol)
         text = f"{message}\n" if message else ""
@@ -526,6 +529,7 @@ class Server(EventEmitter):
         if req.body:
             raw = raw[: -len(req.body)]
         if callback is not None:
+
             def on_connection(ws: WebSocket, request: Request) -> None:
                 if ws.socket is sock or ws._sock is sock:
                     self.off("connection", on_connection)
@@ -622,9 +626,8 @@ class Server(EventEmitter):
         return f"<Server {self.url or 'no_server'} clients={len(self._connections)}>"
 
 
-def serve(handler: Callable[[WebSocket], Any], host: str | None = None, port: int = 0,
-          **options: Any) -> Server:
+def serve(
+    handler: Callable[[WebSocket], Any], host: str | None = None, port: int = 0, **options: Any
+) -> Server:
     """Start a server running the blocking ``handler(ws)`` per connection, on its own thread."""
     return Server(host, port, handler=handler, **options)
-
-

@@ -264,7 +264,9 @@ class WebSocket(Connection):
             ).start()
 
     @classmethod
-    def _accepted(cls, sock: Any, proto: Any, reactor: Reactor, server: Any, **options: Any) -> WebSocket:
+    def _accepted(
+        cls, sock: Any, proto: Any, reactor: Reactor, server: Any, **options: Any
+    ) -> WebSocket:
         """Build the server's end of a connection (bypasses the client constructor)."""
         ws = cls.__new__(cls)
         Connection.__init__(ws, sock, proto, reactor, **options)
