@@ -199,6 +199,7 @@ class Connection(EventEmitter):
         self._broken: BaseException | None = None
         self._timer: Any = None  # open or close timer
         self._failure_timer: Any = None
+        self._handshake_failed = False
         self._reader_holding = False  # recv() returned a message and wasn't called since
         self._keepalive: Any = None
         self._pings: collections.deque[PongWaiter] = collections.deque()
@@ -413,6 +414,18 @@ class Connection(EventEmitter):
         if self._broken is not None:
             self._finish()
             return
+        if proto.handshake_exc is not None and proto.state is State.CONNECTING:
+            if proto.side is Side.CLIENT and not self._out:
+                # Nothing to say to a server that gave a bad answer: close now.
+                self._finish()
+                return
+            if not self._handshake_failed:
+                # The open timer no longer applies; give the refusal close_timeout to
+                # reach the client before the socket closes.
+                self._handshake_failed = True
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
         if proto.close_expected() and self._opened_or_failed() and self._timer is None:
             if self.close_timeout is not None:
                 self._timer = self._reactor.call_later(self.close_timeout, self._close_timed_out)
