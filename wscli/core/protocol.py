@@ -53,6 +53,8 @@ logger = logging.getLogger("wscli.core")
 
 #: Default limit on the size of one incoming message, in bytes (64 MiB).
 DEFAULT_MAX_SIZE = 64 * 2**20
+#: Default limit on the number of frames in one incoming message.
+DEFAULT_MAX_FRAGMENTS = 65536
 
 # Payloads at least this large go out as their own chunk rather than being copied
 # onto the end of the header.
@@ -180,6 +182,8 @@ class Protocol:
         self._msg_text: bool | None = None
         self._msg_parts: list[Any] = []
         self._msg_size = 0
+        self._msg_frames = 0
+        self.max_fragments: int | None = DEFAULT_MAX_FRAGMENTS
         self._msg_compressed = False
         self._decoder: codecs.IncrementalDecoder | None = None
         # Text frame being received piece by piece: [fin, mask, remaining, offset].
@@ -330,6 +334,7 @@ class Protocol:
                 if end > n:
                     if opcode < 8 and not self._msg_compressed_next(opcode, rsv):
                         if opcode == Opcode.TEXT or (opcode == 0 and self._msg_text):
+                            self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
                             # Validate text as it arrives rather than when it ends.
                             self._begin_message(opcode, rsv)
                             self._msg_size += length
@@ -337,6 +342,8 @@ class Protocol:
                             pos = start
                             continue
                     break
+                if opcode < 8:
+                    self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
                 payload = bytes(buf[start:end])
                 if mask is not None and length:
                     payload = apply_mask(payload, mask)
@@ -374,6 +381,10 @@ class Protocol:
             if rsv & 0x40:
                 # RFC 7692 §6: RSV1 marks the first frame of a compressed message only.
                 return self._fail(CloseCode.PROTOCOL_ERROR, "rsv1 set on a continuation frame")
+            if self.max_fragments is not None and self._msg_frames >= self.max_fragments:
+                return self._fail(
+                    CloseCode.MESSAGE_TOO_BIG, f"message in more than {self.max_fragments} frames"
+                )
             compressed = self._msg_compressed
         else:
             if self._msg_text is not None:

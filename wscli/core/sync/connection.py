@@ -191,6 +191,10 @@ class Connection(EventEmitter):
         self._flush_scheduled = False
         self._paused = False
         self._queue_paused = False
+        # Bytes queued by the reactor thread (pongs, close echoes, listeners' sends) and
+        # not written yet, with (end offset, size) marks to count them down as they go.
+        self._reactor_out = 0
+        self._reactor_marks: collections.deque[tuple[int, int]] = collections.deque()
         self._queue: collections.deque[str | bytes] = collections.deque()
         self._reading = False
         self._opened = False
@@ -327,7 +331,7 @@ class Connection(EventEmitter):
 
     def handle_io(self, mask: int) -> None:
         """Called by the reactor when the socket is ready."""
-        if mask & EVENT_READ:
+        if mask & EVENT_READ and not self._paused:
             self._read()
         if mask & EVENT_WRITE and not self._finished:
             with self._lock:
@@ -387,6 +391,10 @@ class Connection(EventEmitter):
     def _arm_failure_timer(self) -> None:
         if self._failure_timer is None:
             delay = self.close_timeout if self.close_timeout is not None else 10.0
+            if not self._queue and self._proto._pending_close is not None:
+                # Nothing unread: only a reader that may still reply holds the close,
+                # and the peer waits for our echo with its own close_timeout.
+                delay = min(delay, 0.25)
             self._failure_timer = self._reactor.call_later(delay, self._apply_pending_failure)
 
     def _apply_pending_failure(self) -> None:
@@ -447,7 +455,10 @@ class Connection(EventEmitter):
         if self._reading and not self._paused and not self._queue_paused:
             # A peer that does not read what we write (pongs, echoes) is not read
             # either, until the buffer drains: memory stays bounded by write_limit.
-            if not self._proto.eof_received and self._out_size <= self.write_limit:
+            # Only output made by reading counts: a user thread's sends already wait at
+            # write_limit, and pausing for them would deadlock two peers that both
+            # send more than write_limit before reading.
+            if not self._proto.eof_received and self._reactor_out <= self.write_limit:
                 want = EVENT_READ
         if self._out:
             want |= EVENT_WRITE
@@ -567,6 +578,7 @@ class Connection(EventEmitter):
 
     def _queue_output_locked(self) -> None:
         out = self._out
+        before = self._queued_total
         for chunk in self._proto.data_to_send():
             if chunk:
                 out.append(chunk)
@@ -574,6 +586,10 @@ class Connection(EventEmitter):
                 self._queued_total += len(chunk)
             else:
                 out.append(None)
+        added = self._queued_total - before
+        if added and self._reactor.in_thread():
+            self._reactor_out += added
+            self._reactor_marks.append((self._queued_total, added))
 
     def _flush_locked(self) -> None:
         """Write what the socket takes now; call with the lock held."""
@@ -605,6 +621,8 @@ class Connection(EventEmitter):
                 self._broken = exc
                 out.clear()
                 self._out_size = 0
+                self._reactor_out = 0
+                self._reactor_marks.clear()
                 break
             self._out_size -= sent
             self._flushed_total += sent
@@ -619,6 +637,13 @@ class Connection(EventEmitter):
                     sent = 0
             if out and out[0] is not None:
                 break  # the socket took less than offered: wait for writability
+        marks = self._reactor_marks
+        if marks and marks[0][0] <= self._flushed_total:
+            was_over = self._reactor_out > self.write_limit
+            while marks and marks[0][0] <= self._flushed_total:
+                self._reactor_out -= marks.popleft()[1]
+            if was_over and self._reactor_out <= self.write_limit:
+                self._reactor.call_soon(self._update_interest)  # read again
         if self._send_callbacks:
             self._fire_send_callbacks()
         if self._cond is not None and self._out_size <= self.write_limit:
@@ -963,6 +988,8 @@ class Connection(EventEmitter):
             proto.data_to_send()
             self._out.clear()
             self._out_size = 0
+            self._reactor_out = 0
+            self._reactor_marks.clear()
             rcvd = proto.close_rcvd
             if rcvd is not None:
                 self.close_code, self.close_reason = rcvd.code, rcvd.reason

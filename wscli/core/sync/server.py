@@ -37,6 +37,8 @@ logger = logging.getLogger("wscli.core")
 
 VerifyResult = Any  # bool, or (False, status[, message[, headers]])
 
+_ACCEPT_RETRY = 0.1  # seconds between accept() attempts while out of file descriptors
+
 
 class ClientInfo:
     """What ``verify_client`` is given: ``origin``, ``secure``, ``req`` (the request)."""
@@ -298,10 +300,18 @@ class Server(EventEmitter):
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                # EMFILE and friends: report, and keep serving the clients we have.
+                # EMFILE and friends: report, keep serving the clients we have, and stop
+                # watching the listener for a moment: it stays readable, so retrying at
+                # once would spin the reactor and flood the error listeners.
                 self.emit("error", exc)
+                self._reactor.unregister(listener)
+                self._reactor.call_later(_ACCEPT_RETRY, self._resume_accepting)
                 return
             self._adopt(sock, b"")
+
+    def _resume_accepting(self) -> None:
+        if self._listener is not None and not self._closing:
+            self._reactor.register(self._listener, EVENT_READ, self)
 
     # -- connections ------------------------------------------------------------------
 
@@ -564,6 +574,12 @@ class Server(EventEmitter):
         if timeout is None:
             timeout = (self.close_timeout or 10.0) + 1.0
         done = threading.Event()
+        if self._reactor.in_thread():
+            # Called by a listener: nothing may block here, so the reactor finishes the
+            # close handshakes and then stops itself.
+            self._close_all(code, reason, done)
+            self._reactor.call_later(0.01, self._close_later, time.monotonic() + timeout)
+            return
         self._reactor.call_soon(self._close_all, code, reason, done)
         if not self._reactor.in_thread():
             done.wait(timeout)
@@ -595,6 +611,18 @@ class Server(EventEmitter):
             elif ws.ready_state == ws.CONNECTING:
                 ws.terminate()
         done.set()
+
+    def _close_later(self, deadline: float) -> None:
+        """On the reactor thread: stop once every connection ended or ``deadline`` passed."""
+        if self._connections and time.monotonic() < deadline:
+            self._reactor.call_later(0.01, self._close_later, deadline)
+            return
+        for ws in list(self._connections):
+            ws.terminate()
+        self._closed.set()
+        self.emit("close")
+        if self._own_reactor:
+            self._reactor.stop()
 
     def _finish_close(self) -> None:
         if self._closed.is_set():

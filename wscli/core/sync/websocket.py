@@ -32,7 +32,7 @@ from ..exceptions import ConnectionClosedError, InvalidState, InvalidStatus, Inv
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, client_factory_from_options
 from ..headers import Headers, HeadersLike
-from ..http11 import Response
+from ..http11 import MAX_HEAD_SIZE, MAX_HEADERS, Response
 from ..protocol import DEFAULT_MAX_SIZE, State
 from ..uri import WebSocketURI, parse_uri
 from .connection import Connection, ReadyState
@@ -202,6 +202,8 @@ class WebSocket(Connection):
         extensions: Sequence[ClientExtensionFactory] | None = None,
         max_queue: int = 64,
         write_limit: int = 4 * 2**20,
+        max_head_size: int = MAX_HEAD_SIZE,
+        max_headers: int = MAX_HEADERS,
         reactor: Reactor | None = None,
         _background: bool = True,
     ) -> None:
@@ -235,6 +237,8 @@ class WebSocket(Connection):
             "headers": headers,
             "version": protocol_version,
             "max_size": max_payload,
+            "max_head_size": max_head_size,
+            "max_headers": max_headers,
         }
         proto = ClientProtocol(uri, **self._client_options)
         self._uri = uri
