@@ -25,7 +25,7 @@ from .headers import (
     parse_token_list,
 )
 from .http11 import MAX_HEAD_SIZE, MAX_HEADERS, Request, Response, parse_response
-from .protocol import DEFAULT_MAX_SIZE, Protocol, Side, State, logger
+from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, Side, State, logger
 from .uri import WebSocketURI
 
 __all__ = ["ClientProtocol", "USER_AGENT", "MAX_REFUSAL_BODY"]
@@ -66,6 +66,7 @@ class ClientProtocol(Protocol):
         version: int = 13,
         user_agent: str | None = USER_AGENT,
         max_size: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
         max_head_size: int = MAX_HEAD_SIZE,
         max_headers: int = MAX_HEADERS,
         make_mask: Callable[[], bytes] | None = None,
@@ -76,6 +77,7 @@ class ClientProtocol(Protocol):
             Side.CLIENT,
             state=State.CONNECTING,
             max_size=max_size,
+            max_fragments=max_fragments,
             make_mask=make_mask,
             logger=logger,
         )

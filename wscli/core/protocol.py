@@ -47,7 +47,7 @@ from .frames import (
 )
 from .masking import apply_mask
 
-__all__ = ["Protocol", "State", "Side", "DEFAULT_MAX_SIZE", "random_mask"]
+__all__ = ["Protocol", "State", "Side", "DEFAULT_MAX_SIZE", "DEFAULT_MAX_FRAGMENTS", "random_mask"]
 
 logger = logging.getLogger("wscli.core")
 
@@ -127,6 +127,9 @@ class Protocol:
         state: the starting state.
         max_size: largest incoming message in bytes (after decompression); ``None``
             for no limit. Larger messages fail the connection with 1009.
+        max_fragments: most frames one incoming message may span; ``None`` for no
+            limit. More fail the connection with 1009 (empty fragments cost memory and
+            time without growing the message).
         extensions: negotiated extensions, in negotiation order.
         make_mask: returns a fresh 4-byte mask for each frame a client sends.
         logger: where frames are logged at DEBUG level.
@@ -138,6 +141,7 @@ class Protocol:
         *,
         state: State = State.OPEN,
         max_size: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
         extensions: Sequence[Extension] | None = None,
         make_mask: Callable[[], bytes] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] = logger,
@@ -183,7 +187,7 @@ class Protocol:
         self._msg_parts: list[Any] = []
         self._msg_size = 0
         self._msg_frames = 0
-        self.max_fragments: int | None = DEFAULT_MAX_FRAGMENTS
+        self.max_fragments = max_fragments
         self._msg_compressed = False
         self._decoder: codecs.IncrementalDecoder | None = None
         # Text frame being received piece by piece: [fin, mask, remaining, offset].

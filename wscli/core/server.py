@@ -32,7 +32,7 @@ from .headers import (
     parse_token_list,
 )
 from .http11 import MAX_HEAD_SIZE, MAX_HEADERS, Request, Response, parse_request
-from .protocol import DEFAULT_MAX_SIZE, Protocol, Side, State, logger
+from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, Side, State, logger
 
 __all__ = ["ServerProtocol", "SelectSubprotocol", "SERVER_NAME"]
 
@@ -77,6 +77,7 @@ class ServerProtocol(Protocol):
         select_subprotocol: SelectSubprotocol | None = None,
         extensions: Sequence[ServerExtensionFactory] | None = None,
         max_size: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
         max_head_size: int = MAX_HEAD_SIZE,
         max_headers: int = MAX_HEADERS,
         accept_any_subprotocol: bool = True,
@@ -87,6 +88,7 @@ class ServerProtocol(Protocol):
             Side.SERVER,
             state=State.CONNECTING,
             max_size=max_size,
+            max_fragments=max_fragments,
             make_mask=make_mask,
             logger=logger,
         )

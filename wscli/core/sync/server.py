@@ -25,7 +25,7 @@ from ..exceptions import HandshakeError
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, server_factory_from_options
 from ..http11 import Request, Response
-from ..protocol import DEFAULT_MAX_SIZE, State
+from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
 from ..server import ServerProtocol
 from .emitter import EventEmitter
 from .reactor import EVENT_READ, Reactor
@@ -88,6 +88,7 @@ class Server(EventEmitter):
             from the offered list, or returns None/False for none. Without it the
             client's first choice is accepted, as ws does.
         max_payload: largest incoming message in bytes.
+        max_fragments: most frames one incoming message may span (1009 beyond).
         per_message_deflate: ``False`` (the default), ``True`` or a dict of options.
         handler: a blocking ``handler(ws)`` to run on its own thread per connection; the
             connection closes when it returns.
@@ -121,6 +122,7 @@ class Server(EventEmitter):
         client_tracking: bool = True,
         handle_protocols: Callable[[Sequence[str], Request], str | None | bool] | None = None,
         max_payload: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
         per_message_deflate: bool | PerMessageDeflateOptions = False,
         extensions: Sequence[ServerExtensionFactory] | None = None,
         handler: Callable[[WebSocket], Any] | None = None,
@@ -158,7 +160,7 @@ class Server(EventEmitter):
             factory = server_factory_from_options(per_message_deflate)
             extensions = [factory] if factory is not None else []
         self.extensions = list(extensions)
-        self._protocol_options: dict[str, Any] = {}
+        self._protocol_options: dict[str, Any] = {"max_fragments": max_fragments}
         if max_head_size is not None:
             self._protocol_options["max_head_size"] = max_head_size
         if max_headers is not None:

@@ -33,7 +33,7 @@ from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, client_factory_from_options
 from ..headers import Headers, HeadersLike
 from ..http11 import MAX_HEAD_SIZE, MAX_HEADERS, Response
-from ..protocol import DEFAULT_MAX_SIZE, State
+from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
 from ..uri import WebSocketURI, parse_uri
 from .connection import Connection, ReadyState
 from .net import ConnectFailed, open_stream
@@ -134,6 +134,7 @@ class WebSocket(Connection):
         open_timeout: seconds for DNS, TCP, TLS and the upgrade together.
         close_timeout: seconds to wait for the closing handshake.
         max_payload: largest incoming message in bytes.
+        max_fragments: most frames one incoming message may span (1009 beyond).
         per_message_deflate: ``True`` (the default), ``False``, or a dict of
             permessage-deflate options.
         ping_interval: seconds between keepalive pings, ``None`` for none.
@@ -183,6 +184,7 @@ class WebSocket(Connection):
         open_timeout: float | None = 10.0,
         close_timeout: float | None = 10.0,
         max_payload: int | None = DEFAULT_MAX_SIZE,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
         per_message_deflate: bool | PerMessageDeflateOptions = True,
         ping_interval: float | None = None,
         ping_timeout: float | None = None,
@@ -237,6 +239,7 @@ class WebSocket(Connection):
             "headers": headers,
             "version": protocol_version,
             "max_size": max_payload,
+            "max_fragments": max_fragments,
             "max_head_size": max_head_size,
             "max_headers": max_headers,
         }
