@@ -314,10 +314,12 @@ _SERVE_FOREVER = textwrap.dedent(
 
     server = wscli.Server("127.0.0.1", 0, close_timeout=2)
     server.on("connection", lambda ws, req: ws.on("message", lambda d, f: ws.send(d)))
-    print(server.port, flush=True)
     try:
+        # Inside the try: under load the signal may come before serve_forever() runs.
+        print(server.port, flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
+        server.close(1001)
         left = [t.name for t in threading.enumerate() if t.name.startswith("wscli-")]
         print("left:" + ",".join(left), flush=True)
         sys.exit(130)
