@@ -138,6 +138,9 @@ def _serve_raw_tcp(port: int) -> Any:
     selector.register(listener, selectors.EVENT_READ, None)
     pending: dict[socket.socket, bytearray] = {}
     stopping = threading.Event()
+    # One receive buffer for every socket: nothing is allocated per read.
+    buffer = bytearray(262144)
+    view = memoryview(buffer)
 
     def loop() -> None:
         while not stopping.is_set():
@@ -161,15 +164,15 @@ def _serve_raw_tcp(port: int) -> Any:
                         selector.modify(sock, selectors.EVENT_READ, b"")
                     continue
                 try:
-                    data = sock.recv(262144)
+                    size = sock.recv_into(buffer)
                 except (BlockingIOError, ConnectionError):
-                    data = None
                     continue
-                if not data:
+                if not size:
                     selector.unregister(sock)
                     pending.pop(sock, None)
                     sock.close()
                     continue
+                data = view[:size]
                 if sock in pending:
                     pending[sock] += data
                     continue
@@ -179,7 +182,7 @@ def _serve_raw_tcp(port: int) -> Any:
                     sent = 0
                 except ConnectionError:
                     continue
-                if sent < len(data):
+                if sent < size:
                     pending[sock] = bytearray(data[sent:])
                     selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, b"")
 
@@ -233,8 +236,13 @@ class ServerProcess:
             env = dict(os.environ)
             cwd = None
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-            cwd=cwd, preexec_fn=raise_nofile_limit,
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=cwd,
+            preexec_fn=raise_nofile_limit,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()

@@ -94,7 +94,10 @@ def test_merge_equals_recording_everything() -> None:
     together = filled(first + second)
     assert merged.counts == together.counts
     assert (merged.count, merged.min_ns, merged.max_ns, merged.sum_ns) == (
-        together.count, together.min_ns, together.max_ns, together.sum_ns
+        together.count,
+        together.min_ns,
+        together.max_ns,
+        together.sum_ns,
     )
 
 

@@ -51,9 +51,10 @@ from typing import Any
 
 from .core.client import ClientProtocol
 from .core.events import Message
-from .core.exceptions import InvalidStatus
+from .core.exceptions import HandshakeError, InvalidStatus, ProtocolError
 from .core.extensions.permessage_deflate import client_factory_from_options
 from .core.frames import Close
+from .core.http11 import parse_response
 from .core.protocol import Protocol, Side, State
 from .core.uri import WebSocketURI, parse_uri
 from .histogram import Histogram
@@ -75,6 +76,11 @@ _IOV_MAX = 512
 _MAX_CONNECTING = 128
 #: How often a worker checks timeouts and reports progress, in seconds.
 _TICK = 0.1
+#: Open loop: poll rather than sleep when the next message is due sooner than this.
+_SPIN_NS = 2_000_000
+
+#: Messages this large make the generator keep freed memory (see keep_freed_memory).
+_LARGE_MESSAGE = 128 * 1024
 
 # Connection states.
 _TCP, _TLS, _UPGRADE, _OPEN, _CLOSING, _DONE = range(6)
@@ -139,8 +145,15 @@ class Stats:
     """What a run measured; workers' stats add up with :meth:`merge`."""
 
     COUNTERS = (
-        "connections", "opened", "failed", "closed", "sent", "received", "lost",
-        "bytes_sent", "bytes_received",
+        "connections",
+        "opened",
+        "failed",
+        "closed",
+        "sent",
+        "received",
+        "lost",
+        "bytes_sent",
+        "bytes_received",
     )
 
     def __init__(self, connections: int = 0) -> None:
@@ -200,11 +213,13 @@ class Stats:
         self.handshake.merge(other.handshake)
         self.errors.update(other.errors)
         if other.first_ns is not None:
-            self.first_ns = other.first_ns if self.first_ns is None else min(
-                self.first_ns, other.first_ns)
+            self.first_ns = (
+                other.first_ns if self.first_ns is None else min(self.first_ns, other.first_ns)
+            )
         if other.last_ns is not None:
-            self.last_ns = other.last_ns if self.last_ns is None else max(
-                self.last_ns, other.last_ns)
+            self.last_ns = (
+                other.last_ns if self.last_ns is None else max(self.last_ns, other.last_ns)
+            )
         self.interrupted = self.interrupted or other.interrupted
         self.extensions = self.extensions or other.extensions
 
@@ -239,7 +254,7 @@ class Stats:
 
 
 class _Payloads:
-    """Builds message ``k``'s payload (what is sent) and its expected echo.
+    """Builds message ``k``'s payload: what is sent, and so what must come back.
 
     The payload starts with ``k`` (8 bytes little-endian, or 16 hex digits for text) and
     goes on with a slice of a seeded pattern starting at ``k % 251``: consecutive messages
@@ -254,53 +269,58 @@ class _Payloads:
         self.fixed = config.size_min == config.size_max
         self.sizes = random.Random(config.seed + 7919)
         length = config.size_max + 256
-        alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.:{}[]\""
         if config.binary:
-            self.pattern: bytes | str = rng.randbytes(length)
+            self.pattern = rng.randbytes(length)
         else:
-            self.pattern = bytes(rng.choices(alphabet, k=length)).decode()
+            alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.:{}[]"
+            self.pattern = bytes(rng.choices(alphabet, k=length))
+        self.view = memoryview(self.pattern)
 
-    def next_size(self) -> int:
-        if self.fixed:
-            return self.size_min
-        return self.sizes.randint(self.size_min, self.size_max)
-
-    def make(self, k: int) -> tuple[bytes, bytes | str]:
-        """Return (bytes to send, the echo expected: ``bytes`` or ``str`` for text)."""
-        size = self.next_size()
+    def make(self, k: int) -> bytes:
+        """Return message ``k``'s payload (UTF-8 text unless ``binary``)."""
+        size = self.size_min if self.fixed else self.sizes.randint(self.size_min, self.size_max)
+        prefix = k.to_bytes(8, "little") if self.binary else b"%016x" % k
+        if size <= len(prefix):
+            return prefix[:size]
         offset = k % 251
-        if self.binary:
-            prefix = k.to_bytes(8, "little")
-            if size <= 8:
-                data = prefix[:size]
-            else:
-                assert isinstance(self.pattern, bytes)
-                data = prefix + self.pattern[offset : offset + size - 8]
-            return data, data
-        head = f"{k:016x}"
-        if size <= 16:
-            text = head[:size]
-        else:
-            assert isinstance(self.pattern, str)
-            text = head + self.pattern[offset : offset + size - 16]
-        return text.encode(), text
+        # One copy: slicing the pattern and then concatenating would make two.
+        return b"".join((prefix, self.view[offset : offset + size - len(prefix)]))
 
 
 class _Conn:
     """One connection's state inside a :class:`Worker`."""
 
     __slots__ = (
-        "index", "sock", "proto", "state", "inflight", "backlog", "remaining", "out",
-        "interest", "started_ns", "opened_ns", "rbuf", "tls", "deadline_ns", "done_at_ns",
-        "ok",
+        "index",
+        "sock",
+        "proto",
+        "handshake",
+        "state",
+        "inflight",
+        "backlog",
+        "remaining",
+        "out",
+        "interest",
+        "started_ns",
+        "rbuf",
+        "tls",
+        "deadline_ns",
+        "done_at_ns",
+        "close_rcvd",
+        "lean",
+        "fragments",
+        "fragment_opcode",
     )
 
     def __init__(self, index: int, remaining: int | None) -> None:
         self.index = index
-        self.sock: socket.socket | Any = None
+        self.sock: Any = None  # a socket, or an SSLSocket for wss://
+        #: Frames what we send; with extensions negotiated, also parses what comes in.
         self.proto: Protocol | None = None
+        #: The opening handshake, until it is done.
+        self.handshake: ClientProtocol | None = None
         self.state = _TCP
-        #: (timestamp_ns, expected echo) of each message in flight, oldest first.
+        #: (timestamp_ns, payload) of each message in flight, oldest first.
         self.inflight: collections.deque[tuple[int, Any]] = collections.deque()
         #: Open loop: due times of messages that wait for room in the pipeline.
         self.backlog: collections.deque[int] = collections.deque()
@@ -309,14 +329,18 @@ class _Conn:
         self.out: list[Any] = []
         self.interest = 0
         self.started_ns = 0
-        self.opened_ns = 0
+        #: Received bytes not parsed yet (handshake, lean frames, raw echoes).
         self.rbuf = bytearray()
         self.tls = False
         #: When the current step (handshake, close) times out.
         self.deadline_ns = 0
         #: When an idle connection held with ``hold`` should close.
         self.done_at_ns = 0
-        self.ok = False
+        self.close_rcvd: Close | None = None
+        #: Parse incoming frames here (no extension negotiated) rather than in ``proto``.
+        self.lean = False
+        self.fragments: list[bytes] | None = None
+        self.fragment_opcode = 0
 
 
 class Worker:
@@ -332,10 +356,12 @@ class Worker:
         self.stats = Stats(config.connections)
         self._uri: WebSocketURI = parse_uri(config.url)
         self._payloads = _Payloads(config)
+        self._opcode = 2 if config.binary else 1
+        # An echo is never larger than what was sent; anything bigger is a broken server.
+        self._max_frame = max(config.size_max, 125) + 1024
         self._sel = selectors.DefaultSelector()
         self._buffer = bytearray(_RECV_SIZE)
         self._view = memoryview(self._buffer)
-        self._conns: list[_Conn] = []
         self._live: list[_Conn] = []
         self._index_base = index_base
         self._seq = 0
@@ -372,12 +398,15 @@ class Worker:
         """
         config = self.config
         self._resolve()
+        if config.size_max >= _LARGE_MESSAGE:
+            keep_freed_memory()
         self._start_ns = time.perf_counter_ns()
         if config.duration is not None:
             self._send_deadline_ns = self._start_ns + int(config.duration * 1e9)
         if config.rate is not None and config.messages is not None:
             self._rate_total = config.messages * config.connections
-        next_tick = self._start_ns + int(_TICK * 1e9)
+        tick_ns = int(_TICK * 1e9)
+        next_tick = self._start_ns + tick_ns
         try:
             while True:
                 now = time.perf_counter_ns()
@@ -386,7 +415,7 @@ class Worker:
                 if config.rate is not None and not self._stopping:
                     self._schedule(now)
                 if now >= next_tick:
-                    next_tick = now + int(_TICK * 1e9)
+                    next_tick = now + tick_ns
                     self._check_timers(now)
                     if tick is not None:
                         tick(self.stats)
@@ -399,7 +428,7 @@ class Worker:
             self.stats.interrupted = True
             self._shutdown_quickly()
         finally:
-            for conn in self._live:
+            for conn in list(self._live):
                 self._drop(conn)
             self._sel.close()
         return self.stats
@@ -412,8 +441,6 @@ class Worker:
             self._family, self._address = socket.AF_UNIX, uri.unix_path
             return
         infos = socket.getaddrinfo(uri.host, uri.port, type=socket.SOCK_STREAM)
-        if not infos:  # pragma: no cover - getaddrinfo raises instead
-            raise OSError(f"cannot resolve host {uri.host}")
         self._family, _, _, _, self._address = infos[0]
 
     def _start_connections(self, now: int) -> None:
@@ -438,7 +465,6 @@ class Worker:
         self._started += 1
         self._to_start -= 1
         self._connecting += 1
-        self._conns.append(conn)
         self._live.append(conn)
         conn.started_ns = now
         conn.deadline_ns = now + self._timeout_ns
@@ -464,16 +490,15 @@ class Worker:
             if code:
                 self._fail(conn, f"connect: {os.strerror(code).lower()}")
                 return
-            if self._uri.secure:
-                context = self.config.ssl_context or ssl.create_default_context()
-                conn.sock = context.wrap_socket(
-                    conn.sock, server_hostname=self._uri.host, do_handshake_on_connect=False
-                )
-                conn.tls = True
-                conn.state = _TLS
-            else:
+            if not self._uri.secure:
                 self._begin_upgrade(conn)
                 return
+            context = self.config.ssl_context or ssl.create_default_context()
+            conn.sock = context.wrap_socket(
+                conn.sock, server_hostname=self._uri.host, do_handshake_on_connect=False
+            )
+            conn.tls = True
+            conn.state = _TLS
         if conn.state == _TLS:
             try:
                 conn.sock.do_handshake()
@@ -494,7 +519,7 @@ class Worker:
         if conn.state == _UPGRADE:
             if mask & _WRITE:
                 self._flush(conn)
-            if mask & _READ:
+            if mask & _READ and conn.state == _UPGRADE:
                 self._read(conn)
 
     def _begin_upgrade(self, conn: _Conn) -> None:
@@ -508,26 +533,50 @@ class Worker:
             factory = client_factory_from_options(True)
             if factory is not None:
                 extensions.append(factory)
-        proto = ClientProtocol(
-            self._uri, extensions=extensions, headers=config.headers or None,
-            max_size=max(config.size_max * 2, 2**20),
-        )
-        proto.send_request(proto.connect())
-        conn.proto = proto
+        handshake = ClientProtocol(self._uri, extensions=extensions, headers=config.headers or None)
+        handshake.send_request(handshake.connect())
+        conn.out.extend(handshake.data_to_send())
+        conn.handshake = handshake
         conn.state = _UPGRADE
         self._flush(conn)
 
+    def _receive_upgrade(self, conn: _Conn, now: int) -> None:
+        """Parse the server's answer to the upgrade; open, or fail the connection."""
+        handshake = conn.handshake
+        assert handshake is not None
+        try:
+            parsed = parse_response(conn.rbuf)
+            if parsed is None:
+                return
+            response, used = parsed
+            handshake.process_response(response)
+        except HandshakeError as exc:
+            self._fail(conn, _handshake_reason(exc))
+            return
+        del conn.rbuf[:used]
+        extensions = handshake.extensions
+        conn.handshake = None
+        conn.proto = Protocol(Side.CLIENT, extensions=extensions, max_size=self._max_frame)
+        conn.lean = not extensions
+        if extensions and not self.stats.extensions:
+            self.stats.extensions = ", ".join(e.describe() for e in extensions)
+        # Frames right behind the response: the lean parser finds them in rbuf, the
+        # protocol is handed them.
+        leftover = b""
+        if not conn.lean:
+            leftover, conn.rbuf = bytes(conn.rbuf), bytearray()
+        self._opened(conn, now)
+        if conn.state == _OPEN and (leftover or conn.rbuf):
+            self._receive(conn, memoryview(leftover), now)
+
     def _opened(self, conn: _Conn, now: int) -> None:
         conn.state = _OPEN
-        conn.opened_ns = now
         if self._rate_start_ns is None:
             self._rate_start_ns = now
         self._connecting -= 1
         stats = self.stats
         stats.opened += 1
         stats.handshake.record_ns(now - conn.started_ns)
-        if not stats.extensions and conn.proto is not None and conn.proto.extensions:
-            stats.extensions = ", ".join(e.describe() for e in conn.proto.extensions)
         self._fill(conn, now)
         self._flush(conn)
         self._after_send(conn, now)
@@ -551,9 +600,7 @@ class Worker:
         while True:
             try:
                 n = sock.recv_into(view)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-                return
-            except ssl.SSLWantWriteError:
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return
             except OSError as exc:
                 self._lost(conn, f"connection {_os_reason(exc)}")
@@ -562,7 +609,10 @@ class Worker:
             if not n:
                 self._eof(conn, now)
                 return
-            if self.config.raw:
+            if conn.state == _UPGRADE:
+                conn.rbuf += view[:n]
+                self._receive_upgrade(conn, now)
+            elif self.config.raw:
                 self._receive_raw(conn, view[:n], now)
             else:
                 self._receive(conn, view[:n], now)
@@ -570,54 +620,206 @@ class Worker:
                 return
 
     def _receive(self, conn: _Conn, data: memoryview, now: int) -> None:
-        proto = conn.proto
-        assert proto is not None
-        proto.receive_data(data)
-        events = proto.events_received()
-        if conn.state == _UPGRADE:
-            if proto.state is State.OPEN:
-                self._opened(conn, now)
-                events = [e for e in events if type(e) is Message]
-            elif proto.handshake_exc is not None:
-                self._fail(conn, _handshake_reason(proto.handshake_exc))
-                return
-            else:
-                return
+        """Check the echoes in ``data``, then refill the pipeline and write."""
+        if conn.lean:
+            received, size, problem = self._parse_frames(conn, data, now)
+        else:
+            received, size, problem = self._parse_events(conn, data, now)
         stats = self.stats
-        record = stats.latency.record_ns
-        inflight = conn.inflight
-        received = 0
-        size = 0
-        mismatch = None
-        for event in events:
-            if type(event) is Message:
-                if not inflight:
-                    mismatch = "unexpected message (nothing in flight)"
-                    break
-                sent_ns, expected = inflight.popleft()
-                data = event.data
-                if data != expected:
-                    mismatch = _describe_mismatch(expected, data)
-                    break
-                record(now - sent_ns)
-                received += 1
-                size += len(expected)
-            elif type(event) is Close:
-                self._close_received(conn, event, now)
         if received:
             stats.received += received
             stats.bytes_received += size
             stats.last_ns = now
-        if mismatch is not None:
-            self._mismatch(conn, mismatch)
+        if problem is not None:
+            if problem.startswith(("echo mismatch", "unexpected")):
+                self._mismatch(conn, problem)
+            else:
+                self._lost(conn, problem)
+            return
+        if conn.state == _DONE:
             return
         if received and conn.state == _OPEN:
             self._fill(conn, now)
-        if proto.error is not None and conn.state != _DONE:
-            self._lost(conn, f"protocol error from server: {proto.error}")
-            return
         self._flush(conn)
         self._after_send(conn, now)
+
+    def _parse_frames(self, conn: _Conn, data: memoryview, now: int) -> tuple[int, int, str | None]:
+        """Parse the server's frames in place and compare each echo with what was sent.
+
+        The payload is compared where it lies in the receive buffer (``startswith`` at an
+        offset: one ``memcmp``), so a 1 MiB echo costs no copy. Returns how many echoes
+        were verified, their payload bytes, and the problem that stopped parsing, if any.
+        """
+        rbuf = conn.rbuf
+        rbuf += data
+        n = len(rbuf)
+        pos = 0
+        inflight = conn.inflight
+        record = self.stats.latency.record_ns
+        expected_opcode = self._opcode
+        received = 0
+        size = 0
+        problem = None
+        while n - pos >= 2:
+            b0 = rbuf[pos]
+            b1 = rbuf[pos + 1]
+            length = b1 & 0x7F
+            start = pos + 2
+            if length == 126:
+                if n - pos < 4:
+                    break
+                length = (rbuf[pos + 2] << 8) | rbuf[pos + 3]
+                start = pos + 4
+            elif length == 127:
+                if n - pos < 10:
+                    break
+                length = int.from_bytes(rbuf[pos + 2 : pos + 10], "big")
+                start = pos + 10
+            if b1 & 0x80:
+                problem = "protocol error from server: masked frame"  # RFC 6455 §5.1
+                break
+            if b0 & 0x70:
+                problem = "protocol error from server: reserved bits set"
+                break
+            if length > self._max_frame:
+                problem = f"protocol error from server: {length}-byte frame"
+                break
+            end = start + length
+            if end > n:
+                break
+            opcode = b0 & 0x0F
+            if opcode == expected_opcode and b0 & 0x80 and conn.fragments is None:
+                pos = end
+                if not inflight:
+                    problem = "unexpected message (nothing in flight)"
+                    break
+                sent_ns, payload = inflight[0]
+                if length != len(payload):
+                    problem = "echo mismatch: wrong length"
+                    break
+                if not rbuf.startswith(payload, start):
+                    problem = "echo mismatch: wrong content"
+                    break
+                inflight.popleft()
+                record(now - sent_ns)
+                received += 1
+                size += length
+                continue
+            pos = end
+            problem, message = self._other_frame(
+                conn, opcode, b0 & 0x80, bytes(rbuf[start:end]), now
+            )
+            if problem is None and message is not None:
+                problem = self._check_message(conn, message, now)
+                if problem is None:
+                    received += 1
+                    size += len(message)
+            if problem is not None or conn.close_rcvd is not None:
+                break
+        if problem is not None or conn.close_rcvd is not None:
+            conn.rbuf = bytearray()  # nothing after a close frame or an error is read
+        elif pos:
+            del rbuf[:pos]
+        return received, size, problem
+
+    def _other_frame(
+        self, conn: _Conn, opcode: int, fin: int, payload: bytes, now: int
+    ) -> tuple[str | None, bytes | None]:
+        """Handle a frame that is not a whole data message: fragments and control frames.
+
+        Returns the problem, if the frame is one, and the message a final fragment ends.
+        """
+        if opcode >= 8:
+            return self._control_frame(conn, opcode, fin, payload, now), None
+        if opcode in (1, 2):
+            if conn.fragments is not None:
+                return "protocol error from server: expected a continuation frame", None
+            conn.fragments = [payload]
+            conn.fragment_opcode = opcode
+        elif opcode == 0:
+            if conn.fragments is None:
+                return "protocol error from server: unexpected continuation frame", None
+            conn.fragments.append(payload)
+        else:
+            return f"protocol error from server: opcode {opcode:#x}", None
+        if sum(len(part) for part in conn.fragments) > self._max_frame:
+            return "protocol error from server: message too big", None
+        if not fin:
+            return None, None
+        message = b"".join(conn.fragments)
+        conn.fragments = None
+        if conn.fragment_opcode != self._opcode:
+            kind = "text" if conn.fragment_opcode == 1 else "binary"
+            return f"echo mismatch: got a {kind} message", None
+        return None, message
+
+    def _control_frame(
+        self, conn: _Conn, opcode: int, fin: int, payload: bytes, now: int
+    ) -> str | None:
+        """Answer pings, note pongs, take a close; return the problem when there is one."""
+        if not fin or len(payload) > 125:
+            return "protocol error from server: bad control frame"  # RFC 6455 §5.5
+        proto = conn.proto
+        assert proto is not None
+        if opcode == 9:
+            if proto.state is State.OPEN:
+                proto.send_pong(payload)
+            return None
+        if opcode == 10:
+            return None
+        if opcode != 8:
+            return f"protocol error from server: opcode {opcode:#x}"
+        try:
+            close = Close.parse(payload)
+        except ProtocolError as exc:
+            return f"protocol error from server: {exc}"
+        conn.close_rcvd = close
+        if proto.state is State.OPEN:
+            # RFC 6455 §5.5.1: answer with a close frame.
+            proto.send_close(None if close.code == 1005 else close.code)
+        self._close_received(conn, close, now)
+        return None
+
+    def _check_message(self, conn: _Conn, message: bytes, now: int) -> str | None:
+        """Compare one whole echo (already joined or decoded) with the oldest message sent."""
+        inflight = conn.inflight
+        if not inflight:
+            return "unexpected message (nothing in flight)"
+        sent_ns, payload = inflight[0]
+        if len(message) != len(payload):
+            return "echo mismatch: wrong length"
+        if message != payload:
+            return "echo mismatch: wrong content"
+        inflight.popleft()
+        self.stats.latency.record_ns(now - sent_ns)
+        return None
+
+    def _parse_events(self, conn: _Conn, data: memoryview, now: int) -> tuple[int, int, str | None]:
+        """With an extension negotiated, let the protocol decode; compare its messages."""
+        proto = conn.proto
+        assert proto is not None
+        proto.receive_data(data)
+        received = 0
+        size = 0
+        for event in proto.events_received():
+            kind = type(event)
+            if kind is Message:
+                message = event.data
+                if isinstance(message, str) != (self._opcode == 1):
+                    kind_name = "text" if isinstance(message, str) else "binary"
+                    return received, size, f"echo mismatch: got a {kind_name} message"
+                raw = message.encode() if isinstance(message, str) else message
+                problem = self._check_message(conn, raw, now)
+                if problem is not None:
+                    return received, size, problem
+                received += 1
+                size += len(raw)
+            elif kind is Close:
+                conn.close_rcvd = event
+                self._close_received(conn, event, now)
+        if proto.error is not None:
+            return received, size, f"protocol error from server: {proto.error}"
+        return received, size, None
 
     def _receive_raw(self, conn: _Conn, data: memoryview, now: int) -> None:
         """Raw mode: the bytes that come back must be the frames sent, in order."""
@@ -628,19 +830,22 @@ class Worker:
         record = stats.latency.record_ns
         received = 0
         size = 0
+        pos = 0
         mismatch = False
         while inflight:
             sent_ns, (frame, length) = inflight[0]
-            if len(rbuf) < len(frame):
+            if len(rbuf) - pos < len(frame):
                 break
-            if rbuf[: len(frame)] != frame:
+            if not rbuf.startswith(frame, pos):
                 mismatch = True
                 break
-            del rbuf[: len(frame)]
+            pos += len(frame)
             inflight.popleft()
             record(now - sent_ns)
             received += 1
             size += length
+        if pos:
+            del rbuf[:pos]
         if received:
             stats.received += received
             stats.bytes_received += size
@@ -662,40 +867,37 @@ class Worker:
         proto = conn.proto
         assert proto is not None
         backlog = conn.backlog
+        stamps: list[int] = []
         if config.rate is not None:
             count = min(room, len(backlog))
             stamps = [backlog.popleft() for _ in range(count)]
+        elif self._stopping:
+            count = 0
+        elif conn.remaining is not None:
+            count = min(room, conn.remaining)
+            conn.remaining -= count
+        elif self._send_deadline_ns is not None and now >= self._send_deadline_ns:
+            count = 0
         else:
             count = room
-            if conn.remaining is not None:
-                count = min(count, conn.remaining)
-                conn.remaining -= count
-            elif self._send_deadline_ns is not None and (
-                self._stopping or now >= self._send_deadline_ns
-            ):
-                count = 0
-            if self._stopping:
-                count = 0
-            stamps = []
         if count <= 0:
             return
         make = self._payloads.make
         seq = self._seq
-        expected_list = []
+        payloads: list[Any] = []
         size = 0
         raw = config.raw
         send = proto.send_binary if config.binary else proto.send_text
         for k in range(seq, seq + count):
-            data, expected = make(k)
+            data = make(k)
             size += len(data)
+            send(data)
             if raw:
-                proto.send_binary(data)
                 frame = b"".join(proto.data_to_send())
                 conn.out.append(frame)
-                expected_list.append((frame, len(data)))
+                payloads.append((frame, len(data)))
             else:
-                send(data)
-                expected_list.append(expected)
+                payloads.append(data)
         self._seq = seq + count
         stats = self.stats
         stats.sent += count
@@ -705,11 +907,10 @@ class Worker:
             stats.first_ns = sent_ns
         inflight = conn.inflight
         if stamps:
-            for stamp, expected in zip(stamps, expected_list, strict=True):
-                inflight.append((stamp, expected))
+            inflight.extend(zip(stamps, payloads, strict=True))
         else:
-            for expected in expected_list:
-                inflight.append((sent_ns, expected))
+            for payload in payloads:
+                inflight.append((sent_ns, payload))
 
     def _flush(self, conn: _Conn) -> None:
         """Write what the protocol has for this connection; the rest waits for EVENT_WRITE."""
@@ -731,14 +932,13 @@ class Worker:
                 if conn.tls or len(out) == 1:
                     sent = sock.send(first)
                 else:
-                    batch = []
+                    batch: list[Any] = []
                     for chunk in out:
                         if not len(chunk) or len(batch) >= _IOV_MAX:
                             break
                         batch.append(chunk)
                     sent = sock.sendmsg(batch)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError,
-                    ssl.SSLWantReadError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 break
             except OSError as exc:
                 self._lost(conn, f"connection {_os_reason(exc)}")
@@ -758,8 +958,6 @@ class Worker:
     def _want(self, conn: _Conn, events: int) -> None:
         if conn.state == _DONE or conn.sock is None:
             return
-        if conn.state == _OPEN and conn.proto is not None and conn.proto.eof_received:
-            events &= ~_READ
         if events == conn.interest:
             return
         if conn.interest == 0:
@@ -790,14 +988,14 @@ class Worker:
         if not targets:
             return
         interval = 1e9 / config.rate
-        touched = set()
+        touched = {}
         for k in range(self._rate_next, due):
             conn = targets[self._rate_rr % len(targets)]
             self._rate_rr += 1
             conn.backlog.append(start + int(k * interval))
-            touched.add(conn)
+            touched[id(conn)] = conn
         self._rate_next = due
-        for conn in touched:
+        for conn in touched.values():
             self._fill(conn, now)
             self._flush(conn)
 
@@ -811,7 +1009,12 @@ class Worker:
         config = self.config
         start = self._rate_start_ns
         if config.rate is not None and not self._stopping and start is not None:
-            wake = min(wake, start + int(self._rate_next * 1e9 / config.rate))
+            due = start + int(self._rate_next * 1e9 / config.rate)
+            if due - now < _SPIN_NS:
+                # epoll sleeps in whole milliseconds: a message due sooner would leave
+                # late and its latency would count our lateness. Poll instead.
+                return 0.0
+            wake = min(wake, due - _SPIN_NS)
         if config.ramp is not None and self._to_start:
             wake = min(wake, self._start_ns + int(self._started * 1e9 / config.ramp))
         return max(0.0, (wake - now) / 1e9)
@@ -842,9 +1045,9 @@ class Worker:
                 return
         self._close(conn, now)
 
-    def _close(self, conn: _Conn, now: int) -> None:
+    def _close(self, conn: _Conn, now: int, reason: str = "") -> None:
+        """Start the closing handshake (raw mode: just close the socket)."""
         if self.config.raw:
-            conn.ok = True
             self.stats.closed += 1
             self._drop(conn)
             return
@@ -853,36 +1056,33 @@ class Worker:
         conn.state = _CLOSING
         conn.deadline_ns = now + self._timeout_ns
         if proto.state is State.OPEN:
-            proto.send_close(1000)
+            proto.send_close(1000, reason)
         self._flush(conn)
 
     def _close_received(self, conn: _Conn, close: Close, now: int) -> None:
         if conn.state == _CLOSING:
             return  # the answer to our close: wait for the server's EOF
-        if conn.inflight or conn.backlog or self._work_left(conn, now):
+        if self._work_left(conn, now):
             self._count_lost(conn)
             self.stats.errors[f"closed by server: {close}"] += 1
         conn.state = _CLOSING
         conn.deadline_ns = now + self._timeout_ns
 
     def _eof(self, conn: _Conn, now: int) -> None:
-        proto = conn.proto
-        if proto is not None and not self.config.raw:
-            proto.receive_eof()
-        if conn.state == _CLOSING and proto is not None and proto.close_rcvd is not None:
-            conn.ok = True
-            self.stats.closed += 1
-            self._drop(conn)
-            return
         if conn.state < _OPEN:
             self._fail(conn, "handshake: connection closed by server")
             return
-        if conn.state == _OPEN and not self._work_left(conn, now) and self.config.raw:
+        if conn.state == _CLOSING and conn.close_rcvd is not None:
+            self.stats.closed += 1
+            self._drop(conn)
+            return
+        if self.config.raw and not self._work_left(conn, now):
             self._drop(conn)
             return
         self._lost(conn, "connection dropped (no close frame)")
 
     def _mismatch(self, conn: _Conn, reason: str) -> None:
+        """An echo was wrong: nothing after it can be trusted; say why and close."""
         self.stats.errors[reason] += 1
         conn.inflight.clear()
         conn.backlog.clear()
@@ -890,15 +1090,10 @@ class Worker:
         if self.config.raw or conn.proto is None or conn.proto.state is not State.OPEN:
             self._drop(conn)
             return
-        # The echo stream can no longer be trusted: say why and close.
-        conn.state = _CLOSING
-        conn.deadline_ns = time.perf_counter_ns() + self._timeout_ns
-        conn.proto.send_close(1000, "echo mismatch")
-        self._flush(conn)
+        self._close(conn, time.perf_counter_ns(), "echo mismatch")
 
     def _count_lost(self, conn: _Conn) -> None:
-        lost = len(conn.inflight) + len(conn.backlog)
-        self.stats.lost += lost
+        self.stats.lost += len(conn.inflight) + len(conn.backlog)
         conn.inflight.clear()
         conn.backlog.clear()
 
@@ -937,6 +1132,7 @@ class Worker:
         conn.out = []
         conn.rbuf = bytearray()
         conn.proto = None
+        conn.handshake = None
 
     def _check_timers(self, now: int) -> None:
         """Every tick: handshake, echo and close timeouts; held connections; stragglers."""
@@ -959,14 +1155,6 @@ class Worker:
             elif state == _CLOSING and now >= conn.deadline_ns:
                 self.stats.errors["closing handshake timed out"] += 1
                 self._drop(conn)
-        if (
-            self.config.rate is not None
-            and self._rate_finished(now)
-            and not self._stopping
-        ):
-            for conn in list(self._live):
-                if conn.state == _OPEN:
-                    self._after_send(conn, now)
 
     def _begin_stop(self, now: int) -> None:
         self._stopping = True
@@ -978,8 +1166,7 @@ class Worker:
                 self._drop(conn)
             elif conn.state == _OPEN:
                 conn.backlog.clear()
-                if conn.remaining:
-                    conn.remaining = 0
+                conn.remaining = 0 if conn.remaining is not None else None
                 if not conn.inflight:
                     self._close(conn, now)
 
@@ -997,6 +1184,29 @@ class Worker:
                 self._poll(0.05)
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory instead of returning it to the OS; tell if it did.
+
+    Every large message the generator builds (a payload, its masked copy) is a fresh
+    allocation. By default glibc gives big blocks back to the kernel when they are
+    freed (mmap/munmap, heap trimming), so the next message pays a page fault per 4 KiB,
+    which on a virtual machine costs more than the copy itself: ~1 ms per MiB measured
+    here. Raising the mmap and trim thresholds keeps that memory mapped and reused.
+    This changes this process only, and only on glibc; elsewhere it does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20) and mallopt(m_trim_threshold, 512 * 2**20))
+
+
 def _os_reason(exc: OSError) -> str:
     text = exc.strerror or str(exc) or type(exc).__name__
     return text.lower()
@@ -1006,15 +1216,6 @@ def _handshake_reason(exc: BaseException) -> str:
     if isinstance(exc, InvalidStatus):
         return f"handshake: HTTP {exc.status_code}"
     return f"handshake: {exc}"
-
-
-def _describe_mismatch(expected: Any, got: Any) -> str:
-    if type(expected) is not type(got):
-        kind = "text" if isinstance(got, str) else "binary"
-        return f"echo mismatch: got a {kind} message"
-    if len(expected) != len(got):
-        return "echo mismatch: wrong length"
-    return "echo mismatch: wrong content"
 
 
 # -- several processes -------------------------------------------------------------------
@@ -1055,9 +1256,7 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
     for number in range(1, config.workers):
         share = config.share(number)
         parent_end, child_end = context.Pipe()
-        process = context.Process(
-            target=_worker_main, args=(share, base, child_end), daemon=True
-        )
+        process = context.Process(target=_worker_main, args=(share, base, child_end), daemon=True)
         process.start()
         child_end.close()
         children.append((process, parent_end))
@@ -1235,4 +1434,3 @@ def raise_nofile_limit() -> None:
 
 if __name__ == "__main__":
     _echo_server_main(sys.argv[1:])
-

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import selectors
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,9 +35,7 @@ def result_of(result: Result) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def serving(
-    transform: Callable[[int, Any], Any] | None = None, **options: Any
-) -> Iterator[str]:
+def serving(transform: Callable[[int, Any], Any] | None = None, **options: Any) -> Iterator[str]:
     """A wscli echo server; ``transform(n, data)`` may change (or drop, with None) echo n."""
     server = wscli.Server("127.0.0.1", 0, **options)
     counter = iter(range(1, 10**9))
@@ -87,15 +88,18 @@ def test_closed_loop_counts_add_up(echo_url: str) -> None:
     assert data["messages"]["sent"] == 120
     assert data["messages"]["bytes_verified"] == 120 * 32
     assert data["connections"] == {
-        "opened": 3, "failed": 0, "closed_cleanly": 3,
+        "opened": 3,
+        "failed": 0,
+        "closed_cleanly": 3,
         "handshake_ms": data["connections"]["handshake_ms"],
     }
     assert data["connections"]["handshake_ms"]["count"] == 3
 
 
 def test_pipeline_binary_and_size_range(echo_url: str) -> None:
-    result = run(echo_url, "-c", "2", "-n", "300", "--pipeline", "16", "-s", "1-3KiB",
-                 "--binary", "--json")
+    result = run(
+        echo_url, "-c", "2", "-n", "300", "--pipeline", "16", "-s", "1-3KiB", "--binary", "--json"
+    )
     assert result.exit_code == 0
     data = result_of(result)
     check_consistent(data)
@@ -147,6 +151,37 @@ def test_table_output(echo_url: str) -> None:
     assert "100 sent, 100 echoed and verified, 0 lost" in out
     assert "msg/s" in out and "p99.9" in out and "none" in out
     assert "█" in out  # the histogram
+
+
+def test_wss(tmp_path: Any) -> None:
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    with serving(ssl=context) as url:
+        secure = url.replace("ws://", "wss://")
+        result = run(
+            secure,
+            "-c",
+            "2",
+            "-n",
+            "100",
+            "--pipeline",
+            "8",
+            "-s",
+            "100-40KiB",
+            "--ca",
+            str(ca_file),
+            "--json",
+        )
+        assert result.exit_code == 0, result.stdout
+        check_consistent(result_of(result))
+        untrusted = run(secure, "-n", "1", "--json")
+    assert untrusted.exit_code == 3
+    [reason] = result_of(untrusted)["errors"]
+    assert reason.startswith("tls: ")
 
 
 def test_embedded_server_when_no_url() -> None:
@@ -203,7 +238,125 @@ def test_raw_mode_against_a_raw_tcp_echo() -> None:
     check_consistent(result_of(result))
 
 
+def test_fragmented_echoes_are_joined_and_checked() -> None:
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        def echo(data: Any, flags: Any) -> None:
+            with ws.stream(binary=flags.binary) as out:
+                out.write(data[: len(data) // 2])
+                out.write(data[len(data) // 2 :])
+
+        ws.on("message", echo)
+
+    server = wscli.Server("127.0.0.1", 0)
+    server.on("connection", on_connection)
+    try:
+        url = f"ws://127.0.0.1:{server.port}"
+        for kind in ([], ["--binary"]):
+            result = run(url, "-n", "30", "--pipeline", "3", "-s", "100", *kind, "--json")
+            assert result.exit_code == 0
+            check_consistent(result_of(result))
+    finally:
+        server.close(timeout=2)
+
+
+def test_pings_from_the_server_are_answered() -> None:
+    pongs: list[bytes] = []
+
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        ws.on("pong", pongs.append)
+
+        def echo(data: Any, flags: Any) -> None:
+            ws.ping(b"are you there")
+            ws.send(data)
+
+        ws.on("message", echo)
+
+    server = wscli.Server("127.0.0.1", 0)
+    server.on("connection", on_connection)
+    try:
+        result = run(f"ws://127.0.0.1:{server.port}", "-n", "20", "--json")
+    finally:
+        server.close(timeout=2)
+    assert result.exit_code == 0
+    check_consistent(result_of(result))
+    assert pongs and set(pongs) == {b"are you there"}
+
+
 # -- servers that cheat, and failures ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def scripted_server(answer: bytes) -> Iterator[str]:
+    """Completes the upgrade, waits for the first frame, then sends ``answer`` bytes.
+
+    With an empty ``answer`` it drops the connection instead.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(4096)
+                key = next(
+                    line.split(b":", 1)[1].strip()
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key:")
+                )
+                guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+                accept = base64.b64encode(hashlib.sha1(key + guid).digest())
+                conn.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+                )
+                conn.recv(4096)
+                if not answer:
+                    return  # drop the connection without a close frame
+                conn.sendall(answer)
+                conn.settimeout(2)
+                while conn.recv(4096):
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        thread.join(10)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            b"\x81\x84abcd" + bytes(b ^ m for b, m in zip(b"oops", b"abcd", strict=True)),
+            "protocol error from server: masked frame",
+        ),
+        (b"\xc1\x02hi", "protocol error from server: reserved bits set"),
+        (b"\x83\x00", "protocol error from server: opcode 0x3"),
+        (b"\x80\x00", "protocol error from server: unexpected continuation frame"),
+        (b"\x09\x00", "protocol error from server: bad control frame"),
+    ],
+    ids=["masked", "rsv", "opcode", "continuation", "fragmented-ping"],
+)
+def test_protocol_errors_from_the_server(answer: bytes, reason: str) -> None:
+    with scripted_server(answer) as url:
+        result = run(url, "-n", "3", "-W", "2", "--json")
+    assert result.exit_code == 1
+    assert result_of(result)["errors"] == {reason: 1}
+
+
+def test_dropped_connection_is_reported() -> None:
+    with scripted_server(b"") as url:
+        result = run(url, "-n", "3", "-W", "5", "--json")
+    assert result.exit_code == 1
+    data = result_of(result)
+    assert data["errors"] == {"connection dropped (no close frame)": 1}
+    assert data["messages"]["lost"] == 1
 
 
 def corrupt_third(n: int, data: Any) -> Any:
@@ -312,8 +465,7 @@ def test_bad_url_is_a_usage_error() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("32", (32, 32)), ("1KiB", (1024, 1024)), ("32-4KiB", (32, 4096)),
-     ("1k..64k", (1000, 64000))],
+    [("32", (32, 32)), ("1KiB", (1024, 1024)), ("32-4KiB", (32, 4096)), ("1k..64k", (1000, 64000))],
 )
 def test_size_ranges(text: str, expected: tuple[int, int]) -> None:
     assert parse_size_range(text) == expected

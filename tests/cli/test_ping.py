@@ -109,8 +109,9 @@ def test_ping_prints_connect_line_replies_and_summary(echo_url: str) -> None:
     assert "tcp " in lines[0] and "upgrade " in lines[0] and "tls" not in lines[0]
     replies = [line for line in lines if " bytes from " in line]
     assert [line.split("seq=")[1].split()[0] for line in replies] == ["1", "2", "3"]
-    assert all(line.startswith("56 bytes from 127.0.0.1:") and line.endswith(" ms")
-               for line in replies)
+    assert all(
+        line.startswith("56 bytes from 127.0.0.1:") and line.endswith(" ms") for line in replies
+    )
     assert "--- ws://127.0.0.1:" in result.stdout
     assert "3 sent, 3 received, 0% loss" in result.stdout
     assert "rtt min/avg/max/mdev = " in result.stdout
@@ -188,7 +189,10 @@ def test_no_reply_exits_1() -> None:
 
 
 def test_echo_mode_without_echo_counts_loss() -> None:
-    with serving(on_connection=lambda ws, request: None) as server:
+    def swallow(ws: wscli.WebSocket, request: Any) -> None:
+        ws.on("message", lambda data, flags: None)
+
+    with serving(on_connection=swallow) as server:
         result = run(f"ws://127.0.0.1:{server.port}", "-c", "1", "--echo", "-W", "0.2", "--json")
     assert result.exit_code == 1
     assert json_lines(result)[-1]["loss_percent"] == 100
@@ -251,7 +255,9 @@ def test_oversized_ping_is_a_usage_error(echo_url: str) -> None:
 def test_ctrl_c_prints_the_summary_and_exits_0(echo_url: str) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "wscli", "ping", echo_url, "-i", "0.05"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     try:

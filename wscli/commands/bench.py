@@ -86,36 +86,88 @@ def parse_size_range(text: str) -> tuple[int, int]:
     "refused, 130 interrupted (results so far are shown).",
 )
 @click.argument("url", required=False)
-@click.option("-c", "--connections", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Connections to open.")
-@click.option("-n", "--messages", type=click.IntRange(min=0),
-              help=f"Messages per connection [default: {DEFAULT_MESSAGES:,} without -d].")
+@click.option(
+    "-c",
+    "--connections",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Connections to open.",
+)
+@click.option(
+    "-n",
+    "--messages",
+    type=click.IntRange(min=0),
+    help=f"Messages per connection [default: {DEFAULT_MESSAGES:,} without -d].",
+)
 @click.option("-d", "--duration", type=DURATION, help="Send for this long instead of -n.")
-@click.option("-s", "--size", type=SizeRange(), default="32", show_default=True,
-              help="Payload bytes: fixed (1KiB) or drawn per message from a range (32-4KiB).")
-@click.option("--pipeline", type=click.IntRange(min=1), metavar="D",
-              help="Messages in flight per connection; 1 measures pure latency "
-              "[default: 1; with --rate, a cap of 1024].")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), metavar="R",
-              help="Open loop: R messages per second over all connections, latency "
-              "counted from when each was due (no coordinated omission).")
+@click.option(
+    "-s",
+    "--size",
+    type=SizeRange(),
+    default="32",
+    show_default=True,
+    help="Payload bytes: fixed (1KiB) or drawn per message from a range (32-4KiB).",
+)
+@click.option(
+    "--pipeline",
+    type=click.IntRange(min=1),
+    metavar="D",
+    help="Messages in flight per connection; 1 measures pure latency "
+    "[default: 1; with --rate, a cap of 1024].",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="R",
+    help="Open loop: R messages per second over all connections, latency "
+    "counted from when each was due (no coordinated omission).",
+)
 @click.option("--binary", is_flag=True, help="Send binary messages instead of text.")
 @click.option("--compression", is_flag=True, help="Offer permessage-deflate.")
-@click.option("--ramp", type=click.FloatRange(min=0, min_open=True), metavar="PER_SECOND",
-              help="Open connections at this rate instead of all at once.")
-@click.option("-W", "--timeout", type=DURATION, default="10s", show_default=True,
-              help="Time allowed for each handshake and each echo.")
-@click.option("--hold", type=DURATION, default="0", help="Keep each connection open, idle, "
-              "this long after its messages (to measure idle connections).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Load-generator processes (for machines with cores to spare).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for payload contents and sizes.")
-@click.option("--raw", is_flag=True, hidden=True,
-              help="No handshake; expect the masked frames back byte for byte (raw TCP echo).")
+@click.option(
+    "--ramp",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="PER_SECOND",
+    help="Open connections at this rate instead of all at once.",
+)
+@click.option(
+    "-W",
+    "--timeout",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="Time allowed for each handshake and each echo.",
+)
+@click.option(
+    "--hold",
+    type=DURATION,
+    default="0",
+    help="Keep each connection open, idle, "
+    "this long after its messages (to measure idle connections).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Load-generator processes (for machines with cores to spare).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for payload contents and sizes."
+)
+@click.option(
+    "--raw",
+    is_flag=True,
+    hidden=True,
+    help="No handshake; expect the masked frames back byte for byte (raw TCP echo).",
+)
 @header_option
-@click.option("--ca", type=click.Path(exists=True, dir_okay=False),
-              help="Trust the certificates in this PEM file (wss://).")
+@click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trust the certificates in this PEM file (wss://).",
+)
 @click.option("--no-check", is_flag=True, help="Do not verify the server certificate.")
 @json_option
 @no_color_option
@@ -209,8 +261,12 @@ def _run(config: LoadConfig, printer: Printer) -> Stats:
     if printer.as_json or not console.is_terminal:
         return run_load(config)
     display = _LiveDisplay(config)
-    with Live(display.render(Stats(config.connections)), console=console,
-              auto_refresh=False, transient=True) as live:
+    with Live(
+        display.render(Stats(config.connections)),
+        console=console,
+        auto_refresh=False,
+        transient=True,
+    ) as live:
 
         def tick(stats: Stats) -> None:
             if display.due():
@@ -273,15 +329,15 @@ class _LiveDisplay:
             )
         self._previous = (now, stats.received, stats.bytes_received, stats.latency.copy())
         rate, throughput, p50, p99 = self._recent
-        width = 24
+        width = 16
         filled = int(fraction * width)
-        line = Text()
+        line = Text(no_wrap=True, overflow="ellipsis")
         line.append("█" * filled, style="green")
         line.append("░" * (width - filled), style="dim")
-        line.append(f" {fraction * 100:3.0f}%  ")
+        line.append(f" {fraction * 100:3.0f}% ")
         line.append(f"{rate:,.0f} msg/s", style="bold")
-        line.append(f"  {throughput / 1e6:.2f} MB/s  p50 {_ms(p50)}  p99 {_ms(p99)}  ")
-        line.append(f"conns {stats.opened - stats.closed}/{config.connections}  ")
+        line.append(f" {throughput / 1e6:.2f} MB/s p50 {_ms(p50)} p99 {_ms(p99)} ")
+        line.append(f"conns {stats.opened - stats.closed}/{config.connections} ")
         errors = stats.error_count
         line.append(f"errors {errors}", style="bold red" if errors else "dim")
         return line
@@ -360,7 +416,8 @@ def _describe_load(config: LoadConfig) -> str:
     size = format_size(low) if low == high else f"{format_size(low)}–{format_size(high)}"
     kind = "binary" if config.binary else "text"
     amount = (
-        f"for {config.duration:g} s" if config.duration is not None
+        f"for {config.duration:g} s"
+        if config.duration is not None
         else f"× {config.messages:,} messages"
     )
     plural = "s" if config.connections != 1 else ""
@@ -410,8 +467,11 @@ def _report(config: LoadConfig, stats: Stats, printer: Printer, *, embedded: boo
     if latency.count:
         parts = [f"p{p:g} {_ms(latency.percentile(p))}" for p in PERCENTILES]
         table.add_row("latency", Text("  ".join(parts), style="bold"))
-        table.add_row("", f"min {_ms(latency.min)}  mean {_ms(latency.mean)}  "
-                          f"mdev {_ms(latency.mdev)}  max {_ms(latency.max)}")
+        table.add_row(
+            "",
+            f"min {_ms(latency.min)}  mean {_ms(latency.mean)}  "
+            f"mdev {_ms(latency.mdev)}  max {_ms(latency.max)}",
+        )
     if stats.extensions:
         table.add_row("extensions", escape_control(stats.extensions))
     if stats.errors:

@@ -95,8 +95,12 @@ class PingStats:
         }
         if h.count:
             data.update(
-                min_ms=_ms(h.min), avg_ms=_ms(h.mean), max_ms=_ms(h.max), mdev_ms=_ms(h.mdev),
-                p50_ms=_ms(h.percentile(50)), p90_ms=_ms(h.percentile(90)),
+                min_ms=_ms(h.min),
+                avg_ms=_ms(h.mean),
+                max_ms=_ms(h.max),
+                mdev_ms=_ms(h.mdev),
+                p50_ms=_ms(h.percentile(50)),
+                p90_ms=_ms(h.percentile(90)),
                 p99_ms=_ms(h.percentile(99)),
             )
         return data
@@ -149,25 +153,43 @@ class _TimedWebSocket(WebSocket):
 @click.argument("url")
 @click.option("-c", "--count", type=click.IntRange(min=1), help="Stop after COUNT pings.")
 @click.option(
-    "-i", "--interval", type=DURATION, default="1s", show_default=True,
+    "-i",
+    "--interval",
+    type=DURATION,
+    default="1s",
+    show_default=True,
     help="Time between pings; 0 sends the next one as soon as the last is answered.",
 )
 @click.option(
-    "-s", "--size", type=SIZE, default="56", show_default=True,
+    "-s",
+    "--size",
+    type=SIZE,
+    default="56",
+    show_default=True,
     help=f"Payload bytes per ping (at most {MAX_PING_SIZE}, any with --echo).",
 )
 @click.option(
-    "-W", "--timeout", type=DURATION, default="10s", show_default=True,
+    "-W",
+    "--timeout",
+    type=DURATION,
+    default="10s",
+    show_default=True,
     help="Time to wait for each reply before counting it lost.",
 )
 @click.option("-w", "--deadline", type=DURATION, help="Stop after this long, whatever the count.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the connect line and the summary.")
 @click.option(
-    "--echo", is_flag=True,
+    "--echo",
+    is_flag=True,
     help="Measure with data messages echoed by the server instead of ping/pong frames.",
 )
-@click.option("--subprotocol", "subprotocols", multiple=True, metavar="NAME",
-              help="Offer a subprotocol (repeatable).")
+@click.option(
+    "--subprotocol",
+    "subprotocols",
+    multiple=True,
+    metavar="NAME",
+    help="Offer a subprotocol (repeatable).",
+)
 @header_option
 @origin_option
 @open_timeout_option
@@ -322,8 +344,12 @@ class _PingRun:
         self.stats = PingStats()
         if self.printer.as_json:
             self.printer.event(
-                "open", url=str(ws.url), address=self.where, tcp_ms=_ms(tcp),
-                tls_ms=None if tls is None else _ms(tls), upgrade_ms=_ms(upgrade),
+                "open",
+                url=str(ws.url),
+                address=self.where,
+                tcp_ms=_ms(tcp),
+                tls_ms=None if tls is None else _ms(tls),
+                upgrade_ms=_ms(upgrade),
                 mode="echo" if self.echo else "ping",
             )
         else:
@@ -427,8 +453,9 @@ class _PingRun:
         if self.quiet:
             return
         if self.printer.as_json:
-            self.printer.event("pong" if not self.echo else "echo", seq=seq, bytes=self.size,
-                               time_ms=_ms(latency))
+            self.printer.event(
+                "pong" if not self.echo else "echo", seq=seq, bytes=self.size, time_ms=_ms(latency)
+            )
         else:
             time_ms = _format_ms(latency)
             self._line(f"{self.size} bytes from {self.where}: seq={seq} time={time_ms} ms")
@@ -465,11 +492,13 @@ class _PingRun:
             h = stats.latency
             self._line(
                 "rtt min/avg/max/mdev = "
-                + "/".join(_format_ms(v) for v in (h.min, h.mean, h.max, h.mdev)) + " ms"
+                + "/".join(_format_ms(v) for v in (h.min, h.mean, h.max, h.mdev))
+                + " ms"
             )
             self._line(
                 "rtt p50/p90/p99 = "
-                + "/".join(_format_ms(h.percentile(p)) for p in (50, 90, 99)) + " ms"
+                + "/".join(_format_ms(h.percentile(p)) for p in (50, 90, 99))
+                + " ms"
             )
 
 

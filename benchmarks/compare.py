@@ -1,0 +1,97 @@
+"""A/B two (or more) source trees of wscli's echo server under the same load.
+
+For trying a change to ``wscli.core``: copy the tree, change it, then::
+
+    python benchmarks/compare.py /path/to/before /path/to/after --pipeline 64
+    python benchmarks/compare.py . /tmp/patched --size 1MiB --pipeline 2 --rounds 8
+
+Each tree's ``wscli`` package serves from a process of its own (``PYTHONPATH`` points at
+the tree); the load generator is this checkout's. Rounds alternate the order of the
+servers, and the verdict is the median over rounds of each tree's rate divided by the
+first tree's rate in the same round: on a noisy machine, only ratios taken side by side
+mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from wscli.loadgen import LoadConfig, Worker  # noqa: E402
+
+__all__ = ["main"]
+
+
+def _size(text: str) -> int:
+    units = {"kib": 1024, "mib": 2**20, "k": 1000, "m": 10**6}
+    lower = text.lower()
+    for unit, scale in units.items():
+        if lower.endswith(unit):
+            return int(float(lower[: -len(unit)]) * scale)
+    return int(lower)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print each tree's median messages per second and its ratio to the first tree."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("trees", nargs="+", help="directories that contain a wscli package")
+    parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument("--pipeline", type=int, default=64)
+    parser.add_argument("--size", type=_size, default=32)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args(argv)
+    servers = []
+    try:
+        for tree in args.trees:
+            env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+            process = subprocess.Popen(
+                [sys.executable, os.path.join(HERE, "servers.py"), "wscli"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd="/",
+            )
+            assert process.stdout is not None
+            servers.append((tree, process, int(process.stdout.readline())))
+        rates: dict[str, list[float]] = {tree: [] for tree in args.trees}
+        for round_number in range(args.rounds + 1):  # round 0 warms up
+            shift = round_number % len(servers)
+            for tree, _, port in servers[shift:] + servers[:shift]:
+                config = LoadConfig(
+                    url=f"ws://127.0.0.1:{port}/",
+                    connections=args.connections,
+                    messages=None,
+                    duration=args.seconds,
+                    size_min=args.size,
+                    size_max=args.size,
+                    pipeline=args.pipeline,
+                    binary=True,
+                )
+                stats = Worker(config).run()
+                if round_number:
+                    rates[tree].append(stats.messages_per_second)
+        first = rates[args.trees[0]]
+        for tree in args.trees:
+            ratios = [mine / base for mine, base in zip(rates[tree], first, strict=True)]
+            print(
+                f"{tree}: median {statistics.median(rates[tree]):,.0f} msg/s, "
+                f"x{statistics.median(ratios):.2f} vs {args.trees[0]} "
+                f"(rounds: {', '.join(f'{r:,.0f}' for r in rates[tree])})"
+            )
+    finally:
+        for _, process, _ in servers:
+            assert process.stdin is not None
+            process.stdin.close()
+            process.wait(10)
+
+
+if __name__ == "__main__":
+    main()
