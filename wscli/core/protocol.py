@@ -348,9 +348,17 @@ class Protocol:
                     break
                 if opcode < 8:
                     self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
-                payload = bytes(buf[start:end])
-                if mask is not None and length:
-                    payload = apply_mask(payload, mask)
+                if length < _JOIN_LIMIT:
+                    payload = bytes(buf[start:end])
+                    if mask is not None and length:
+                        payload = apply_mask(payload, mask)
+                else:
+                    # One copy for large payloads: unmask (or copy) straight out of the
+                    # buffer instead of slicing it first.
+                    with memoryview(buf) as view:
+                        chunk = view[start:end]
+                        payload = apply_mask(chunk, mask) if mask is not None else bytes(chunk)
+                        chunk.release()
                 pos = end
                 if opcode & 0x08:
                     self._handle_control(opcode, payload)
