@@ -495,9 +495,17 @@ class Connection(EventEmitter):
 
     def _deliver(self, data: str | bytes) -> None:
         listeners = self._listeners
-        if listeners and "message" in listeners:
-            self.emit("message", data, _BINARY_FLAGS if type(data) is bytes else _TEXT_FLAGS)
-            return
+        if listeners:
+            message_listeners = listeners.get("message")
+            if message_listeners:
+                # The per-message path: call the listeners without emit()'s generality.
+                flags = _BINARY_FLAGS if type(data) is bytes else _TEXT_FLAGS
+                for listener in message_listeners:
+                    try:
+                        listener(data, flags)
+                    except Exception as exc:
+                        self.emit("error", exc)
+                return
         with self._lock:
             self._queue.append(data)
             if self._cond is not None:
@@ -738,15 +746,26 @@ class Connection(EventEmitter):
         payload = self._payload(data, binary)
         if self._out_size > self.write_limit and not self._reactor.in_thread():
             self._wait_writable(timeout)
-        with self._command() as proto:
-            if proto._send_fragmenting:
-                proto.send_continuation(payload, fin)
-            elif binary:
-                proto.send_binary(payload, fin, compress=compress)
-            else:
-                proto.send_text(payload, fin, compress=compress)
+        # What _command() does, inline: this is the per-message path.
+        with self._lock:
+            if self._finished:
+                raise self._closed_exception()
+            proto = self._proto
+            try:
+                if proto._send_fragmenting:
+                    proto.send_continuation(payload, fin)
+                elif binary:
+                    proto.send_binary(payload, fin, compress=compress)
+                else:
+                    proto.send_text(payload, fin, compress=compress)
+            except InvalidState as exc:
+                if proto.state in (State.CLOSING, State.CLOSED):
+                    raise self._closed_exception() from exc
+                raise
             if callback is not None:
                 self._add_send_callback(callback)
+            self._queue_output_locked()
+            self._schedule_flush()
 
     def _send_fragment(self, payload: bytes, kind: str, fin: bool) -> None:
         with self._command() as proto:
