@@ -3,10 +3,15 @@
 Why not :func:`wscli.connect`? A benchmark client must outrun the servers it measures.
 The threaded layer hands every message across a lock and a listener call, which is right
 for applications and wasteful here. So a :class:`Worker` drives its connections from one
-``selectors`` loop on the calling thread and speaks WebSocket through the same sans-I/O
-:class:`~wscli.core.client.ClientProtocol` the library uses (handshake, masking,
-permessage-deflate, validation of everything the server sends): one recv and one
-send system call move a whole batch of messages, and nothing waits on a lock.
+``selectors`` loop on the calling thread, and one recv and one send system call move a
+whole batch of messages. It uses the library's sans-I/O pieces where they cost nothing:
+:class:`~wscli.core.client.ClientProtocol` checks the handshake and negotiates
+extensions, a :class:`~wscli.core.protocol.Protocol` frames and masks what goes out
+(and, with permessage-deflate, decodes what comes in). Without extensions the worker
+parses the server's frames itself and compares each echo where it lies in the receive
+buffer: no copy of the payload, which matters at 1 MiB, and every rule a client must
+check still checked (unmasked frames, no reserved bits, known opcodes, whole control
+frames, continuations only inside a message, pings answered, closes echoed).
 
 Modes, as ``wscli bench`` exposes them:
 

@@ -583,8 +583,21 @@ class Printer:
         *,
         subprotocol: str | None = None,
         extensions: dict[str, str] | None = None,
+        tls: Any = None,
     ) -> None:
-        """Show the opening handshake: request and response heads, what was negotiated."""
+        """Show the opening handshake: request and response heads, what was negotiated.
+
+        ``tls`` (a ``TLSInfo``) adds the TLS version, cipher and peer certificate.
+        """
+        tls_fields = None
+        if tls is not None:
+            tls_fields = {
+                "version": tls.version,
+                "cipher": tls.cipher,
+                "peer_subject": tls.peer_subject,
+                "peer_issuer": tls.peer_issuer,
+                "peer_not_after": tls.peer_not_after,
+            }
         if self.as_json:
             self.event(
                 "handshake",
@@ -600,6 +613,7 @@ class Printer:
                 },
                 subprotocol=subprotocol,
                 extensions=extensions or None,
+                tls=tls_fields,
             )
             return
         with self._lock:
@@ -620,10 +634,17 @@ class Printer:
                 self._err_line(
                     escaped_text(f"subprotocol: {subprotocol or '(none)'}", keep_newlines=False)
                 )
-                described = ", ".join(
-                    f"{name}; {params}" if params else name
-                    for name, params in (extensions or {}).items()
-                )
+                # describe() already starts with the extension's name.
+                described = ", ".join(params or name for name, params in (extensions or {}).items())
                 self._err_line(
                     escaped_text(f"extensions: {described or '(none)'}", keep_newlines=False)
                 )
+            if tls_fields is not None:
+                line = f"tls: {tls_fields['version']} {tls_fields['cipher']}"
+                if tls_fields["peer_subject"]:
+                    line += f", peer certificate {tls_fields['peer_subject']}"
+                    if tls_fields["peer_issuer"]:
+                        line += f" issued by {tls_fields['peer_issuer']}"
+                    if tls_fields["peer_not_after"]:
+                        line += f", valid until {tls_fields['peer_not_after']}"
+                self._err_line(escaped_text(line, keep_newlines=False))

@@ -177,7 +177,11 @@ class ClientSession:
             break
         if config.show_handshake:
             self.printer.handshake(
-                ws.request, ws.response, subprotocol=ws.subprotocol, extensions=ws.extensions
+                ws.request,
+                ws.response,
+                subprotocol=ws.subprotocol,
+                extensions=ws.extensions,
+                tls=getattr(ws, "tls", None),
             )
         show = config.exec_argv is None or self.printer.as_json or self.printer.interactive
         bridge = self.bridge

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import queue
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
@@ -97,7 +98,10 @@ class ListenSession:
             ListenFailed: the address cannot be bound (exit status 3).
         """
         try:
-            server = Server(host, port, path=path, **server_options)
+            if server_options.get("unix") is not None:
+                server = Server(path=path, **server_options)
+            else:
+                server = Server(host, port, path=path, **server_options)
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
             raise ListenFailed(f"cannot listen on {host}:{port}: {reason}") from exc
@@ -432,16 +436,36 @@ def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 )
 @click.option("--shell", is_flag=True, help="Run the --exec command through /bin/sh.")
 @click.option(
+    "--tls-cert",
     "--cert",
+    "cert",
     type=click.Path(exists=True, dir_okay=False),
     help="Serve wss:// with this certificate (PEM).",
 )
 @click.option(
+    "--tls-key",
     "--key",
+    "key",
     type=click.Path(exists=True, dir_okay=False),
-    help="Private key of --cert, when not in the same file.",
+    help="Private key of --tls-cert, when not in the same file.",
 )
-@click.option("--passphrase", metavar="TEXT", help="Passphrase of an encrypted --key.")
+@click.option("--passphrase", metavar="TEXT", help="Passphrase of an encrypted --tls-key.")
+@click.option(
+    "--tls-ca",
+    type=click.Path(exists=True),
+    help="Require client certificates signed by these CAs (PEM file or directory).",
+)
+@click.option(
+    "--unix",
+    "unix_path",
+    metavar="PATH",
+    help="Listen on this Unix socket instead of a TCP port (clients: ws+unix://PATH:/).",
+)
+@click.option(
+    "--hixie76",
+    is_flag=True,
+    help="Also accept the legacy hixie-76 handshake (off by default; old clients only).",
+)
 @click.pass_context
 def command(ctx: click.Context, /, **options: Any) -> None:
     """Accept WebSocket clients and show what they send.
@@ -471,10 +495,24 @@ def command(ctx: click.Context, /, **options: Any) -> None:
         server_options["origins"] = list(options["origins"])
     if options["auth"] is not None:
         server_options["verify_client"] = _auth_verifier(options["auth"])
+    if options["tls_ca"] and not options["cert"]:
+        raise click.BadParameter("needs --tls-cert", param_hint="--tls-ca")
     if options["cert"]:
-        server_options["ssl"] = params.server_ssl_context(
-            options["cert"], options["key"], options["passphrase"]
-        )
+        from ..core.sync.tls import server_ssl_context
+
+        try:
+            server_options["ssl"] = server_ssl_context(
+                options["cert"],
+                options["key"],
+                passphrase=options["passphrase"],
+                ca=options["tls_ca"],
+            )
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--tls-cert") from exc
+    if options["hixie76"]:
+        server_options["allow_hixie76"] = True
+    if options["unix_path"]:
+        server_options["unix"] = options["unix_path"]
     terminal = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
     printer = Printer.from_options(
         interactive=terminal,
