@@ -293,8 +293,27 @@ def environment() -> list[str]:
         f"{platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}, wscli C masking: "
         f"{'yes' if HAVE_SPEEDUPS else 'no'}, websockets {websockets_version}, node {node}",
-        f"- load average before the run: {os.getloadavg()[0]:.2f}",
+        f"- CPU idle just before the run: {cpu_idle_percent():.0f} %",
     ]
+
+
+def cpu_idle_percent(seconds: float = 2.0) -> float:
+    """How idle the machine is (all CPUs, from /proc/stat): other work skews every figure.
+
+    The load average would mislead: it still counts the thousands of threads a
+    threaded server ran minutes ago.
+    """
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
+    idle_before, total_before = sample()
+    time.sleep(seconds)
+    idle_after, total_after = sample()
+    total = total_after - total_before
+    return 100.0 * (idle_after - idle_before) / total if total else 0.0
 
 
 def ratio_cell(cells: dict[str, Cell], kind: str) -> float | None:
@@ -453,7 +472,7 @@ def main(argv: list[str] | None = None) -> None:
             bench_codec.markdown(bench_codec.codec_table(bench_codec.DEFAULT_SIZES)),
             "",
         ]
-    out.append(f"Load average after the run: {os.getloadavg()[0]:.2f}")
+    out.append(f"CPU idle just after the run: {cpu_idle_percent():.0f} %")
     text = "\n".join(out)
     print(text)
     if args.markdown:
