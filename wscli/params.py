@@ -87,6 +87,17 @@ _DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
 _FOREVER = ("-1", "inf", "forever", "never")
 
 
+#: What ``--passphrase`` holds when given without a value: ask on the terminal.
+PROMPT = "\x00prompt"
+
+
+def resolve_passphrase(value: str | None) -> str | None:
+    """Ask for the passphrase (without echo) when ``--passphrase`` came without a value."""
+    if value != PROMPT:
+        return value
+    return str(click.prompt("Passphrase", hide_input=True, err=True))
+
+
 def parse_size(text: str, *, allow_unlimited: bool = False) -> int | None:
     """Parse a byte count such as ``1048576``, ``64k``, ``16MiB`` or ``1.5MB``.
 
@@ -378,7 +389,14 @@ tls_options = _stack(
         type=click.Path(exists=True, dir_okay=False),
         help="Private key of --cert, when not in the same file.",
     ),
-    click.option("--passphrase", metavar="TEXT", help="Passphrase of an encrypted --key."),
+    click.option(
+        "--passphrase",
+        metavar="TEXT",
+        is_flag=False,
+        flag_value=PROMPT,
+        callback=lambda ctx, param, value: resolve_passphrase(value),
+        help="Passphrase of an encrypted --key; asked for when given without a value.",
+    ),
     click.option(
         "-n",
         "--no-check",

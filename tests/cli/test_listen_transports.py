@@ -135,3 +135,33 @@ def test_hixie76_only_when_asked(
         assert status.startswith(b"HTTP/1.1 101"), answer
     else:
         assert not status.startswith(b"HTTP/1.1 101"), answer
+
+
+def test_passphrase_without_a_value_is_asked_for(tmp_path: pathlib.Path) -> None:
+    from click.testing import CliRunner
+    from cryptography.hazmat.primitives import serialization
+
+    from wscli.cli import cli
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"s3cret"),
+    )
+    (tmp_path / "key.pem").write_bytes(encrypted)
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    # A wrong passphrase typed at the prompt: the key cannot be loaded, a usage error
+    # naming the file, and no traceback; the prompt itself went to stderr.
+    result = CliRunner().invoke(
+        cli,
+        ["listen", "--port", "0", "--tls-cert", str(tmp_path / "cert.pem"),
+         "--tls-key", str(tmp_path / "key.pem"), "--passphrase"],
+        input="wrong\n",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "Passphrase" in result.stderr
+    assert "Traceback" not in result.stderr

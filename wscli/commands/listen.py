@@ -449,7 +449,14 @@ def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     type=click.Path(exists=True, dir_okay=False),
     help="Private key of --tls-cert, when not in the same file.",
 )
-@click.option("--passphrase", metavar="TEXT", help="Passphrase of an encrypted --tls-key.")
+@click.option(
+    "--passphrase",
+    metavar="TEXT",
+    is_flag=False,
+    flag_value=params.PROMPT,
+    callback=lambda ctx, param, value: params.resolve_passphrase(value),
+    help="Passphrase of an encrypted --tls-key; asked for when given without a value.",
+)
 @click.option(
     "--tls-ca",
     type=click.Path(exists=True),
