@@ -87,6 +87,16 @@ _DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
 _FOREVER = ("-1", "inf", "forever", "never")
 
 
+def auth_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Click callback for ``--auth USER:PASS``: the parsed pair, or a usage error."""
+    if value is None:
+        return None
+    try:
+        return parse_auth(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 #: What ``--passphrase`` holds when given without a value: ask on the terminal.
 PROMPT = "\x00prompt"
 

@@ -81,9 +81,7 @@ def _size(data: str | bytes) -> int:
 
 
 def close_info(ws: WebSocket) -> CloseInfo:
-    """Describe how ``ws`` ended: who sent the first close frame, codes, clean or not.
-
-    """
+    """Describe how ``ws`` ended: who sent the first close frame, codes, clean or not."""
     rcvd, sent = ws.close_rcvd, ws.close_sent
     if rcvd is not None and sent is not None:
         by: str | None = "peer" if ws.close_rcvd_then_sent else "us"

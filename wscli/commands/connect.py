@@ -518,15 +518,6 @@ def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | Non
         raise click.BadParameter(f"not a regular expression: {exc}") from exc
 
 
-def _auth_header(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return params.parse_auth(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
 @click.command(
     "connect",
     epilog=EPILOG,
@@ -538,7 +529,7 @@ def _auth_header(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option(
     "--auth",
     metavar="USER:PASS",
-    callback=_auth_header,
+    callback=params.auth_callback,
     help="HTTP Basic credentials (user:pass in the URL works too).",
 )
 @click.option(

@@ -342,15 +342,6 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     return choose
 
 
-def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return params.parse_auth(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
 @click.command(
     "listen",
     epilog=EPILOG,
@@ -389,7 +380,7 @@ def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option(
     "--auth",
     metavar="USER:PASS",
-    callback=_auth,
+    callback=params.auth_callback,
     help="Require HTTP Basic credentials; others get 401.",
 )
 @click.option(
