@@ -189,6 +189,7 @@ class Connection(EventEmitter):
         self._send_callbacks: collections.deque[tuple[int, Callable[..., Any]]] | None = None
         self._interest = 0
         self._flush_scheduled = False
+        self._dispatching = False  # _feed is handing events on; it flushes afterwards
         self._paused = False
         self._queue_paused = False
         # Bytes queued by the reactor thread (pongs, close echoes, listeners' sends) and
@@ -368,7 +369,11 @@ class Connection(EventEmitter):
             events = proto.events_received()
             self._queue_output_locked()
         if events:
-            self._handle_events(events)
+            self._dispatching = True
+            try:
+                self._handle_events(events)
+            finally:
+                self._dispatching = False
         self._events_handled()
 
     def _events_handled(self) -> None:
@@ -666,6 +671,8 @@ class Connection(EventEmitter):
     def _schedule_flush(self) -> None:
         """With the lock held, after queueing output from any thread."""
         if self._reactor.in_thread():
+            if self._dispatching:
+                return  # _feed writes everything once its listeners have run
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._reactor.defer(self._deferred_flush)
