@@ -882,7 +882,7 @@ def test_messages_before_violation_come_first(side: Side) -> None:
     assert proto.error is None
     # Replies to those messages go out before the close frame.
     proto.send_text(b"reply to one")
-    proto.handle_pending_failure()
+    proto.handle_pending()
     assert proto.data_to_send() == [
         own_frame(side, TEXT, b"reply to one"),
         close_frame(side, 1002, "invalid opcode 0x5"),
@@ -913,12 +913,12 @@ def test_pending_failure_applied_by_eof(side: Side) -> None:
 def test_pending_failure_waits_until_events_are_collected(side: Side) -> None:
     proto = protocol(side)
     proto.receive_data(peer_frame(side, TEXT, b"ok") + peer_frame(side, 3))
-    proto.handle_pending_failure()  # events not collected yet: still waits
+    proto.handle_pending()  # events not collected yet: still waits
     assert proto.data_to_send() == []
     assert proto.events_received() == [Message("ok")]
-    proto.handle_pending_failure()
+    proto.handle_pending()
     assert proto.data_to_send() == [close_frame(side, 1002, "invalid opcode 0x3"), b""]
-    proto.handle_pending_failure()  # a no-op now
+    proto.handle_pending()  # a no-op now
     assert proto.data_to_send() == []
 
 
@@ -934,7 +934,7 @@ def test_hold_failures_delays_failure_without_events(side: Side) -> None:
     assert proto.error is None
     proto.hold_failures = False
     proto.send_text(b"reply")
-    proto.handle_pending_failure()
+    proto.handle_pending()
     assert proto.data_to_send() == [
         own_frame(side, TEXT, b"reply"),
         close_frame(side, 1002, "invalid opcode 0x3"),
@@ -962,7 +962,7 @@ def test_application_close_before_pending_failure(side: Side) -> None:
     proto.receive_data(peer_frame(side, TEXT, b"bye") + peer_frame(side, 6))
     proto.events_received()
     proto.send_close(1000, "my own")
-    proto.handle_pending_failure()
+    proto.handle_pending()
     assert proto.data_to_send() == [close_frame(side, 1000, "my own"), b""]
     assert proto.close_sent == Close(1000, "my own")
     assert proto.error is not None and proto.error.code == 1002
@@ -1155,7 +1155,7 @@ def test_frames_are_logged_at_debug(side: Side, caplog: pytest.LogCaptureFixture
         proto.send_text(b"out")
         proto.receive_data(peer_frame(side, TEXT, b"in") + peer_frame(side, 3))
         proto.events_received()
-        proto.handle_pending_failure()
+        proto.handle_pending()
     messages = [record.getMessage() for record in caplog.records]
     assert "> TEXT b'out'" in messages
     assert "< TEXT 'in'" in messages

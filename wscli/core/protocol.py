@@ -654,8 +654,6 @@ class Protocol:
             self._pending_close = None
             self._process_close(close)
 
-    handle_pending_failure = handle_pending
-
     def _send_eof(self) -> None:
         if not self._eof_sent:
             self._eof_sent = True

@@ -203,7 +203,7 @@ class Connection(EventEmitter):
         self._done = False  # set under the lock once close_code and friends are final
         self._broken: BaseException | None = None
         self._timer: Any = None  # open or close timer
-        self._failure_timer: Any = None
+        self._pending_timer: Any = None
         self._handshake_failed = False
         self._reader_holding = False  # recv() returned a message and wasn't called since
         self._keepalive: Any = None
@@ -386,28 +386,28 @@ class Connection(EventEmitter):
                     # reader is still handling the last one: fail once it comes back
                     # for more (or after close_timeout), so replies to them leave
                     # before the close frame.
-                    self._arm_failure_timer()
+                    self._arm_pending_timer()
                 else:
                     proto.handle_pending()
                     self._queue_output_locked()
             self._flush_locked()
         self._after_io()
 
-    def _arm_failure_timer(self) -> None:
-        if self._failure_timer is None:
+    def _arm_pending_timer(self) -> None:
+        if self._pending_timer is None:
             delay = self.close_timeout if self.close_timeout is not None else 10.0
             if not self._queue and self._proto._pending_close is not None:
                 # Nothing unread: only a reader that may still reply holds the close,
                 # and the peer waits for our echo with its own close_timeout.
                 delay = min(delay, 0.25)
-            self._failure_timer = self._reactor.call_later(delay, self._apply_pending_failure)
+            self._pending_timer = self._reactor.call_later(delay, self._apply_pending)
 
-    def _apply_pending_failure(self) -> None:
+    def _apply_pending(self) -> None:
         """Fail the connection for a violation that waited behind unread messages."""
         with self._lock:
-            if self._failure_timer is not None:
-                self._failure_timer.cancel()
-                self._failure_timer = None
+            if self._pending_timer is not None:
+                self._pending_timer.cancel()
+                self._pending_timer = None
             if not self._proto.has_pending or self._finished:
                 return
             self._proto.handle_pending()
@@ -907,10 +907,10 @@ class Connection(EventEmitter):
             self._reader_holding = False
             try:
                 while not queue:
-                    if self._failure_timer is not None:
+                    if self._pending_timer is not None:
                         self._lock.release()
                         try:
-                            self._apply_pending_failure()
+                            self._apply_pending()
                         finally:
                             self._lock.acquire()
                         continue
@@ -949,8 +949,8 @@ class Connection(EventEmitter):
         Waiting for the close means reading no further, so a close (or failure) held
         behind unread messages is answered now.
         """
-        if self._failure_timer is not None:
-            self._apply_pending_failure()
+        if self._pending_timer is not None:
+            self._apply_pending()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             cond = self._condition()
@@ -1000,9 +1000,9 @@ class Connection(EventEmitter):
         if self._keepalive is not None:
             self._keepalive.cancel()
             self._keepalive = None
-        if self._failure_timer is not None:
-            self._failure_timer.cancel()
-            self._failure_timer = None
+        if self._pending_timer is not None:
+            self._pending_timer.cancel()
+            self._pending_timer = None
         if self._sock is not None:
             self._reactor.unregister(self._sock)
             with contextlib.suppress(OSError):

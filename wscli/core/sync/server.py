@@ -226,6 +226,9 @@ class Server(EventEmitter):
         except OSError:
             sock.close()
             raise
+        self._watch_listener(sock)
+
+    def _watch_listener(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self._listener = sock
         self._reactor.call_soon(self._reactor.register, sock, EVENT_READ, self)
@@ -251,10 +254,8 @@ class Server(EventEmitter):
         except OSError:
             sock.close()
             raise
-        sock.setblocking(False)
-        self._listener = sock
         self._unix_path = path
-        self._reactor.call_soon(self._reactor.register, sock, EVENT_READ, self)
+        self._watch_listener(sock)
 
     @property
     def address(self) -> tuple[str, int] | None:
