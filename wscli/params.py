@@ -232,7 +232,7 @@ def format_duration(seconds: float) -> str:
 # -- click types -------------------------------------------------------------------------
 
 
-class Size(click.ParamType):
+class Size(click.ParamType[Any]):
     """A byte count with an optional unit: ``1024``, ``64k``, ``16MiB``.
 
     Args:
@@ -253,7 +253,7 @@ class Size(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[Any]):
     """Seconds, with an optional unit: ``2``, ``2s``, ``500ms``, ``1m``.
 
     Args:
@@ -274,7 +274,7 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class HeaderType(click.ParamType):
+class HeaderType(click.ParamType[Any]):
     """An HTTP header written ``Name: value``; converts to a ``(name, value)`` pair."""
 
     name = "header"
@@ -288,7 +288,7 @@ class HeaderType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class CloseCodeType(click.ParamType):
+class CloseCodeType(click.ParamType[Any]):
     """A close code that may be sent: 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4)."""
 
     name = "code"

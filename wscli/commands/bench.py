@@ -47,7 +47,7 @@ OPEN_LOOP_PIPELINE = 1024
 PERCENTILES = (50, 90, 99, 99.9)
 
 
-class SizeRange(click.ParamType):
+class SizeRange(click.ParamType[Any]):
     """A payload size (``32``, ``1KiB``) or a range to draw from (``32-4KiB``, ``1k..64k``)."""
 
     name = "size"
