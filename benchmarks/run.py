@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import platform
 import statistics
@@ -358,11 +359,22 @@ def matrix_markdown(results: dict[str, dict[str, Cell]], kinds: list[str]) -> li
     return lines
 
 
+def cpu_per_message(cell: Cell) -> float:
+    """Median over rounds of the server's CPU seconds per echoed message.
+
+    Once the load generator saturates a core, msg/s stops separating fast servers; the
+    CPU each one spends per message still does.
+    """
+    values = [s.server_cpu / s.rate for s in cell.samples if s.rate]
+    return statistics.median(values) if values else 0.0
+
+
 def cpu_markdown(results: dict[str, dict[str, Cell]], kinds: list[str]) -> list[str]:
-    """Server CPU use (median, % of one core) per scenario: who was the bottleneck."""
+    """Server CPU per message, CPU use (% of one core) and p99 latency per scenario."""
     lines = ["| scenario | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
     for key, cells in results.items():
         row = [f"({key})"] + [
+            f"**{cpu_per_message(cells[kind]) * 1e6:,.1f} µs/msg**, "
             f"{cells[kind].median('server_cpu') * 100:.0f}%, p99 "
             f"{cells[kind].median('p99') * 1e6:,.0f} µs"
             for kind in kinds
@@ -408,6 +420,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     parts = args.only or [*SCENARIOS, "e", "codec"]
     kinds = args.servers or ["wscli", "websockets-sync", "websockets-asyncio", "raw-tcp"]
+    if args.servers is None and importlib.util.find_spec("picows") is not None:
+        kinds[3:3] = ["picows", "picows-uvloop"]
     if args.servers is None and node_modules_dir() is not None:
         kinds.append("node-ws")
     elif "node-ws" in kinds and node_modules_dir() is None:
@@ -444,7 +458,8 @@ def main(argv: list[str] | None = None) -> None:
             "",
             *matrix_markdown(results, kinds),
             "",
-            "Server CPU (median, % of one core) and p99 latency:",
+            "Server CPU per echoed message (median over rounds; lower is better), server "
+            "CPU use (% of one core) and p99 latency:",
             "",
             *cpu_markdown(results, kinds),
             "",

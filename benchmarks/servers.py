@@ -15,6 +15,10 @@ Kinds:
 * ``raw-tcp``: echoes TCP bytes without speaking WebSocket at all, from one ``selectors``
   thread: the ceiling a Python server could reach on this machine (clients must run in
   raw mode: no handshake, frames come back masked);
+* ``picows`` / ``picows-uvloop``: picows (a Cython WebSocket library for asyncio) on the
+  default event loop or on uvloop; its API hands over frames, so the echo listener below
+  assembles fragmented messages, leaves pings to picows' automatic pong and answers a close
+  with the same code (``pip install picows uvloop``);
 * ``node-ws``: Node.js's ``ws`` package (needs ``node`` and ``npm install ws`` in the
   directory given by ``--node-modules``): a fast non-Python reference.
 
@@ -38,7 +42,15 @@ from typing import Any
 
 __all__ = ["KINDS", "ServerProcess", "node_modules_dir", "raise_nofile_limit"]
 
-KINDS = ("wscli", "websockets-sync", "websockets-asyncio", "raw-tcp", "node-ws")
+KINDS = (
+    "wscli",
+    "websockets-sync",
+    "websockets-asyncio",
+    "picows",
+    "picows-uvloop",
+    "raw-tcp",
+    "node-ws",
+)
 
 _MAX_SIZE = 256 * 2**20
 
@@ -128,6 +140,75 @@ def _serve_websockets_asyncio(port: int) -> Any:
     return ready[0], lambda: (stop[0](), thread.join(5))
 
 
+def _picows_echo_listener() -> Any:
+    """A picows listener that echoes whole messages, assembling fragmented ones."""
+    from picows import WSListener, WSMsgType
+
+    class Echo(WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.kind: Any = None
+            self.parts: list[bytes] = []
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            kind = frame.msg_type
+            if kind is WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+            elif kind is WSMsgType.CONTINUATION:
+                self.parts.append(frame.get_payload_as_bytes())
+                if frame.fin:
+                    transport.send(self.kind, b"".join(self.parts))
+                    self.parts = []
+            elif kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                if frame.fin:
+                    # send() copies into picows' write buffer, so the view is safe here.
+                    transport.send(kind, frame.get_payload_as_memoryview())
+                else:
+                    self.kind = kind
+                    self.parts = [frame.get_payload_as_bytes()]
+
+    return Echo
+
+
+def _serve_picows(port: int, use_uvloop: bool = False) -> Any:
+    import asyncio
+
+    from picows import ws_create_server
+
+    listener = _picows_echo_listener()
+    ready: list[int] = []
+    started = threading.Event()
+    stop: list[Any] = []
+
+    async def main() -> None:
+        server = await ws_create_server(
+            lambda request: listener(),
+            "127.0.0.1",
+            port,
+            max_frame_size=_MAX_SIZE,
+            enable_auto_pong=True,
+        )
+        ready.append(server.sockets[0].getsockname()[1])
+        done = asyncio.get_running_loop().create_future()
+        stop.append(lambda: done.get_loop().call_soon_threadsafe(done.set_result, None))
+        started.set()
+        async with server:
+            await done
+
+    def run() -> None:
+        if use_uvloop:
+            import uvloop
+
+            uvloop.run(main())
+        else:
+            asyncio.run(main())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(10)
+    return ready[0], lambda: (stop[0](), thread.join(5))
+
+
 def _serve_raw_tcp(port: int) -> Any:
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -195,6 +276,8 @@ _SERVERS = {
     "wscli": _serve_wscli,
     "websockets-sync": _serve_websockets_sync,
     "websockets-asyncio": _serve_websockets_asyncio,
+    "picows": _serve_picows,
+    "picows-uvloop": lambda port: _serve_picows(port, use_uvloop=True),
     "raw-tcp": _serve_raw_tcp,
 }
 
