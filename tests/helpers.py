@@ -1,12 +1,14 @@
 """Helpers shared by the sans-I/O tests: frame builders, fixed masks, a recording driver.
 
-Nothing here opens a socket or sleeps. Frames are built byte by byte, independently of
+Nothing here opens a socket or sleeps (:data:`TIMEOUT` bounds the waits of the tests that
+do). Frames are built byte by byte, independently of
 :mod:`wscli.core.frames`, so a test that compares the library's output with
 :func:`build_frame` checks the encoder against a second implementation.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -31,7 +33,10 @@ __all__ = [
     "FakeClientFactory",
     "FakeExtension",
     "FakeServerFactory",
+    "HIXIE_REQUEST",
+    "HIXIE_RESPONSE",
     "PEER_MASK",
+    "TIMEOUT",
     "Recorder",
     "build_frame",
     "chunks",
@@ -47,12 +52,41 @@ __all__ = [
     "xor_mask",
 ]
 
+#: Seconds any single wait in a test may take before the test fails: the one timeout every
+#: test module uses. Waits that succeed end long before it; a slow or loaded machine scales
+#: it with ``WSCLI_TEST_TIMEOUT_FACTOR`` (e.g. 3) rather than each module guessing its own.
+TIMEOUT = 10.0 * float(os.environ.get("WSCLI_TEST_TIMEOUT_FACTOR", "1"))
+
 #: The mask our client-side protocols put on every frame (``make_mask=fixed_mask``).
 FIXED_MASK = b"\x5a\xc3\x0f\x96"
 #: The mask the simulated peer client puts on frames a server receives.
 PEER_MASK = b"\x37\xfa\x21\x3d"
 #: RFC 6455 §1.3's example Sec-WebSocket-Key.
 FIXED_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+#: hixie-76: the draft's sample handshake (§1.2), for the byte-exact exchange.
+HIXIE_REQUEST = (
+    b"GET /demo HTTP/1.1\r\n"
+    b"Host: example.com\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n"
+    b"Sec-WebSocket-Protocol: sample\r\n"
+    b"Upgrade: WebSocket\r\n"
+    b"Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n"
+    b"Origin: http://example.com\r\n"
+    b"\r\n"
+    b"^n:ds[4U"
+)
+HIXIE_RESPONSE = (
+    b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n"
+    b"Upgrade: WebSocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Origin: http://example.com\r\n"
+    b"Sec-WebSocket-Location: ws://example.com/demo\r\n"
+    b"Sec-WebSocket-Protocol: sample\r\n"
+    b"\r\n"
+    b"8jKS'y:G*Co,Wxa-"
+)
 
 #: Ways to cut a byte stream before feeding it: ``None`` is all at once, 1 byte-at-a-time.
 CHUNK_SIZES = [None, 1, 2, 5, 64]

@@ -21,12 +21,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import TIMEOUT
 
 import wscli
 from wscli.cli import main
-
-#: Seconds any single wait may take; slow machines can scale it.
-TIMEOUT = 5.0 * float(os.environ.get("WSCLI_TEST_TIMEOUT_FACTOR", "1"))
 
 
 @dataclass

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import trustme
-
-TIMEOUT = 10
+from helpers import TIMEOUT
 
 
 def _wscli(*args: str) -> list[str]:

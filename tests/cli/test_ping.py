@@ -6,7 +6,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import os
 import signal
 import socket
 import ssl
@@ -19,12 +18,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import TIMEOUT
 
 import wscli
 from wscli.cli import cli
 from wscli.commands.ping import ping_payload
 
-TIMEOUT = 10.0 * float(os.environ.get("WSCLI_TEST_TIMEOUT_FACTOR", "1"))
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 

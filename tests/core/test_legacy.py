@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import email.utils
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tlshelpers import TIMEOUT, running_server
+from helpers import HIXIE_REQUEST, HIXIE_RESPONSE
 
 from wscli.core.client import ClientProtocol
 from wscli.core.events import Message
@@ -24,7 +22,6 @@ from wscli.core.legacy.hixie76 import (
 )
 from wscli.core.protocol import State
 from wscli.core.server import ServerProtocol
-from wscli.core.sync.websocket import connect
 from wscli.core.uri import parse_uri
 
 DATE = "Thu, 01 Jan 2026 00:00:00 GMT"
@@ -38,16 +35,6 @@ def fixed_date(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def chunked(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
-
-
-def recv_until(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 # -- hybi-08 -------------------------------------------------------------------------------
@@ -141,60 +128,12 @@ def test_unknown_version_gets_426_listing_13_and_8() -> None:
     assert response.headers["Sec-WebSocket-Version"] == "13, 8"
 
 
-def test_hybi08_end_to_end_with_verify_client_origin() -> None:
-    origins: list[str | None] = []
-
-    def verify(info: Any) -> bool:
-        origins.append(info.origin)
-        return True
-
-    versions: list[Any] = []
-
-    def on_connection(ws: Any, request: Any) -> None:
-        versions.append(ws.protocol_version)
-        ws.on("message", lambda data, flags: ws.send(data))
-
-    with running_server(on_connection, verify_client=verify) as server:
-        url = f"ws://127.0.0.1:{server.port}/"
-        options = {"protocol_version": 8, "origin": "http://example.com"}
-        with connect(url, open_timeout=TIMEOUT, **options) as ws:
-            assert ws.protocol_version == 8
-            ws.send("eight")
-            assert ws.recv(timeout=TIMEOUT) == "eight"
-    assert versions == [8]
-    assert origins == ["http://example.com"]
-
-
 # -- hixie-76: the challenge ----------------------------------------------------------------
 
 # draft-hixie-thewebsocketprotocol-76 §1.3 (the worked example in the overview).
 OVERVIEW_KEYS = ("18x 6]8vM;54 *(5:  {   U1]8  z [  8", "1_ tx7X d  <  nw  334J702) 7]o}` 0")
 OVERVIEW_KEY3 = b"Tm[K T2u"
 OVERVIEW_ANSWER = b"fQJ,fN/4F4!~K~MH"
-
-# The draft's sample handshake (§1.2), reused for the byte-exact exchange below.
-HIXIE_REQUEST = (
-    b"GET /demo HTTP/1.1\r\n"
-    b"Host: example.com\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n"
-    b"Sec-WebSocket-Protocol: sample\r\n"
-    b"Upgrade: WebSocket\r\n"
-    b"Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n"
-    b"Origin: http://example.com\r\n"
-    b"\r\n"
-    b"^n:ds[4U"
-)
-HIXIE_RESPONSE = (
-    b"HTTP/1.1 101 WebSocket Protocol Handshake\r\n"
-    b"Upgrade: WebSocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Origin: http://example.com\r\n"
-    b"Sec-WebSocket-Location: ws://example.com/demo\r\n"
-    b"Sec-WebSocket-Protocol: sample\r\n"
-    b"\r\n"
-    b"8jKS'y:G*Co,Wxa-"
-)
 
 
 def test_challenge_matches_the_drafts_worked_examples() -> None:
@@ -352,54 +291,3 @@ def test_enable_hixie76_refuses_a_used_protocol() -> None:
     proto.receive_data(HIXIE_REQUEST)
     with pytest.raises(InvalidState):
         enable_hixie76(proto)
-
-
-# -- hixie-76: on a real server ----------------------------------------------------------------
-
-
-def hixie_request_for(port: int) -> bytes:
-    return HIXIE_REQUEST.replace(b"Host: example.com", f"Host: 127.0.0.1:{port}".encode())
-
-
-def test_server_speaks_hixie76_when_allowed() -> None:
-    seen: list[Any] = []
-    closed = threading.Event()
-
-    def on_connection(ws: Any, request: Any) -> None:
-        seen.append(ws.protocol_version)
-        ws.on("message", lambda data, flags: ws.send(data.upper()))
-        ws.on("close", lambda code, reason: closed.set())
-
-    with running_server(on_connection, allow_hixie76=True) as server:
-        port = server.port
-        assert port is not None
-        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-            sock.sendall(hixie_request_for(port) + b"\x00hello\xff")
-            expected = HIXIE_RESPONSE.replace(
-                b"ws://example.com/demo", f"ws://127.0.0.1:{port}/demo".encode()
-            )
-            assert recv_until(sock, len(expected)) == expected
-            assert recv_until(sock, 7) == b"\x00HELLO\xff"
-            sock.sendall(b"\xff\x00")
-            assert recv_until(sock, 3) == b"\xff\x00"  # the answer, then EOF
-        assert closed.wait(TIMEOUT)
-    assert seen == [HIXIE76]
-
-
-def test_server_refuses_hixie76_by_default() -> None:
-    with running_server() as server:
-        port = server.port
-        assert port is not None
-        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-            sock.sendall(hixie_request_for(port))
-            answer = recv_until(sock, 65536)
-    assert answer.startswith(b"HTTP/1.1 426 ")
-    assert b"Sec-WebSocket-Version: 13, 8\r\n" in answer
-
-
-def test_hixie76_server_still_serves_rfc6455_clients() -> None:
-    with running_server(allow_hixie76=True) as server:
-        with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=TIMEOUT) as ws:
-            ws.send("modern")
-            assert ws.recv(timeout=TIMEOUT) == "modern"
-            assert ws.protocol_version == 13

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import TIMEOUT
 from websockets.exceptions import ConnectionClosed as WsClosed
 from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
@@ -17,7 +18,6 @@ from websockets.sync.server import serve as ws_serve
 
 import wscli
 
-TIMEOUT = 10
 BIG = 16 * 2**20
 
 # (our per_message_deflate option, description) for each negotiated variant.

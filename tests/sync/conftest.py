@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import TIMEOUT
 
 import wscli
-
-#: Seconds every wait may take; slow machines can scale it.
-TIMEOUT = 5.0 * float(os.environ.get("WSCLI_TEST_TIMEOUT_FACTOR", "1"))
 
 
 @pytest.fixture

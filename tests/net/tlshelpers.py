@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import socket
 import ssl
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import trustme
+from helpers import TIMEOUT
 
 from wscli.core.sync.server import Server
 from wscli.core.sync.websocket import WebSocket
@@ -31,9 +31,6 @@ __all__ = [
     "running_server",
     "ThreadedTCPServer",
 ]
-
-#: Seconds any single wait may take; slow CI machines can scale it.
-TIMEOUT = 5.0 * float(os.environ.get("WSCLI_TEST_TIMEOUT_FACTOR", "1"))
 
 
 @dataclass
