@@ -22,6 +22,9 @@ import pytest
 
 from .conftest import SUMMARIES
 
+#: Minutes of work: outside the developer's loop (``-m "not slow and not conformance"``).
+pytestmark = pytest.mark.conformance
+
 HERE = pathlib.Path(__file__).parent
 INFORMATIONAL = {"7.1.6", "7.13.1", "7.13.2"}
 PASSING = {"OK"}

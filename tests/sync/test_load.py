@@ -155,6 +155,7 @@ def _drive(clients: list[_Echoer], deadline: float) -> None:
         selector.close()
 
 
+@pytest.mark.slow
 def test_2000_concurrent_raw_connections_each_echo() -> None:
     with serving(max_queue=4, open_timeout=LOAD_DEADLINE) as server, WellBehaved(server):
         started = time.monotonic()
@@ -173,6 +174,7 @@ def test_2000_concurrent_raw_connections_each_echo() -> None:
     print(f"\n{CONNECTIONS} raw connections upgraded and echoed in {elapsed:.2f} s")
 
 
+@pytest.mark.slow
 def test_2000_concurrent_websocket_clients_each_echo() -> None:
     """The client side of the library under the same load: one shared reactor."""
     with serving() as server, WellBehaved(server):
