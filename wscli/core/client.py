@@ -20,6 +20,9 @@ from .headers import (
     HeadersLike,
     build_extension_header,
     build_subprotocol_header,
+    check_header,
+    check_origin,
+    check_subprotocol,
     parse_extension_header,
     parse_subprotocol_header,
     parse_token_list,
@@ -53,6 +56,11 @@ class ClientProtocol(Protocol):
         user_agent: the User-Agent header; ``None`` leaves it out.
         max_head_size: limit on the response head in bytes.
         max_headers: limit on the number of response header lines.
+
+    Raises:
+        ValueError: a header name is not a token, a header value holds a control
+            character, a subprotocol is not a token, or ``origin`` is not a serialized
+            origin (RFC 6454); the message names the header.
     """
 
     def __init__(
@@ -83,11 +91,25 @@ class ClientProtocol(Protocol):
         )
         if version not in (8, 13):
             raise ValueError(f"unsupported protocol version {version}; use 8 or 13")
+        # Check what the caller chose before anything is built or sent: a CR or LF in a
+        # subprotocol, origin or header value would start a header of its own.
+        origin_header = "Origin" if version == 13 else "Sec-WebSocket-Origin"
+        if origin is not None:
+            check_origin(origin, origin_header)
+        for protocol in subprotocols or []:
+            check_subprotocol(protocol)
+        extra_headers = Headers(headers) if headers is not None else Headers()
+        # An Origin given through ``headers`` gets only the rule every header gets, so
+        # a server's origin check can still be tested with odd values.
+        for name, value in extra_headers.items():
+            check_header(name, value)
+        if user_agent is not None:
+            check_header("User-Agent", user_agent)
         self.uri = uri
         self.origin = origin
         self.available_subprotocols = list(subprotocols or [])
         self.extension_factories = list(extensions or [])
-        self.extra_headers = Headers(headers) if headers is not None else Headers()
+        self.extra_headers = extra_headers
         self.version = version
         self.user_agent = user_agent
         self.max_head_size = max_head_size

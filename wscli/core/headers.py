@@ -3,6 +3,15 @@
 ``Headers`` is a case-insensitive multi-map that keeps order, because handshake headers
 may repeat (RFC 7230 §3.2.2 allows splitting a list over several lines) and both
 ``Sec-WebSocket-Protocol`` and ``Sec-WebSocket-Extensions`` are such lists.
+
+**One rule for every header written.** Whatever the library puts on the wire, in either
+role, goes through :meth:`Headers.serialize`, which checks each field with
+:func:`check_header`: the name is an RFC 7230 token and the value holds no control
+character but HTAB (no CR, LF, NUL, DEL...). A caller's value with a line break would
+otherwise end the header early and start one of its own (header injection). The
+connection constructors check their arguments sooner, with the same functions plus
+:func:`check_subprotocol` and :func:`check_origin`, so a bad value is a ``ValueError``
+naming the header before any socket is opened.
 """
 
 from __future__ import annotations
@@ -21,12 +30,23 @@ __all__ = [
     "parse_subprotocol_header",
     "build_subprotocol_header",
     "is_token",
+    "check_header",
+    "check_headers",
+    "check_subprotocol",
+    "check_origin",
 ]
 
 _TOKEN_RE = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _OWS_RE = re.compile(r"[\t ]*")
 _QUOTED_RE = re.compile(r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"')
 _UNQUOTE_RE = re.compile(r"\\([\t -~\x80-\xff])")
+# RFC 7230 §3.2: field-value is VCHAR, SP, HTAB and obs-text; every other control
+# character (CR, LF, NUL, VT, ESC, DEL...) is refused.
+_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 6454 §6.2: scheme "://" host [ ":" port ], or the opaque "null".
+_ORIGIN_RE = re.compile(
+    r"[a-zA-Z][a-zA-Z0-9+.-]*://(?:\[[0-9a-fA-F:.]+\]|[^\x00-\x20\x7f/?#@\[\]:]+)(?::[0-9]{1,5})?"
+)
 
 
 class Headers:
@@ -107,7 +127,13 @@ class Headers:
         return f"Headers({self._items!r})"
 
     def serialize(self) -> bytes:
-        """Encode as header lines followed by the empty line that ends a head."""
+        """Encode as header lines followed by the empty line that ends a head.
+
+        Raises:
+            ValueError: a name is not a token or a value holds a control character; the
+                message names the header. Nothing is encoded then.
+        """
+        check_headers(self._items)
         return "".join(f"{k}: {v}\r\n" for k, v in self._items).encode() + b"\r\n"
 
 
@@ -117,6 +143,63 @@ HeadersLike = Headers | Mapping[str, str] | Iterable[tuple[str, str]]
 def is_token(value: str) -> bool:
     """Tell whether ``value`` is an RFC 7230 token."""
     return _TOKEN_RE.fullmatch(value) is not None
+
+
+def check_header(name: str, value: str) -> None:
+    """Check one header field before it is written.
+
+    Raises:
+        ValueError: ``name`` is not an RFC 7230 token, or ``value`` contains a control
+            character other than HTAB (CR, LF, NUL, DEL...); the message names the header.
+    """
+    if not isinstance(name, str) or not is_token(name):
+        raise ValueError(f"invalid header name {name!r}")
+    if not isinstance(value, str):
+        raise ValueError(f"header {name} must be a string, not {type(value).__name__}")
+    bad = _BAD_VALUE_RE.search(value)
+    if bad is not None:
+        raise ValueError(
+            f"header {name} contains a control character ({bad.group()!r}); "
+            "line breaks, NUL and other controls are not allowed in header values"
+        )
+
+
+def check_headers(items: Iterable[tuple[str, str]]) -> None:
+    """Check every ``(name, value)`` pair with :func:`check_header`.
+
+    Raises:
+        ValueError: as :func:`check_header`, for the first bad field.
+    """
+    for name, value in items:
+        check_header(name, value)
+
+
+def check_subprotocol(name: str) -> None:
+    """Check a subprotocol to offer or choose: a token (RFC 6455 §4.1, §11.3.4).
+
+    Raises:
+        ValueError: it is not a token (empty, or with spaces, commas or controls).
+    """
+    if not isinstance(name, str) or not is_token(name):
+        raise ValueError(f"invalid subprotocol {name!r} for Sec-WebSocket-Protocol: not a token")
+
+
+def check_origin(origin: str, header: str = "Origin") -> None:
+    """Check an Origin value: ``scheme://host[:port]`` or ``null`` (RFC 6454 §6.2).
+
+    A path, a query, user information or anything outside that shape is refused, so
+    the header says only which origin the connection comes from.
+
+    Raises:
+        ValueError: the value is not a serialized origin; the message names ``header``.
+    """
+    if not isinstance(origin, str):
+        raise ValueError(f"header {header} must be a string, not {type(origin).__name__}")
+    if origin != "null" and _ORIGIN_RE.fullmatch(origin) is None:
+        raise ValueError(
+            f"header {header} must be a serialized origin such as https://example.com "
+            f"(scheme, host and optional port) or null, not {origin!r}"
+        )
 
 
 def _split_list(header: str, value: str) -> list[str]:

@@ -33,6 +33,10 @@ HEAD_END = b"\r\n\r\n"
 _FIELD_NAME_RE = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _FIELD_VALUE_RE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 _REQUEST_LINE_RE = re.compile(rb"([A-Z]+) (\S+) HTTP/(\d)\.(\d)")
+# What may be written: a request target without spaces or controls, a reason phrase
+# without controls but HTAB (RFC 7230 §3.1).
+_TARGET_RE = re.compile(r"[^\x00-\x20\x7f]+")
+_BAD_REASON_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _STATUS_LINE_RE = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: ([\x09\x20-\x7e\x80-\xff]*))?")
 
 
@@ -47,7 +51,16 @@ class Request:
     body: bytes = b""
 
     def serialize(self) -> bytes:
-        """Encode the request for the wire."""
+        """Encode the request for the wire.
+
+        Raises:
+            ValueError: the method is not a token, the path has spaces or control
+                characters, or a header is invalid (see :meth:`Headers.serialize`).
+        """
+        if not _FIELD_NAME_RE.fullmatch(self.method.encode("latin-1", "replace")):
+            raise ValueError(f"invalid request method {self.method!r}")
+        if not _TARGET_RE.fullmatch(self.path):
+            raise ValueError(f"invalid request target {self.path!r}")
         head = f"{self.method} {self.path} HTTP/1.1\r\n".encode()
         return head + self.headers.serialize() + self.body
 
@@ -62,7 +75,16 @@ class Response:
     body: bytes = b""
 
     def serialize(self) -> bytes:
-        """Encode the response for the wire."""
+        """Encode the response for the wire.
+
+        Raises:
+            ValueError: the status is not a three-digit number, the reason phrase has
+                a control character, or a header is invalid (see :meth:`Headers.serialize`).
+        """
+        if not isinstance(self.status_code, int) or not 100 <= self.status_code <= 999:
+            raise ValueError(f"invalid status code {self.status_code!r}")
+        if _BAD_REASON_RE.search(self.reason_phrase):
+            raise ValueError(f"invalid reason phrase {self.reason_phrase!r}")
         head = f"HTTP/1.1 {self.status_code} {self.reason_phrase}\r\n".encode()
         return head + self.headers.serialize() + self.body
 

@@ -129,9 +129,9 @@ class ServerProtocol(Protocol):
             self.logger.debug("< %s %s", request.method, request.path)
         self._events.append(request)
 
-    def _send_refusal(self, response: Response) -> None:
+    def _send_refusal(self, response: Response, data: bytes | None = None) -> None:
         self.response = response
-        self._out.append(response.serialize())
+        self._out.append(response.serialize() if data is None else data)
         self._discard = True
         self._buf = bytearray()
         self._send_eof()
@@ -279,20 +279,24 @@ class ServerProtocol(Protocol):
 
         Raises:
             InvalidState: no request is pending, or a response was sent already.
+            ValueError: a header added to ``response`` has a name that is not a token
+                or a value with a control character; nothing was sent and the request
+                is still waiting, so a corrected or refusing response may follow.
         """
         if self.request is None or self.response is not None:
             raise InvalidState("no handshake request is waiting for a response")
+        data = response.serialize()  # checks every header before anything changes
         if response.status_code != 101:
             if self.handshake_exc is None:
                 self.handshake_exc = HandshakeError(
                     f"connection refused with HTTP {response.status_code}"
                 )
-            self._send_refusal(response)
+            self._send_refusal(response, data)
             return
         self.response = response
         if self._debug:
             self.logger.debug("> 101 Switching Protocols")
-        self._out.append(response.serialize())
+        self._out.append(data)
         self.set_extensions(self._pending_extensions)
         self.state = State.OPEN
         if self._buf:

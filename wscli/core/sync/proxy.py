@@ -17,6 +17,14 @@ curl, pip and Go's net/http read it: ``wss://`` uses ``HTTPS_PROXY``, ``ws://`` 
 ``NO_PROXY`` lists hosts to reach directly. Like Go, loopback hosts never use a proxy
 from the environment, so a proxy set for the outside world does not capture local
 test servers; an explicit ``proxy`` still applies to them.
+
+**Secrets stay out of messages.** A proxy address may carry ``user:password@``; every
+message this module makes shows the proxy without them (``ProxyURL.__str__``,
+:func:`redact_proxy`), whether the address came from an argument or the environment.
+
+**One deadline.** :func:`open_tunnel` takes the time left for the whole connection and
+re-arms the socket's timeout with what remains before every read and write, so a proxy
+that answers a byte at a time cannot stretch the caller's ``open_timeout``.
 """
 
 from __future__ import annotations
@@ -25,14 +33,16 @@ import base64
 import ipaddress
 import os
 import socket
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..headers import check_header
 from ..uri import WebSocketURI
 from .net import ConnectFailed
 
-__all__ = ["ProxyURL", "ProxyError", "parse_proxy", "proxy_for", "open_tunnel"]
+__all__ = ["ProxyURL", "ProxyError", "parse_proxy", "proxy_for", "open_tunnel", "redact_proxy"]
 
 _SCHEMES = {"http": 8080, "socks5": 1080, "socks5h": 1080}
 _MAX_RESPONSE_HEAD = 16384
@@ -69,6 +79,20 @@ class ProxyURL:
         return f"{self.scheme}://{host}:{self.port}"
 
 
+def redact_proxy(url: str) -> str:
+    """Return ``url`` with any ``user:password@`` replaced by ``***@``, for messages."""
+    scheme, sep, rest = url.strip().rpartition("://")
+    authority_end = len(rest)
+    for stop in "/?#":
+        index = rest.find(stop)
+        if index >= 0:
+            authority_end = min(authority_end, index)
+    at = rest.rfind("@", 0, authority_end)
+    if at < 0:
+        return url.strip()
+    return f"{scheme}{sep}***@{rest[at + 1 :]}"
+
+
 def parse_proxy(url: str) -> ProxyURL:
     """Parse ``http://``, ``socks5://`` or ``socks5h://`` proxy addresses.
 
@@ -84,17 +108,18 @@ def parse_proxy(url: str) -> ProxyURL:
         parts = urllib.parse.urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"invalid proxy address {url!r}: {exc}") from exc
+        raise ValueError(f"invalid proxy address {redact_proxy(url)!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme == "https":
         # Tunnelling wss through TLS to the proxy would need TLS inside TLS.
-        raise ValueError(f"https proxies are not supported ({url!r}); use http://")
+        raise ValueError(f"https proxies are not supported ({redact_proxy(url)!r}); use http://")
     if scheme not in _SCHEMES:
         raise ValueError(
-            f"unsupported proxy scheme {scheme!r} in {url!r}; use http, socks5 or socks5h"
+            f"unsupported proxy scheme {scheme!r} in {redact_proxy(url)!r}; "
+            "use http, socks5 or socks5h"
         )
     if not parts.hostname:
-        raise ValueError(f"invalid proxy address {url!r}: missing host")
+        raise ValueError(f"invalid proxy address {redact_proxy(url)!r}: missing host")
     username = urllib.parse.unquote(parts.username) if parts.username is not None else None
     password = urllib.parse.unquote(parts.password) if parts.password is not None else None
     return ProxyURL(scheme, parts.hostname, port or _SCHEMES[scheme], username, password)
@@ -189,14 +214,41 @@ def proxy_for(
     return parse_proxy(url)
 
 
-def _recv_exactly(sock: socket.socket, size: int, proxy: ProxyURL) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ProxyError(f"proxy {proxy} closed the connection")
-        data += chunk
-    return bytes(data)
+class _Link:
+    """The socket to the proxy, with the deadline every read and write must meet."""
+
+    __slots__ = ("sock", "proxy", "end")
+
+    def __init__(self, sock: socket.socket, proxy: ProxyURL, timeout: float | None) -> None:
+        self.sock = sock
+        self.proxy = proxy
+        self.end = None if timeout is None else time.monotonic() + timeout
+
+    def _arm(self) -> None:
+        # Each socket call gets only what is left of the whole, never a fresh timeout.
+        if self.end is None:
+            return
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("proxy deadline passed")
+        self.sock.settimeout(left)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        self._arm()
+        return self.sock.recv(size, flags)
+
+    def sendall(self, data: bytes) -> None:
+        self._arm()
+        self.sock.sendall(data)
+
+    def recv_exactly(self, size: int) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            chunk = self.recv(size - len(data))
+            if not chunk:
+                raise ProxyError(f"proxy {self.proxy} closed the connection")
+            data += chunk
+        return bytes(data)
 
 
 def _basic(username: str | None, password: str | None) -> str:
@@ -204,7 +256,7 @@ def _basic(username: str | None, password: str | None) -> str:
     return "Basic " + base64.b64encode(credentials).decode("ascii")
 
 
-def _read_connect_response(sock: socket.socket, proxy: ProxyURL) -> bytes:
+def _read_connect_response(link: _Link) -> bytes:
     """Read the proxy's answer head and nothing past it.
 
     Bytes after the blank line are the server's, so the head is found by peeking and
@@ -212,27 +264,42 @@ def _read_connect_response(sock: socket.socket, proxy: ProxyURL) -> bytes:
     """
     head = bytearray()
     while True:
-        peeked = sock.recv(_MAX_RESPONSE_HEAD, socket.MSG_PEEK)
+        peeked = link.recv(_MAX_RESPONSE_HEAD, socket.MSG_PEEK)
         if not peeked:
-            raise ProxyError(f"proxy {proxy} closed the connection during CONNECT")
+            raise ProxyError(f"proxy {link.proxy} closed the connection during CONNECT")
         joined = bytes(head) + peeked
         end = joined.find(b"\r\n\r\n")
         if end >= 0:
-            head += _recv_exactly(sock, end + 4 - len(head), proxy)
+            head += link.recv_exactly(end + 4 - len(head))
             return bytes(head)
-        head += _recv_exactly(sock, len(peeked), proxy)
+        head += link.recv_exactly(len(peeked))
         if len(head) > _MAX_RESPONSE_HEAD:
-            raise ProxyError(f"proxy {proxy} sent an oversized response to CONNECT")
+            raise ProxyError(f"proxy {link.proxy} sent an oversized response to CONNECT")
 
 
-def _http_connect(sock: socket.socket, proxy: ProxyURL, host: str, port: int) -> None:
+def _authority(host: str, port: int) -> str:
+    """``host:port`` for CONNECT, checked by the rule every written header follows.
+
+    Raises:
+        ValueError: the host would carry a space, CR, LF or other control character
+            into the request line or the Host header.
+    """
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    check_header("Host", authority)
+    if " " in authority or "\t" in authority:
+        raise ValueError(f"header Host: invalid host for CONNECT {host!r}")
+    return authority
+
+
+def _http_connect(link: _Link, host: str, port: int) -> None:
+    proxy = link.proxy
+    authority = _authority(host, port)
     # RFC 7231 §4.3.6: the request target of CONNECT is the authority form host:port.
     lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
     if proxy.username is not None:
         lines.append(f"Proxy-Authorization: {_basic(proxy.username, proxy.password)}")
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    head = _read_connect_response(sock, proxy)
+    link.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = _read_connect_response(link)
     status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
@@ -250,16 +317,16 @@ def _http_connect(sock: socket.socket, proxy: ProxyURL, host: str, port: int) ->
 
 
 def _socks5_connect(
-    sock: socket.socket,
-    proxy: ProxyURL,
+    link: _Link,
     host: str,
     port: int,
     resolve: Callable[[str, int], str],
 ) -> None:
+    proxy = link.proxy
     # RFC 1928 §3: offer "no authentication" and, with credentials, username/password.
     methods = b"\x00\x02" if proxy.username is not None else b"\x00"
-    sock.sendall(b"\x05" + bytes([len(methods)]) + methods)
-    version, method = _recv_exactly(sock, 2, proxy)
+    link.sendall(b"\x05" + bytes([len(methods)]) + methods)
+    version, method = link.recv_exactly(2)
     if version != 5:
         raise ProxyError(f"proxy {proxy} does not speak socks5")
     if method == 0xFF:
@@ -272,8 +339,8 @@ def _socks5_connect(
         password = (proxy.password or "").encode()
         if len(user) > 255 or len(password) > 255:
             raise ProxyError("socks5 username and password are limited to 255 bytes")
-        sock.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
-        _, status = _recv_exactly(sock, 2, proxy)
+        link.sendall(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+        _, status = link.recv_exactly(2)
         if status != 0:
             raise ProxyError(f"socks5 proxy {proxy} refused our credentials")
     elif method != 0x00:
@@ -291,8 +358,8 @@ def _socks5_connect(
     else:
         target = (b"\x01" if address.version == 4 else b"\x04") + address.packed
     # RFC 1928 §4: VER=5, CMD=1 (CONNECT), RSV=0, then the address and the port.
-    sock.sendall(b"\x05\x01\x00" + target + port.to_bytes(2, "big"))
-    version, reply, _, address_type = _recv_exactly(sock, 4, proxy)
+    link.sendall(b"\x05\x01\x00" + target + port.to_bytes(2, "big"))
+    version, reply, _, address_type = link.recv_exactly(4)
     if version != 5:
         raise ProxyError(f"proxy {proxy} sent a malformed socks5 reply")
     if reply != 0:
@@ -300,12 +367,12 @@ def _socks5_connect(
         raise ProxyError(f"socks5 proxy {proxy} cannot reach {host}:{port}: {why}")
     # RFC 1928 §6: skip BND.ADDR and BND.PORT, whose length depends on ATYP.
     if address_type == 1:
-        _recv_exactly(sock, 4 + 2, proxy)
+        link.recv_exactly(4 + 2)
     elif address_type == 4:
-        _recv_exactly(sock, 16 + 2, proxy)
+        link.recv_exactly(16 + 2)
     elif address_type == 3:
-        (length,) = _recv_exactly(sock, 1, proxy)
-        _recv_exactly(sock, length + 2, proxy)
+        (length,) = link.recv_exactly(1)
+        link.recv_exactly(length + 2)
     else:
         raise ProxyError(f"proxy {proxy} sent an unknown address type {address_type}")
 
@@ -332,15 +399,20 @@ def open_tunnel(
         proxy: the proxy to go through.
         host: the WebSocket server's host.
         port: its port.
-        timeout: seconds for the whole of connecting and negotiating.
+        timeout: seconds for the whole of connecting and negotiating; each read and
+            write waits only for what is left of it.
         resolve: turns a host name into an address for ``socks5://``.
 
     Returns:
         A connected blocking socket whose far end is ``host:port``.
 
     Raises:
-        ProxyError: the proxy is unreachable, refused, or answered nonsense.
+        ProxyError: the proxy is unreachable, refused, answered nonsense, or did not
+            finish within ``timeout``.
+        ValueError: ``host`` cannot be written into a CONNECT request.
     """
+    if proxy.scheme == "http":
+        _authority(host, port)  # refuse before anything is sent
     try:
         sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
     except socket.gaierror as exc:
@@ -350,15 +422,16 @@ def open_tunnel(
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise ProxyError(f"cannot connect to proxy {proxy}: {reason}") from exc
+    link = _Link(sock, proxy, timeout)
     try:
         if proxy.scheme == "http":
-            _http_connect(sock, proxy, host, port)
+            _http_connect(link, host, port)
         else:
-            _socks5_connect(sock, proxy, host, port, resolve)
+            _socks5_connect(link, host, port, resolve)
     except TimeoutError as exc:
         sock.close()
         raise ProxyError(f"timed out waiting for proxy {proxy}") from exc
-    except ProxyError:
+    except (ProxyError, ValueError):
         sock.close()
         raise
     except OSError as exc:

@@ -473,6 +473,13 @@ class Server(EventEmitter):
     def _send_response(self, ws: WebSocket, response: Response) -> None:
         proto = ws._proto
         assert isinstance(proto, ServerProtocol)
+        try:
+            response.serialize()
+        except ValueError as exc:
+            # A header added by a listener or a refusal would inject a line of its own:
+            # report it and answer 500 instead, with nothing of the bad header sent.
+            self.emit("error", exc)
+            response = proto.reject(500, "internal error\n")
         with ws._lock:
             proto.send_response(response)
             ws._queue_output_locked()
