@@ -41,7 +41,7 @@ LIBRARY_API = [
     "close_code_name",
     "WebSocketURI",
     "parse_uri",
-    # errors (STYLE.md §6)
+    # errors (the tree drawn in wscli/core/exceptions.py)
     "WebSocketError",
     "InvalidURI",
     "ConnectionClosed",
@@ -147,3 +147,45 @@ def test_import_every_core_module_loads_no_cli_package() -> None:
     loaded = modules_loaded_after(imports)
     for package in CLI_PACKAGES:
         assert not [name for name in loaded if name.split(".")[0] == package], package
+
+
+#: What a sans-I/O module must not pull in: sockets, threads or the threaded layer.
+IO_MODULES = ("socket", "threading", "selectors", "ssl", "wscli.core.sync")
+
+SANS_IO_MODULES = [
+    "wscli.core.protocol",
+    "wscli.core.client",
+    "wscli.core.server",
+    "wscli.core.frames",
+    "wscli.core.legacy.hixie76",
+    "wscli.core.extensions.permessage_deflate",
+]
+
+
+@pytest.mark.parametrize("module_name", SANS_IO_MODULES)
+def test_sans_io_core_imports_without_sockets_threads_or_sync(module_name: str) -> None:
+    loaded = modules_loaded_after(f"import {module_name}")
+    assert module_name in loaded
+    for name in IO_MODULES:
+        assert not [m for m in loaded if m == name or m.startswith(name + ".")], name
+
+
+def test_the_threaded_layer_still_loads_on_first_use() -> None:
+    loaded = modules_loaded_after(
+        "import wscli.core\n"
+        "assert 'wscli.core.sync' not in __import__('sys').modules\n"
+        "from wscli.core import connect\n"
+        "from wscli import Server\n"
+        "assert connect.__module__ == 'wscli.core.sync.websocket'\n"
+        "assert Server.__module__ == 'wscli.core.sync.server'"
+    )
+    assert "wscli.core.sync.websocket" in loaded
+    assert "socket" in loaded
+
+
+def test_a_protocol_logs_to_wscli_core_by_default() -> None:
+    import logging
+
+    from wscli.core.protocol import LOGGER_NAME, Protocol, Side
+
+    assert Protocol(Side.SERVER).logger is logging.getLogger(LOGGER_NAME)

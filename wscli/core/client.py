@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import base64
-import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import (
     HandshakeError,
@@ -28,8 +27,11 @@ from .headers import (
     parse_token_list,
 )
 from .http11 import MAX_HEAD_SIZE, MAX_HEADERS, Request, Response, parse_response
-from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, Side, State, logger
+from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, Side, State
 from .uri import WebSocketURI
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = ["ClientProtocol", "USER_AGENT", "MAX_REFUSAL_BODY"]
 
@@ -79,7 +81,7 @@ class ClientProtocol(Protocol):
         max_headers: int = MAX_HEADERS,
         make_mask: Callable[[], bytes] | None = None,
         make_key: Callable[[], str] = generate_key,
-        logger: logging.Logger | logging.LoggerAdapter[Any] = logger,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         super().__init__(
             Side.CLIENT,

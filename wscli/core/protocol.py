@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import codecs
 import enum
-import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import Message, Ping, Pong
 from .exceptions import InvalidState, PayloadTooBig, ProtocolError
@@ -47,9 +46,37 @@ from .frames import (
 )
 from .masking import apply_mask
 
-__all__ = ["Protocol", "State", "Side", "DEFAULT_MAX_SIZE", "DEFAULT_MAX_FRAGMENTS", "random_mask"]
+if TYPE_CHECKING:
+    import logging
 
-logger = logging.getLogger("wscli.core")
+__all__ = [
+    "Protocol",
+    "State",
+    "Side",
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_MAX_FRAGMENTS",
+    "LOGGER_NAME",
+    "default_logger",
+    "random_mask",
+]
+
+#: The logger frames go to unless a protocol is handed another.
+LOGGER_NAME = "wscli.core"
+
+
+def default_logger() -> logging.Logger:
+    """Return the ``wscli.core`` logger.
+
+    :mod:`logging` is imported here, on first use, rather than with this module: it loads
+    :mod:`threading`, and importing the sans-I/O core should load no I/O machinery.
+    """
+    import logging
+
+    return logging.getLogger(LOGGER_NAME)
+
+
+#: ``logging.DEBUG``, without importing :mod:`logging` (see :func:`default_logger`).
+DEBUG = 10
 
 #: Default limit on the size of one incoming message, in bytes (64 MiB).
 DEFAULT_MAX_SIZE = 64 * 2**20
@@ -132,7 +159,8 @@ class Protocol:
             time without growing the message).
         extensions: negotiated extensions, in negotiation order.
         make_mask: returns a fresh 4-byte mask for each frame a client sends.
-        logger: where frames are logged at DEBUG level.
+        logger: where frames are logged at DEBUG level; ``None`` for
+            :func:`default_logger`.
     """
 
     def __init__(
@@ -144,15 +172,15 @@ class Protocol:
         max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
         extensions: Sequence[Extension] | None = None,
         make_mask: Callable[[], bytes] | None = None,
-        logger: logging.Logger | logging.LoggerAdapter[Any] = logger,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         self.side = side
         self.state = state
         self.max_size = max_size
         self.extensions: list[Extension] = list(extensions or [])
         self._make_mask = make_mask or random_mask
-        self.logger = logger
-        self._debug = logger.isEnabledFor(logging.DEBUG)
+        self.logger = logger if logger is not None else default_logger()
+        self._debug = self.logger.isEnabledFor(DEBUG)
 
         #: The close frame received from the peer, if any.
         self.close_rcvd: Close | None = None

@@ -9,11 +9,9 @@ after its request wait in the buffer until then.
 
 from __future__ import annotations
 
-import email.utils
 import http
-import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import (
     HandshakeError,
@@ -32,7 +30,10 @@ from .headers import (
     parse_token_list,
 )
 from .http11 import MAX_HEAD_SIZE, MAX_HEADERS, Request, Response, parse_request
-from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, Side, State, logger
+from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, Side, State
+
+if TYPE_CHECKING:
+    import logging
 
 __all__ = ["ServerProtocol", "SelectSubprotocol", "SERVER_NAME"]
 
@@ -82,7 +83,7 @@ class ServerProtocol(Protocol):
         max_headers: int = MAX_HEADERS,
         accept_any_subprotocol: bool = True,
         make_mask: Callable[[], bytes] | None = None,
-        logger: logging.Logger | logging.LoggerAdapter[Any] = logger,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         super().__init__(
             Side.SERVER,
@@ -161,7 +162,7 @@ class ServerProtocol(Protocol):
         if protocol is not None:
             headers["Sec-WebSocket-Protocol"] = protocol
         self.subprotocol = protocol
-        headers["Date"] = email.utils.formatdate(usegmt=True)
+        headers["Date"] = _http_date()
         headers["Server"] = SERVER_NAME
         return Response(101, "Switching Protocols", headers)
 
@@ -267,7 +268,7 @@ class ServerProtocol(Protocol):
             phrase = "Error"
         body = (text or f"{status} {phrase}\n").encode()
         headers = Headers()
-        headers["Date"] = email.utils.formatdate(usegmt=True)
+        headers["Date"] = _http_date()
         headers["Server"] = SERVER_NAME
         headers["Connection"] = "close"
         headers["Content-Type"] = "text/plain; charset=utf-8"
@@ -301,3 +302,14 @@ class ServerProtocol(Protocol):
         self.state = State.OPEN
         if self._buf:
             self._parse()
+
+
+def _http_date() -> str:
+    """Return the current time as an HTTP ``Date`` value.
+
+    :mod:`email.utils` is imported on first use: it loads :mod:`socket`, which importing the
+    sans-I/O core should not.
+    """
+    import email.utils
+
+    return email.utils.formatdate(usegmt=True)
