@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from tlshelpers import TIMEOUT
+from helpers import TIMEOUT
 
 __all__ = ["RecordingServer", "upgrade_answer", "redirect_answer", "header_lines", "GUID"]
 

@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tlshelpers import TIMEOUT, ThreadedTCPServer
+from helpers import TIMEOUT
+from tlshelpers import ThreadedTCPServer
 from wirepeer import RecordingServer
 
 from wscli.core.sync.net import ConnectFailed
