@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import json
 import os
 import platform
 import statistics
@@ -60,6 +61,10 @@ from wscli.loadgen import LoadConfig, Stats, Worker  # noqa: E402
 __all__ = ["main", "SCENARIOS"]
 
 BASELINE = "websockets-sync"
+CLIENT_TITLES = {
+    "wscli": "wscli bench's (Python, one selectors loop)",
+    "node": "node's ws client (benchmarks/node_client.js)",
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class Sample:
     p99: float
     server_cpu: float
     errors: int
+    cpu_per_message: float = 0.0  # server CPU seconds / every message it echoed
 
 
 @dataclass
@@ -115,8 +121,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drive(server: ServerProcess, scenario: Scenario, seconds: float) -> Sample:
-    """Run one scenario against one server for ``seconds``; return what it measured."""
+def drive(server: ServerProcess, scenario: Scenario, seconds: float, client: str) -> Sample:
+    """Run one scenario against one server for ``seconds`` with one load generator."""
+    if client == "node":
+        return drive_node(server, scenario, seconds)
     config = LoadConfig(
         url=server.url,
         connections=scenario.connections,
@@ -140,6 +148,43 @@ def drive(server: ServerProcess, scenario: Scenario, seconds: float) -> Sample:
         p99=stats.latency.percentile(99),
         server_cpu=used / elapsed if elapsed else 0.0,
         errors=stats.error_count + stats.lost + stats.failed,
+        cpu_per_message=used / stats.received if stats.received else 0.0,
+    )
+
+
+def drive_node(server: ServerProcess, scenario: Scenario, seconds: float) -> Sample:
+    """The same scenario driven by ``node_client.js`` (node's ``ws`` client)."""
+    modules = node_modules_dir()
+    assert modules is not None
+    command = [
+        "node",
+        os.path.join(HERE, "node_client.js"),
+        server.url,
+        str(scenario.connections),
+        str(scenario.pipeline),
+        str(scenario.size),
+        str(seconds),
+        *(["raw"] if server.raw else []),
+    ]
+    env = dict(os.environ, NODE_PATH=os.path.join(modules, "node_modules"))
+    before = cpu_seconds(server.pid)
+    started = time.monotonic()
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=seconds + 60, check=False
+    )
+    elapsed = time.monotonic() - started
+    used = cpu_seconds(server.pid) - before
+    try:
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"node client failed: {done.stderr.strip()[-500:]}") from None
+    return Sample(
+        rate=report["messages"] / report["seconds"] if report["seconds"] else 0.0,
+        p50=report["p50"],
+        p99=report["p99"],
+        server_cpu=used / elapsed if elapsed else 0.0,
+        errors=report["errors"],
+        cpu_per_message=used / report["echoed"] if report["echoed"] else 0.0,
     )
 
 
@@ -162,29 +207,39 @@ def busy_loops(enabled: bool) -> Iterator[None]:
             process.wait()
 
 
+Results = dict[str, dict[str, dict[str, Cell]]]
+"""results[client][scenario key][server kind]"""
+
+
 def run_matrix(
-    kinds: list[str], keys: list[str], rounds: int, seconds: float, log: Any
-) -> dict[str, dict[str, Cell]]:
-    """Measure every scenario in ``keys`` against every server kind, ``rounds`` times."""
-    results: dict[str, dict[str, Cell]] = {}
+    kinds: list[str], keys: list[str], clients: list[str], rounds: int, seconds: float, log: Any
+) -> Results:
+    """Measure every scenario in ``keys`` against every server kind with every load
+    generator, ``rounds`` times; the order of servers rotates from round to round."""
+    results: Results = {client: {} for client in clients}
     servers = {kind: ServerProcess(kind) for kind in kinds}
     try:
         for key in keys:
             scenario = SCENARIOS[key]
-            cells = results[key] = {kind: Cell() for kind in kinds}
+            for client in clients:
+                results[client][key] = {kind: Cell() for kind in kinds}
             with busy_loops(scenario.busy_loops):
                 for kind in kinds:  # warm up: first connections, allocator, caches
-                    drive(servers[kind], scenario, min(0.5, seconds))
+                    drive(servers[kind], scenario, min(0.5, seconds), clients[0])
                 for round_number in range(rounds):
                     shift = round_number % len(kinds)
-                    for kind in kinds[shift:] + kinds[:shift]:
-                        sample = drive(servers[kind], scenario, seconds)
-                        cells[kind].samples.append(sample)
-                        log(
-                            f"  ({key}) round {round_number + 1} {kind:<20} "
-                            f"{sample.rate:>10,.0f} msg/s  p50 {sample.p50 * 1e6:7.0f} us  "
-                            f"server cpu {sample.server_cpu * 100:3.0f}%"
-                        )
+                    order = clients if round_number % 2 == 0 else clients[::-1]
+                    for client in order:
+                        cells = results[client][key]
+                        for kind in kinds[shift:] + kinds[:shift]:
+                            sample = drive(servers[kind], scenario, seconds, client)
+                            cells[kind].samples.append(sample)
+                            log(
+                                f"  ({key}) round {round_number + 1} {client:<5} {kind:<16} "
+                                f"{sample.rate:>10,.0f} msg/s  p50 {sample.p50 * 1e6:7.0f} us  "
+                                f"server cpu {sample.server_cpu * 100:3.0f}%  "
+                                f"{sample.cpu_per_message * 1e6:8.1f} us/msg"
+                            )
     finally:
         for server in servers.values():
             server.close()
@@ -365,13 +420,29 @@ def cpu_per_message(cell: Cell) -> float:
     Once the load generator saturates a core, msg/s stops separating fast servers; the
     CPU each one spends per message still does.
     """
-    values = [s.server_cpu / s.rate for s in cell.samples if s.rate]
+    values = [s.cpu_per_message for s in cell.samples if s.cpu_per_message]
     return statistics.median(values) if values else 0.0
 
 
+def cpu_ratio(cells: dict[str, Cell], kind: str, base: str) -> float | None:
+    """Median over rounds of (kind's CPU per message / base's in the same round)."""
+    if kind not in cells or base not in cells:
+        return None
+    ratios = [
+        mine.cpu_per_message / other.cpu_per_message
+        for mine, other in zip(cells[kind].samples, cells[base].samples, strict=True)
+        if other.cpu_per_message
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
 def cpu_markdown(results: dict[str, dict[str, Cell]], kinds: list[str]) -> list[str]:
-    """Server CPU per message, CPU use (% of one core) and p99 latency per scenario."""
-    lines = ["| scenario | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    """Server CPU per message, CPU use (% of one core) and p99 latency per scenario, and
+    the CPU targets: wscli / picows <= 1.0 everywhere, bulk <= 0.5x websockets-sync."""
+    lines = [
+        "| scenario | " + " | ".join(kinds) + " | wscli / picows | target |",
+        "|---" * (len(kinds) + 3) + "|",
+    ]
     for key, cells in results.items():
         row = [f"({key})"] + [
             f"**{cpu_per_message(cells[kind]) * 1e6:,.1f} µs/msg**, "
@@ -379,6 +450,20 @@ def cpu_markdown(results: dict[str, dict[str, Cell]], kinds: list[str]) -> list[
             f"{cells[kind].median('p99') * 1e6:,.0f} µs"
             for kind in kinds
         ]
+        ratio = cpu_ratio(cells, "wscli", "picows")
+        row.append(f"{ratio:.2f}x" if ratio is not None else "n/a")
+        verdicts = []
+        if ratio is not None:
+            verdicts.append(f"<= 1.0x picows: {'met' if ratio <= 1.0 else 'missed'}")
+        if key == "a" and "wscli" in cells and "picows" in cells:
+            ok = cells["wscli"].median("p50") <= cells["picows"].median("p50")
+            verdicts.append(f"p50 no worse than picows: {'met' if ok else 'missed'}")
+        bulk = cpu_ratio(cells, "wscli", BASELINE) if key == "d" else None
+        if bulk is not None:
+            verdicts.append(
+                f"<= 0.5x {BASELINE}: {'met' if bulk <= 0.5 else 'missed'} ({bulk:.2f}x)"
+            )
+        row.append("; ".join(verdicts) or "n/a")
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -411,6 +496,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--servers", nargs="+", help="server kinds (default: all available)")
     parser.add_argument(
+        "--clients",
+        nargs="+",
+        choices=list(CLIENT_TITLES),
+        help="load generators (default: wscli, and node when node's ws is installed)",
+    )
+    parser.add_argument(
         "--idle-limit",
         type=float,
         default=90.0,
@@ -429,6 +520,9 @@ def main(argv: list[str] | None = None) -> None:
             "node-ws needs node and ws: mkdir -p /tmp/nodebench && cd /tmp/nodebench "
             "&& npm install ws"
         )
+    clients = args.clients or ["wscli", *(["node"] if node_modules_dir() else [])]
+    if "node" in clients and node_modules_dir() is None:
+        sys.exit("the node client needs node and ws (see benchmarks/README.md)")
     raise_nofile_limit()
 
     def log(text: str) -> None:
@@ -445,25 +539,32 @@ def main(argv: list[str] | None = None) -> None:
     keys = [key for key in SCENARIOS if key in parts]
     if keys:
         log(
-            f"matrix: {', '.join(keys)} x {', '.join(kinds)}, {args.rounds} rounds of "
+            f"matrix: {', '.join(keys)} x {', '.join(kinds)} x clients "
+            f"{', '.join(clients)}, {args.rounds} rounds of "
             f"{args.seconds:g} s"
         )
-        results = run_matrix(kinds, keys, args.rounds, args.seconds, log)
-        out += [
-            f"## Messages per second (median of {args.rounds} rounds of {args.seconds:g} s)",
-            "",
-            "Each cell: echoes verified per second and median latency; in bold, the median "
-            "of the per-round ratios to websockets-sync. raw-tcp echoes bytes without "
-            "WebSocket: it is the load generator's own ceiling.",
-            "",
-            *matrix_markdown(results, kinds),
-            "",
-            "Server CPU per echoed message (median over rounds; lower is better), server "
-            "CPU use (% of one core) and p99 latency:",
-            "",
-            *cpu_markdown(results, kinds),
-            "",
-        ]
+        results = run_matrix(kinds, keys, clients, args.rounds, args.seconds, log)
+        for client in clients:
+            out += [
+                f"## Load generator: {CLIENT_TITLES[client]}",
+                "",
+                f"### Messages per second (median of {args.rounds} rounds of {args.seconds:g} s)",
+                "",
+                "Each cell: echoes verified per second and median latency; in bold, the "
+                "median of the per-round ratios to websockets-sync. raw-tcp echoes bytes "
+                "without WebSocket: it is the load generator's own ceiling.",
+                "",
+                *matrix_markdown(results[client], kinds),
+                "",
+                "### Server CPU per echoed message",
+                "",
+                "Median over rounds, lower is better (server CPU seconds over every "
+                "message it echoed), then server CPU use (% of one core) and p99 latency; "
+                "the ratio is the median of per-round ratios:",
+                "",
+                *cpu_markdown(results[client], kinds),
+                "",
+            ]
     if "e" in parts:
         idle = [
             measure_idle(kind, count, args.idle_limit, log)
