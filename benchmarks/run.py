@@ -12,12 +12,16 @@ by side compare:
 1. starts each echo server in a process of its own (``benchmarks/servers.py``): wscli,
    websockets' threaded (sync) and asyncio servers, a raw TCP echo (the ceiling: no
    WebSocket at all), and node's ``ws`` when node and the package are installed;
-2. drives every server with the same load generator, ``wscli bench``'s
-   (:mod:`wscli.loadgen`), from this process. Its own ceiling is the raw TCP row: it
-   shows how much more the generator can drive than any WebSocket server answers;
-3. for each scenario, runs ``--rounds`` rounds; each round measures every server once,
-   in a rotated order, for ``--seconds``; it reports the median messages per second,
-   the median p50/p99, and the median of the per-round ratios to websockets-sync;
+2. drives every server with the same load generators: ``wscli bench``'s
+   (:mod:`wscli.loadgen`), from this process, and node's ``ws`` client
+   (``node_client.js``, when node and ws are installed; ``--clients`` picks). The raw
+   TCP row is each generator's own ceiling: it shows how much more the generator can
+   drive than any WebSocket server answers;
+3. for each scenario, runs ``--rounds`` rounds; each round measures every server once
+   with each generator, in a rotated order, for ``--seconds``; it reports the median
+   messages per second, the median p50/p99, the median of the per-round ratios to
+   websockets-sync, and the server's CPU time per echoed message with the median of
+   its per-round ratio to picows';
 4. opens 1,000 and 10,000 idle connections to fresh servers and reports what each
    connection costs in server memory (RSS growth / connections held);
 5. measures the frame codec alone (``benchmarks/bench_codec.py``).
