@@ -2,16 +2,24 @@
 
 ``ws+unix:///path/to.sock:/request/path`` names a Unix socket and the request path
 within it, the same spelling the Node.js ws library accepts.
+
+Redirects are decided here too (:func:`resolve_redirect`), as a careful HTTP client
+decides them: a ``Location`` the server chose is data, so it may lead only to another
+``ws://``/``wss://`` address, never to a local Unix socket, and never from ``wss://``
+down to cleartext ``ws://`` unless the caller opted in. :func:`same_origin` tells the
+caller when a hop leaves the first origin, so that what was meant for it (headers,
+subprotocols, Origin, TLS settings) stays behind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from dataclasses import dataclass
 
 from .exceptions import InvalidURI
 
-__all__ = ["WebSocketURI", "parse_uri"]
+__all__ = ["WebSocketURI", "parse_uri", "resolve_redirect", "same_origin"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +116,58 @@ def parse_uri(uri: str) -> WebSocketURI:
             urllib.parse.unquote(parsed.password or ""),
         )
     return WebSocketURI(secure, host, port, path, query, user_info)
+
+
+def same_origin(a: WebSocketURI, b: WebSocketURI) -> bool:
+    """Tell whether two addresses share scheme, host and port (RFC 6454 §5).
+
+    Two ``ws+unix://`` addresses are the same origin when they name the same socket.
+    """
+    if a.unix_path is not None or b.unix_path is not None:
+        return a.unix_path == b.unix_path
+    return (a.secure, a.host.lower(), a.port) == (b.secure, b.host.lower(), b.port)
+
+
+def resolve_redirect(
+    current: WebSocketURI, location: str, *, allow_insecure: bool = False
+) -> WebSocketURI:
+    """Work out where a redirect's ``Location`` leads from ``current``, or refuse it.
+
+    A relative location resolves against ``current`` (on a Unix socket, a path stays
+    on that socket). ``http``/``https`` mean ``ws``/``wss``; the fragment is dropped.
+
+    Args:
+        current: the address that answered with the redirect.
+        location: the ``Location`` header's value, as the server sent it.
+        allow_insecure: follow ``wss://`` → ``ws://`` (the conversation would then
+            go in cleartext); refused by default.
+
+    Raises:
+        InvalidURI: the location is not a ``ws://``/``wss://`` address, names a Unix
+            socket (a remote server must not reach local services), or would downgrade
+            ``wss://`` to ``ws://`` without ``allow_insecure``.
+    """
+    text = location.strip()
+    if text.lower().startswith("ws+unix:"):
+        raise InvalidURI(location, "a redirect may not lead to a unix socket")
+    if current.unix_path is not None:
+        if text.startswith("/") and not text.startswith("//"):
+            # A path on the same socket: ws+unix has no host to resolve against.
+            path, _, query = text.split("#", 1)[0].partition("?")
+            return dataclasses.replace(current, path=path, query=query)
+        if "://" not in text:
+            raise InvalidURI(location, "on a unix socket, a relative redirect must be a path")
+        joined = text
+    else:
+        base = ("https" if current.secure else "http") + str(current)[len(current.scheme) :]
+        joined = urllib.parse.urljoin(base, text)
+    scheme = joined.split(":", 1)[0].lower()
+    if scheme not in ("ws", "wss", "http", "https"):
+        raise InvalidURI(location, f"scheme {scheme!r} isn't ws or wss")
+    target = parse_uri(joined.split("#", 1)[0])
+    if current.secure and not target.secure and not allow_insecure:
+        raise InvalidURI(
+            location,
+            "it would leave wss:// for cleartext ws:// (allow_insecure_redirect allows it)",
+        )
+    return target

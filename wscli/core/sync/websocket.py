@@ -19,11 +19,10 @@ it missed, and the first ``message`` listener receives the messages still queued
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import ssl
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,10 +30,10 @@ from ..client import ClientProtocol
 from ..exceptions import ConnectionClosedError, InvalidState, InvalidStatus, InvalidURI
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, client_factory_from_options
-from ..headers import Headers, HeadersLike
+from ..headers import HeadersLike
 from ..http11 import MAX_HEAD_SIZE, MAX_HEADERS, Response
 from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
-from ..uri import WebSocketURI, parse_uri
+from ..uri import WebSocketURI, parse_uri, resolve_redirect, same_origin
 from .connection import Connection, ReadyState
 from .net import ConnectFailed, open_stream
 from .reactor import Reactor, shared_reactor
@@ -54,8 +53,7 @@ __all__ = [
 #: Answers to an upgrade that ``follow_redirects`` follows (RFC 7231 §6.4, RFC 7538).
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
-# Request headers that must not follow a redirect to another origin.
-_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+logger = logging.getLogger("wscli.core")
 
 # One-shot events a late listener is still told about.
 _STICKY = ("open", "error", "close")
@@ -155,8 +153,17 @@ class WebSocket(Connection):
             default) reads ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``; ``False``
             connects directly.
         follow_redirects: follow 301/302/303/307/308 answers to the upgrade, to the
-            ``Location`` they give; the ``redirect`` event reports each hop.
+            ``Location`` they give; the ``redirect`` event reports each hop (and the
+            ``wscli.core`` logger at INFO). Only ``ws://``/``wss://`` locations are
+            followed, never a Unix socket; see ``docs/LIMITS.md`` (security defaults).
         max_redirects: redirects followed before failing with :class:`RedirectError`.
+        allow_insecure_redirect: follow a redirect from ``wss://`` to ``ws://``;
+            refused by default, so a redirect never turns encryption off.
+        location_trusted: keep ``headers``, ``protocols``, ``origin`` and the TLS
+            options (``ssl``, ``ca``, ``cert``, ``servername``...) on a redirect to
+            another origin (scheme, host or port). By default they are meant for the
+            first origin only: a cross-origin hop sends none of them and checks the
+            new server against the system's trust store.
         extensions: extension factories to offer instead of ``per_message_deflate``.
         max_queue: unread messages held before reading pauses.
         write_limit: buffered outgoing bytes above which senders wait.
@@ -201,6 +208,8 @@ class WebSocket(Connection):
         proxy: str | bool | None = None,
         follow_redirects: bool = False,
         max_redirects: int = 10,
+        allow_insecure_redirect: bool = False,
+        location_trusted: bool = False,
         extensions: Sequence[ClientExtensionFactory] | None = None,
         max_queue: int = 64,
         write_limit: int = 4 * 2**20,
@@ -250,6 +259,8 @@ class WebSocket(Connection):
         self._proxy = proxy
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
+        self.allow_insecure_redirect = allow_insecure_redirect
+        self.location_trusted = location_trusted
         #: Every address this connection was sent to, the first one included.
         self.redirects: list[str] = [str(uri)]
         self._connect_deadline = None if open_timeout is None else time.monotonic() + open_timeout
@@ -340,18 +351,14 @@ class WebSocket(Connection):
         location = response.headers.get("Location")
         if not location:
             return None
-        current = self._uri
-        if current.unix_path is not None and location.startswith("/"):
-            # A path on the same Unix socket (ws+unix has no host to resolve against).
-            path, _, query = location.partition("?")
-            target = dataclasses.replace(current, path=path, query=query)
-        else:
-            base = ("https" if current.secure else "http") + str(current)[len(current.scheme) :]
-            joined = urllib.parse.urljoin(base, location.strip())
-            try:
-                target = parse_uri(joined.split("#", 1)[0])
-            except InvalidURI as exc:
-                raise RedirectError(response, f"cannot follow redirect to {location!r}") from exc
+        try:
+            target = resolve_redirect(
+                self._uri, location, allow_insecure=self.allow_insecure_redirect
+            )
+        except InvalidURI as exc:
+            raise RedirectError(
+                response, f"cannot follow redirect to {location!r}: {exc.why}"
+            ) from exc
         if len(self.redirects) - 1 >= self.max_redirects:
             raise RedirectError(
                 response,
@@ -377,21 +384,16 @@ class WebSocket(Connection):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        options = dict(self._client_options)
-        if (target.secure, target.host, target.port, target.unix_path) != (
-            old.secure,
-            old.host,
-            old.port,
-            old.unix_path,
-        ) and options["headers"] is not None:
-            # Credentials meant for one origin must not leak to the next.
-            kept = [
-                (name, value)
-                for name, value in Headers(options["headers"]).items()
-                if name.lower() not in _CREDENTIAL_HEADERS
-            ]
-            options["headers"] = kept
-            self._client_options = options
+        options = self._client_options
+        dropped = ""
+        if not same_origin(old, target) and not self.location_trusted:
+            # What the caller chose for the first origin stays there: any header may
+            # be a credential (X-Api-Key), so may a subprotocol (a bearer token, as
+            # Kubernetes carries it); Origin named the first site; SNI, a client
+            # certificate and a private CA were for the first host.
+            dropped = self._forget_first_origin()
+            options = self._client_options
+        logger.info("%s: %d redirect to %s%s", old, response.status_code, target, dropped)
         with self._lock:
             self._out.clear()
             self._out_size = 0
@@ -404,6 +406,27 @@ class WebSocket(Connection):
         self.redirects.append(str(target))
         self.emit("redirect", str(target), response)
         threading.Thread(target=self._connect_in_thread, name="wscli-connect", daemon=True).start()
+
+    def _forget_first_origin(self) -> str:
+        """Drop the caller's headers, subprotocols, Origin and TLS options; say which."""
+        options = dict(self._client_options)
+        dropped = [
+            what
+            for what, present in (
+                ("headers", bool(options["headers"])),
+                ("subprotocols", bool(options["subprotocols"])),
+                ("origin", options["origin"] is not None),
+                ("tls options", self._ssl_context is not None or bool(self._server_hostname)),
+            )
+            if present
+        ]
+        options.update(headers=None, subprotocols=None, origin=None)
+        self._client_options = options
+        self._ssl_context = None
+        self._server_hostname = None
+        if not dropped:
+            return ""
+        return f" (another origin: not sending its {', '.join(dropped)})"
 
     # -- inspection -----------------------------------------------------------------------
 
