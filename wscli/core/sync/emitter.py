@@ -1,93 +1,180 @@
-"""EventEmitter: ``on``/``once``/``off``/``emit`` in the manner of Node.js.
+"""EventEmitter: listeners called the way Node.js calls them, failures never silent.
 
-``Server`` and ``WebSocket`` share it. A listener that raises does not stop the others
-or the thread that emits: the exception goes to the ``error`` listeners, and is logged
-when there are none (or when an ``error`` listener raises in turn).
+``Server`` and ``WebSocket`` share it. Three rules, each the Python form of what a
+JavaScript program relies on:
+
+* **Arguments by arity.** JavaScript hands every argument to every listener and lets a
+  function ignore the ones it does not name. Python raises ``TypeError`` instead, so a
+  listener gets as many of the event's arguments as it has *required* positional
+  parameters (a ``*args`` listener gets them all; a parameter with a default keeps its
+  default). ``on_connection(ws)`` and ``on_connection(ws, request)`` both work. This is
+  also JavaScript's ``Function.length``, which ws reads to tell a synchronous
+  ``verifyClient`` from one that answers through a callback. The count is taken once,
+  when the listener is added, never per event.
+* **A raising listener stops nothing.** The other listeners still run and so does the
+  thread that emits; the exception goes to the ``error`` listeners.
+* **Errors are never silent.** With no ``error`` listener (or when one raises in its
+  turn), the exception is logged at ERROR with its traceback on the ``wscli.core``
+  logger, which :mod:`wscli.core.logs` shows on stderr unless the application set up
+  logging of its own.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
-__all__ = ["EventEmitter"]
+from ..logs import logger
 
-logger = logging.getLogger("wscli.core")
+__all__ = ["EventEmitter", "Listener", "fit_arguments", "required_arguments"]
 
-Listener = Callable[..., Any]
+Listener = Callable[..., object]
+_E = TypeVar("_E", bound="EventEmitter")
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-class _Once:
-    """Wraps a listener so it removes itself before its first call."""
+def required_arguments(function: Callable[..., object]) -> int | None:
+    """Return how many positional arguments ``function`` requires; ``None`` for ``*args``.
 
-    __slots__ = ("emitter", "name", "listener")
+    Parameters with defaults and keyword-only parameters do not count, as with
+    JavaScript's ``Function.length``. A callable whose signature cannot be read (some
+    built-ins) counts as ``*args``: it is given everything.
+    """
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    required = 0
+    for parameter in parameters:
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            return None
+        if parameter.kind in _POSITIONAL and parameter.default is inspect.Parameter.empty:
+            required += 1
+    return required
+
+
+class _Wrapper:
+    """A stored listener standing in for the one the application gave (``listener``)."""
+
+    __slots__ = ("listener",)
+
+    listener: Listener
+
+
+class _Fitted(_Wrapper):
+    """Calls ``listener`` with the first ``count`` arguments only."""
+
+    __slots__ = ("count",)
+
+    def __init__(self, listener: Listener, count: int) -> None:
+        self.listener = listener
+        self.count = count
+
+    def __call__(self, *args: Any) -> object:
+        return self.listener(*args[: self.count])
+
+
+class _Once(_Wrapper):
+    """Removes itself before its first call."""
+
+    __slots__ = ("emitter", "name", "call")
 
     def __init__(self, emitter: EventEmitter, name: str, listener: Listener) -> None:
         self.emitter = emitter
         self.name = name
         self.listener = listener
+        self.call = fit_arguments(listener, emitter.event_arguments.get(name))
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any) -> object:
         self.emitter.off(self.name, self)
-        return self.listener(*args)
+        return self.call(*args)
+
+
+def fit_arguments(listener: Listener, count: int | None = None) -> Listener:
+    """Return a callable taking an event's arguments that passes ``listener`` its share.
+
+    Args:
+        listener: the application's function.
+        count: how many arguments the event has, when known; a listener that takes
+            exactly that many (or ``*args``) is returned as it is, so the common case
+            costs nothing per call.
+    """
+    wanted = required_arguments(listener)
+    if wanted is None or wanted == count:
+        return listener
+    if count is not None and wanted > count:
+        # Asks for more than the event has: calling it raises the TypeError that says so.
+        return listener
+    return _Fitted(listener, wanted)
 
 
 class EventEmitter:
-    """Named events with ordered listeners; listeners run on the emitting thread."""
+    """Named events with ordered listeners; listeners run on the emitting thread.
+
+    Subclasses list their events and argument counts in :attr:`event_arguments` and
+    declare typed ``on``/``once``/``add_listener`` methods on top of :meth:`_add`, so a
+    type checker can tell a listener of the wrong shape.
+    """
+
+    #: Each documented event and how many arguments it is emitted with.
+    event_arguments: ClassVar[Mapping[str, int]] = {}
+    #: The level at which an ``error`` event nobody listens to is logged.
+    unhandled_error_level: ClassVar[int] = logging.ERROR
 
     # A dict is made only once a listener is added: most connections never get one.
     _listeners: dict[str, list[Listener]] | None = None
 
-    def on(self, name: str, listener: Listener) -> Listener:
-        """Call ``listener`` each time ``name`` is emitted; returns the listener.
-
-        Usable as a decorator: ``@ws.on("message")`` is not supported, pass the function.
-        """
+    def _add(self: _E, name: str, listener: Listener, once: bool = False) -> _E:
+        """Add ``listener`` for ``name``; the typed ``on``/``once`` call this."""
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, not {type(listener).__name__}")
+        if once:
+            entry: Listener = _Once(self, name, listener)
+        else:
+            entry = fit_arguments(listener, self.event_arguments.get(name))
         if self._listeners is None:
             self._listeners = {}
-        self._listeners.setdefault(name, []).append(listener)
-        self._listener_added(name, listener)
-        return listener
+        # Copy on write: an emit in progress keeps iterating its own list.
+        self._listeners[name] = [*self._listeners.get(name, ()), entry]
+        self._listener_added(name, entry)
+        return self
 
-    add_listener = on
-
-    def once(self, name: str, listener: Listener) -> Listener:
-        """Call ``listener`` the next time ``name`` is emitted, then forget it."""
-        return self.on(name, _Once(self, name, listener))
-
-    def off(self, name: str, listener: Listener) -> None:
-        """Remove ``listener`` (or a ``once`` wrapper of it) from ``name``."""
+    def off(self: _E, name: str, listener: Listener) -> _E:
+        """Remove ``listener`` (added by ``on`` or ``once``) from ``name``; returns self."""
         if not self._listeners or name not in self._listeners:
-            return
+            return self
         listeners = self._listeners[name]
         for index, candidate in enumerate(listeners):
             if candidate is listener or (
-                isinstance(candidate, _Once) and candidate.listener is listener
+                isinstance(candidate, _Wrapper) and candidate.listener is listener
             ):
-                # Copy on write: an emit in progress keeps iterating its own list.
                 self._listeners[name] = listeners[:index] + listeners[index + 1 :]
                 break
         if not self._listeners[name]:
             del self._listeners[name]
+        return self
 
     remove_listener = off
 
-    def remove_all_listeners(self, name: str | None = None) -> None:
+    def remove_all_listeners(self: _E, name: str | None = None) -> _E:
         """Remove every listener of ``name``, or of every event when ``name`` is None."""
-        if self._listeners is None:
-            return
-        if name is None:
-            self._listeners = {}
-        else:
-            self._listeners.pop(name, None)
+        if self._listeners is not None:
+            if name is None:
+                self._listeners = {}
+            else:
+                self._listeners.pop(name, None)
+        return self
 
     def listeners(self, name: str) -> list[Listener]:
-        """Return the listeners of ``name``, in calling order."""
+        """Return the listeners of ``name`` as they were given, in calling order."""
         if not self._listeners:
             return []
         return [
-            lst.listener if isinstance(lst, _Once) else lst for lst in self._listeners.get(name, [])
+            entry.listener if isinstance(entry, _Wrapper) else entry
+            for entry in self._listeners.get(name, ())
         ]
 
     def listener_count(self, name: str) -> int:
@@ -97,22 +184,35 @@ class EventEmitter:
         return len(self._listeners.get(name, ()))
 
     def emit(self, name: str, *args: Any) -> bool:
-        """Call every listener of ``name`` with ``args``; returns whether there was any."""
+        """Call every listener of ``name`` with ``args``; returns whether there was any.
+
+        An ``error`` event with no listener is logged (see :attr:`unhandled_error_level`).
+        """
         listeners = self._listeners.get(name) if self._listeners else None
         if not listeners:
             if name == "error" and args:
-                # recv() and iteration raise it too, so this is no place to shout.
-                logger.debug("error event with no listener: %s", args[0])
+                error = args[0]
+                logger.log(
+                    self.unhandled_error_level,
+                    "%r: unhandled error event: %s",
+                    self,
+                    error,
+                    exc_info=error if isinstance(error, BaseException) else None,
+                )
             return False
         for listener in listeners:
             try:
                 listener(*args)
             except Exception as exc:
-                if name == "error":
-                    logger.exception("error listener raised")
-                else:
-                    self.emit("error", exc)
+                self._listener_raised(name, exc)
         return True
 
-    def _listener_added(self, name: str, listener: Listener) -> None:
-        """Hook for subclasses: a listener was just added."""
+    def _listener_raised(self, name: str, exc: Exception) -> None:
+        """Hand a listener's exception to the ``error`` listeners, or log it."""
+        if name != "error" and self.listener_count("error"):
+            self.emit("error", exc)
+        else:
+            logger.error("%r: a %r listener raised", self, name, exc_info=exc)
+
+    def _listener_added(self, name: str, entry: Listener) -> None:
+        """Hook for subclasses: ``entry`` (a stored listener) was just added."""

@@ -10,7 +10,6 @@ handler then runs on a thread of its own.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import os
 import socket
@@ -27,7 +26,8 @@ from ..extensions.permessage_deflate import PerMessageDeflateOptions, server_fac
 from ..http11 import Request, Response
 from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
 from ..server import ServerProtocol
-from .emitter import EventEmitter
+from .emitter import fit_arguments, required_arguments
+from .listeners import ServerEvents
 from .reactor import EVENT_READ, Reactor
 from .websocket import WebSocket
 
@@ -64,7 +64,7 @@ class _ServerSocket(WebSocket):
         self._server._handle_request(self, request)
 
 
-class Server(EventEmitter):
+class Server(ServerEvents[WebSocket]):
     """A WebSocket server.
 
     With ``port``, it listens at once (``port=0`` picks a free port, see
@@ -78,14 +78,17 @@ class Server(EventEmitter):
         server: an existing ``socketserver.BaseServer`` whose requests to upgrade are
             handed over (see :mod:`wscli.core.sync.embed`).
         verify_client: ``verify_client(info)`` returns True to accept, False to refuse
-            with 401, or ``(False, status, message[, headers])``. A function taking two
-            arguments gets ``(info, callback)`` and answers by calling
-            ``callback(result, status=401, message=None, headers=None)``, from any thread.
+            with 401, or ``(False, status, message[, headers])``. A function with two
+            required parameters gets ``(info, callback)`` and answers by calling
+            ``callback(result, status=401, message=None, headers=None)``, from any
+            thread; parameters with defaults do not count (``verify_client(info,
+            extra=None)`` answers by returning). It runs on the reactor thread.
         path: only accept requests for this path (others get 400).
         no_server: do not listen; use :meth:`handle_upgrade`.
         client_tracking: keep the open connections in :attr:`clients`.
-        handle_protocols: ``handle_protocols(protocols, request)`` picks the subprotocol
-            from the offered list, or returns None/False for none. Without it the
+        handle_protocols: ``handle_protocols(protocols, request)`` (or
+            ``handle_protocols(protocols)``) picks the subprotocol from the offered
+            list, or returns None/False for none. Without it the
             client's first choice is accepted, as ws does.
         max_payload: largest incoming message in bytes.
         max_fragments: most frames one incoming message may span (1009 beyond).
@@ -174,11 +177,11 @@ class Server(EventEmitter):
             "write_limit": write_limit,
         }
         self.close_timeout = close_timeout
-        self._verify_takes_callback = False
-        if verify_client is not None:
-            with contextlib.suppress(TypeError, ValueError):
-                params = inspect.signature(verify_client).parameters
-                self._verify_takes_callback = len(params) >= 2
+        # As ws decides by verifyClient.length: two required parameters mean the answer
+        # comes through a callback; `verify_client(info, extra=None)` answers at once.
+        self._verify_takes_callback = (
+            verify_client is not None and (required_arguments(verify_client) or 0) >= 2
+        )
         self._own_reactor = reactor is None
         self._reactor = reactor or Reactor("wscli-server-reactor")
         self._reactor.start()
@@ -361,7 +364,7 @@ class Server(EventEmitter):
 
     def _select_subprotocol(self, offered: Sequence[str], request: Request) -> str | None:
         assert self.handle_protocols is not None
-        chosen = self.handle_protocols(list(offered), request)
+        chosen = fit_arguments(self.handle_protocols, 2)(list(offered), request)
         return chosen if isinstance(chosen, str) else None
 
     def _handle_request(self, ws: WebSocket, request: Request) -> None:
@@ -391,13 +394,13 @@ class Server(EventEmitter):
                 try:
                     self.verify_client(info, answer)
                 except Exception as exc:
-                    self.emit("error", exc)
+                    self._listener_raised("verify_client", exc)
                     self._refuse(ws, 500, "internal error")
                 return
             try:
                 outcome = self.verify_client(info)
             except Exception as exc:
-                self.emit("error", exc)
+                self._listener_raised("verify_client", exc)
                 self._refuse(ws, 500, "internal error")
                 return
             self._verified(ws, request, outcome)
@@ -515,7 +518,9 @@ class Server(EventEmitter):
         request: Any,
         sock: socket.socket | None = None,
         head: bytes = b"",
-        callback: Callable[[WebSocket, Request], Any] | None = None,
+        callback: Callable[[WebSocket, Request], object]
+        | Callable[[WebSocket], object]
+        | None = None,
     ) -> None:
         """Upgrade a connection whose request an HTTP server already read.
 
@@ -530,8 +535,8 @@ class Server(EventEmitter):
             sock: the connection's socket; the server takes it over. Taken from the
                 handler when ``request`` is one.
             head: bytes read after the request head (often empty).
-            callback: ``callback(ws, request)`` once the upgrade succeeded, on the
-                reactor thread; ``connection`` is emitted too.
+            callback: ``callback(ws, request)`` or ``callback(ws)`` once the upgrade
+                succeeded, on the reactor thread; ``connection`` is emitted too.
 
         Raises:
             TypeError: ``request`` is neither a Request nor a request handler, or no
@@ -549,11 +554,13 @@ class Server(EventEmitter):
         if req.body:
             raw = raw[: -len(req.body)]
         if callback is not None:
+            # Called like a listener: `callback(ws)` (ws's shape) or `callback(ws, request)`.
+            upgraded = fit_arguments(callback, 2)
 
             def on_connection(ws: WebSocket, request: Request) -> None:
                 if ws.socket is sock or ws._sock is sock:
                     self.off("connection", on_connection)
-                    callback(ws, request)
+                    upgraded(ws, request)
 
             self.on("connection", on_connection)
         self._reactor.call_soon(self._adopt, sock, raw + head)

@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ..client import ClientProtocol
 from ..exceptions import ConnectionClosedError, InvalidState, InvalidStatus, InvalidURI
@@ -35,6 +35,8 @@ from ..http11 import MAX_HEAD_SIZE, MAX_HEADERS, Response
 from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
 from ..uri import WebSocketURI, parse_uri, resolve_redirect, same_origin
 from .connection import Connection, ReadyState
+from .emitter import Listener
+from .listeners import WebSocketEvents
 from .net import ConnectFailed, open_stream
 from .reactor import Reactor, shared_reactor
 from .tls import PathOrPEM, TLSInfo, client_ssl_context, describe_tls_error, tls_info
@@ -54,6 +56,8 @@ __all__ = [
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 logger = logging.getLogger("wscli.core")
+
+_Self = TypeVar("_Self", bound="WebSocket")
 
 # One-shot events a late listener is still told about.
 _STICKY = ("open", "error", "close")
@@ -117,7 +121,7 @@ class RedirectError(InvalidStatus):
         self.args = (message,)
 
 
-class WebSocket(Connection):
+class WebSocket(Connection, WebSocketEvents):
     """A WebSocket connection with the Node.js ws API, in Python form.
 
     Constructing one starts connecting to ``address`` in the background. Attach
@@ -445,20 +449,19 @@ class WebSocket(Connection):
             self._missed[name] = args
         return delivered
 
-    def _listener_added(self, name: str, listener: Callable[..., Any]) -> None:
+    def _listener_added(self, name: str, entry: Listener) -> None:
         missed = self._missed
         if missed and name in missed:
             args = missed.pop(name)
-            self._reactor.call_soon(self._replay, listener, name, args)
+            self._reactor.call_soon(self._replay, entry, name, args)
         elif name == "message" and self._queue:
             self._reactor.call_soon(self._drain_queue)
 
-    def _replay(self, listener: Callable[..., Any], name: str, args: tuple[Any, ...]) -> None:
+    def _replay(self, entry: Listener, name: str, args: tuple[Any, ...]) -> None:
         try:
-            listener(*args)
+            entry(*args)
         except Exception as exc:
-            if name != "error":
-                self.emit("error", exc)
+            self._listener_raised(name, exc)
 
     def _drain_queue(self) -> None:
         while self._queue and self.listener_count("message"):
@@ -488,11 +491,7 @@ class WebSocket(Connection):
         self, type: str, listener: Callable[[Any], Any], *, once: bool = False
     ) -> None:
         """Call ``listener(event)`` with a W3C-style event object for ``type``."""
-        wrapper = _W3CListener(self, type, listener)
-        if once:
-            self.once(type, wrapper)
-        else:
-            self.on(type, wrapper)
+        self._add(type, _W3CListener(self, type, listener), once=once)
 
     def remove_event_listener(self, type: str, listener: Callable[[Any], Any]) -> None:
         """Remove a listener added with :meth:`add_event_listener`."""
@@ -510,7 +509,7 @@ class WebSocket(Connection):
         if handler is not None:
             wrapper = _W3CListener(self, type, handler)
             self._w3c[type] = wrapper
-            self.on(type, wrapper)
+            self._add(type, wrapper)
 
     def _get_handler(self, type: str) -> Callable[[Any], Any] | None:
         wrapper = (self._w3c or {}).get(type)
@@ -533,6 +532,10 @@ class WebSocket(Connection):
     def binary_type(self) -> str:
         """Binary messages arrive as ``bytes`` (``"nodebuffer"`` has no Python analogue)."""
         return "bytes"
+
+    def __enter__(self: _Self) -> _Self:
+        """``with connect(...) as ws:`` gives the WebSocket, typed as one; closes at exit."""
+        return self
 
     # -- blocking open ----------------------------------------------------------------
 

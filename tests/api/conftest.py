@@ -1,0 +1,32 @@
+"""Fixtures for the ws-style API tests: loopback servers that stop by themselves."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import wscli
+
+#: Seconds every wait may take; slow machines can scale it.
+TIMEOUT = 5.0 * float(os.environ.get("WSCLI_TEST_TIMEOUT_FACTOR", "1"))
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = TIMEOUT) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return bool(predicate())
+
+
+@pytest.fixture
+def server() -> Iterator[wscli.Server]:
+    """A server on 127.0.0.1 with no listeners: each test adds its own."""
+    server = wscli.Server("127.0.0.1", 0)
+    yield server
+    server.close(timeout=TIMEOUT)
