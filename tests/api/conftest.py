@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from helpers import TIMEOUT
 
 import wscli
 
-#: Seconds every wait may take; slow machines can scale it.
-TIMEOUT = 5.0 * float(os.environ.get("WSCLI_TEST_TIMEOUT_FACTOR", "1"))
+__all__ = ["TIMEOUT", "wait_for"]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = TIMEOUT) -> bool:
