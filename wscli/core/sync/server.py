@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 import ssl as ssl_module
-import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from ..server import ServerProtocol
 from .emitter import fit_arguments, required_arguments
 from .listeners import ServerEvents
 from .reactor import EVENT_READ, Reactor
+from .unix import DEFAULT_UNIX_MODE, bind_unix_listener
 from .websocket import WebSocket
 
 __all__ = ["Server", "ClientInfo", "serve"]
@@ -103,7 +103,10 @@ class Server(ServerEvents[WebSocket]):
             the reactor without blocking it; clients whose handshake fails are reported
             as ``tls_client_error(exc, address)``.
         unix: a Unix socket path to listen on instead of a port. A stale socket file
-            left by a dead server is replaced; the file is removed on close.
+            left by a dead server is replaced; any other existing path is refused,
+            never removed; the file is removed on close.
+        unix_mode: permissions of the ``unix`` socket file, whatever the umask:
+            ``0o600`` (only this user may connect) unless given.
         allow_hixie76: also accept clients of draft-hixie-thewebsocketprotocol-76 (old
             browsers); their ``protocol_version`` is ``"hixie-76"``.
         open_timeout, close_timeout, ping_interval, ping_timeout, max_queue,
@@ -142,6 +145,7 @@ class Server(ServerEvents[WebSocket]):
         max_headers: int | None = None,
         allow_hixie76: bool = False,
         unix: str | os.PathLike[str] | None = None,
+        unix_mode: int = DEFAULT_UNIX_MODE,
         reactor: Reactor | None = None,
         backlog: int = 1024,
         callback: Callable[[], Any] | None = None,
@@ -201,7 +205,7 @@ class Server(ServerEvents[WebSocket]):
         if port is not None or unix is not None:
             try:
                 if unix is not None:
-                    self._listen_unix(os.fspath(unix), backlog)
+                    self._listen_unix(os.fspath(unix), backlog, unix_mode)
                 else:
                     assert port is not None
                     self._listen(host, port, backlog)
@@ -236,27 +240,9 @@ class Server(ServerEvents[WebSocket]):
         self._listener = sock
         self._reactor.call_soon(self._reactor.register, sock, EVENT_READ, self)
 
-    def _listen_unix(self, path: str, backlog: int) -> None:
-        """Listen on a Unix socket, replacing a stale socket file but nothing else."""
-        with contextlib.suppress(FileNotFoundError):
-            if not stat.S_ISSOCK(os.stat(path).st_mode):
-                raise FileExistsError(f"{path} exists and is not a socket")
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(path)
-            except ConnectionRefusedError:
-                os.unlink(path)  # nobody listens: a dead server's leftover
-            else:
-                raise OSError(f"{path} is in use by another server")
-            finally:
-                probe.close()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(path)
-            sock.listen(backlog)
-        except OSError:
-            sock.close()
-            raise
+    def _listen_unix(self, path: str, backlog: int, mode: int) -> None:
+        """Listen on a Unix socket with ``mode``, replacing a stale socket file only."""
+        sock = bind_unix_listener(path, mode=mode, backlog=backlog)
         self._unix_path = path
         self._watch_listener(sock)
 
