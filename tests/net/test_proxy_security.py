@@ -4,8 +4,10 @@ open timeout. The proxies here are raw sockets that record what they got."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from helpers import TIMEOUT
@@ -118,3 +120,25 @@ def test_a_proxy_that_drips_its_answer_cannot_stretch_the_open_timeout(clean_env
             )
     assert "timed out" in str(info.value)
     assert "closed the connection" not in str(info.value)
+
+
+def test_slow_name_resolution_counts_against_the_open_timeout(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resolver that never answers: the open timeout ends the wait, not the resolver."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def stuck(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "stuck.example":
+            release.wait(TIMEOUT)  # bounded, so a regression fails instead of hanging
+            raise socket.gaierror(socket.EAI_AGAIN, "resolver gave up")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    try:
+        with pytest.raises(ConnectFailed) as info:
+            connect("ws://stuck.example:8080/", open_timeout=0.3)
+    finally:
+        release.set()
+    assert str(info.value) == "timed out connecting to stuck.example:8080"

@@ -21,6 +21,7 @@ import ssl
 import time
 
 from ..uri import WebSocketURI
+from .resolve import create_connection
 from .tls import describe_tls_error
 
 __all__ = ["open_stream", "ConnectFailed", "default_ssl_context"]
@@ -37,7 +38,8 @@ def default_ssl_context() -> ssl.SSLContext:
 
 def _connect_tcp(uri: WebSocketURI, timeout: float | None) -> socket.socket:
     try:
-        return socket.create_connection((uri.host, uri.port), timeout=timeout)
+        # DNS counts against the timeout too (socket.create_connection's does not).
+        return create_connection((uri.host, uri.port), timeout)
     except socket.gaierror as exc:
         raise ConnectFailed(f"cannot resolve host {uri.host}: {exc.strerror}") from exc
     except TimeoutError as exc:

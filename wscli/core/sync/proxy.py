@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from ..headers import check_header
 from ..uri import WebSocketURI
 from .net import ConnectFailed
+from .resolve import create_connection, getaddrinfo
 
 __all__ = ["ProxyURL", "ProxyError", "parse_proxy", "proxy_for", "open_tunnel", "redact_proxy"]
 
@@ -233,6 +234,13 @@ class _Link:
             raise TimeoutError("proxy deadline passed")
         self.sock.settimeout(left)
 
+    def resolve(self, host: str, port: int) -> str:
+        """Resolve ``host`` here (``socks5://``) within what is left of the deadline."""
+        left = None if self.end is None else self.end - time.monotonic()
+        if left is not None and left <= 0:
+            raise TimeoutError("proxy deadline passed")
+        return _resolve_locally(host, port, left)
+
     def recv(self, size: int, flags: int = 0) -> bytes:
         self._arm()
         return self.sock.recv(size, flags)
@@ -377,9 +385,9 @@ def _socks5_connect(
         raise ProxyError(f"proxy {proxy} sent an unknown address type {address_type}")
 
 
-def _resolve_locally(host: str, port: int) -> str:
+def _resolve_locally(host: str, port: int, timeout: float | None = None) -> str:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = getaddrinfo(host, port, timeout)
     except socket.gaierror as exc:
         raise ProxyError(f"cannot resolve host {host}: {exc.strerror}") from exc
     return str(infos[0][4][0])
@@ -391,7 +399,7 @@ def open_tunnel(
     port: int,
     *,
     timeout: float | None,
-    resolve: Callable[[str, int], str] = _resolve_locally,
+    resolve: Callable[[str, int], str] | None = None,
 ) -> socket.socket:
     """Connect to ``proxy`` and ask it for a tunnel to ``host:port``.
 
@@ -401,7 +409,8 @@ def open_tunnel(
         port: its port.
         timeout: seconds for the whole of connecting and negotiating; each read and
             write waits only for what is left of it.
-        resolve: turns a host name into an address for ``socks5://``.
+        resolve: turns a host name into an address for ``socks5://``; by default
+            the system resolver, within what is left of ``timeout``.
 
     Returns:
         A connected blocking socket whose far end is ``host:port``.
@@ -414,7 +423,7 @@ def open_tunnel(
     if proxy.scheme == "http":
         _authority(host, port)  # refuse before anything is sent
     try:
-        sock = socket.create_connection((proxy.host, proxy.port), timeout=timeout)
+        sock = create_connection((proxy.host, proxy.port), timeout)
     except socket.gaierror as exc:
         raise ProxyError(f"cannot resolve proxy host {proxy.host}: {exc.strerror}") from exc
     except TimeoutError as exc:
@@ -427,7 +436,7 @@ def open_tunnel(
         if proxy.scheme == "http":
             _http_connect(link, host, port)
         else:
-            _socks5_connect(link, host, port, resolve)
+            _socks5_connect(link, host, port, resolve or link.resolve)
     except TimeoutError as exc:
         sock.close()
         raise ProxyError(f"timed out waiting for proxy {proxy}") from exc
