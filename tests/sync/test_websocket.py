@@ -60,7 +60,7 @@ def test_events_in_order_with_listener_attached_after_construction(
 def test_late_listeners_catch_up_on_open_and_queued_messages(echo_server: wscli.Server) -> None:
     ws = wscli.connect(echo_server.url)  # already open: "open" was emitted to nobody
     ws.send("early")
-    assert wait_for(lambda: len(ws._queue) == 1)
+    assert wait_for(lambda: ws.unread_messages == 1)
     got: queue.Queue[Any] = queue.Queue()
     ws.on("open", lambda: got.put("open"))
     ws.on("message", lambda data, flags: got.put(data))

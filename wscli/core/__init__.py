@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .client import ClientProtocol
 from .exceptions import (
     ConcurrencyError,
+    ConnectFailed,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -30,6 +31,7 @@ from .exceptions import (
     NegotiationError,
     PayloadTooBig,
     ProtocolError,
+    ProxyError,
     UnsupportedVersion,
     WebSocketError,
 )
@@ -43,8 +45,6 @@ from .uri import WebSocketURI, parse_uri
 
 if TYPE_CHECKING:
     from .sync.connection import Connection, MessageFlags, PongWaiter, ReadyState
-    from .sync.net import ConnectFailed
-    from .sync.proxy import ProxyError
     from .sync.reactor import Reactor
     from .sync.server import ClientInfo, Server, serve
     from .sync.tls import TLSInfo, client_ssl_context, server_ssl_context, tls_info
@@ -67,8 +67,6 @@ _SYNC_NAMES = {
     "MessageFlags": "connection",
     "PongWaiter": "connection",
     "ReadyState": "connection",
-    "ConnectFailed": "net",
-    "ProxyError": "proxy",
     "Reactor": "reactor",
     "ClientInfo": "server",
     "Server": "server",

@@ -15,6 +15,13 @@ The tree separates what the peer did from what the caller did::
     ├── InvalidState             caller misuse, e.g. sending after close
     └── ConcurrencyError         two threads reading one connection
 
+    OSError
+    └── ConnectFailed            DNS, TCP, TLS or a Unix socket failed; the message says why
+        └── ProxyError           the proxy refused or failed to open the tunnel
+
+``ConnectFailed`` is an ``OSError`` rather than a ``WebSocketError`` because callers
+already catch ``OSError`` for network failures.
+
 ``ProtocolError`` and ``HandshakeError`` mean the peer misbehaved; ``InvalidState``,
 ``ConcurrencyError``, ``TypeError`` and ``ValueError`` mean the calling code did.
 Messages are lowercase fragments such as ``invalid opcode 0x3``.
@@ -44,6 +51,8 @@ __all__ = [
     "PayloadTooBig",
     "InvalidState",
     "ConcurrencyError",
+    "ConnectFailed",
+    "ProxyError",
 ]
 
 
@@ -180,3 +189,11 @@ class InvalidState(WebSocketError):
 
 class ConcurrencyError(WebSocketError, RuntimeError):
     """Two threads tried to read one connection at the same time."""
+
+
+class ConnectFailed(OSError):
+    """The TCP, TLS or Unix-socket connection could not be made; the message says why."""
+
+
+class ProxyError(ConnectFailed):
+    """The proxy refused or failed to open the tunnel; the message says why."""

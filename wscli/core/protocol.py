@@ -221,8 +221,9 @@ class Protocol:
         # Text frame being received piece by piece: [fin, mask, remaining, offset].
         self._partial: list[Any] | None = None
 
-        # Message being sent in fragments.
+        # Message being sent in fragments: its opcode (TEXT or BINARY) until its last frame.
         self._send_fragmenting = False
+        self._send_opcode: Opcode | None = None
         self._send_compress: bool | None = None
 
     # -- extensions -------------------------------------------------------------------
@@ -657,6 +658,24 @@ class Protocol:
         return False
 
     @property
+    def sending_message(self) -> Opcode | None:
+        """The type (TEXT or BINARY) of the message being sent in fragments, or ``None``.
+
+        Between a ``send_text``/``send_binary`` with ``fin=False`` and the continuation
+        with ``fin=True``, only :meth:`send_continuation` may send data (RFC 6455 §5.4).
+        """
+        return self._send_opcode
+
+    @property
+    def close_pending(self) -> bool:
+        """Whether a received close frame waits for :meth:`handle_pending`."""
+        return self._pending_close is not None
+
+    def output_size(self) -> int:
+        """Return how many bytes :meth:`data_to_send` would return now."""
+        return sum(len(chunk) for chunk in self._out)
+
+    @property
     def has_pending(self) -> bool:
         """Whether a failure or a received close waits for :meth:`handle_pending`."""
         return self._pending_failure is not None or self._pending_close is not None
@@ -718,6 +737,10 @@ class Protocol:
         elif self._send_fragmenting:
             raise InvalidState("a fragmented message is in progress")
         self._send_fragmenting = not fin
+        if opcode != Opcode.CONT:
+            self._send_opcode = None if fin else Opcode(opcode)
+        elif fin:
+            self._send_opcode = None
         if self.extensions:
             frame = Frame(Opcode(opcode), data, fin)
             for extension in self.extensions:

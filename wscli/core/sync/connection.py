@@ -1,28 +1,37 @@
-"""Connection: one socket, one protocol, one lock, an outgoing buffer, on a reactor.
+"""Connection: one socket, one protocol, one lock, on a reactor, with its parts as owners.
 
-The reactor thread reads, feeds the protocol under the lock, writes what the protocol
-answers (pongs, the close echo) and then hands events on without holding the lock:
-messages go to ``message`` listeners when there are any, else to a queue that
-:meth:`Connection.recv` and iteration read. User threads call ``send``, ``ping`` and
-``close``, which take the lock, ask the protocol for bytes, try to write them at once and
-leave the rest to the reactor.
+The reactor thread reads, feeds the protocol under the lock, queues what the protocol
+answers (pongs, the close echo) and then hands events on without holding the lock.
+User threads call ``send``, ``ping`` and ``close``, which take the lock, ask the
+protocol for bytes, try to write them at once and leave the rest to the reactor.
 
-Back-pressure works both ways: a user thread sending while more than ``write_limit``
-bytes wait in the buffer blocks until the peer reads (listeners on the reactor thread
-never block: their data is buffered); and while ``max_queue`` messages wait unread, the
-socket is not read, so the peer's TCP window closes.
+A connection is built from parts, each the one owner of its state:
+
+* :class:`~wscli.core.sync.outbuffer.OutBuffer`: outgoing bytes, sizes, flush accounting,
+  send callbacks and the gathered write;
+* :class:`~wscli.core.sync.keepalive.Keepalive`: ping waiters and keepalive timers;
+* :class:`~wscli.core.sync.delivery.Delivery` (inherited): the order of events, the queue
+  that :meth:`Connection.recv` reads, and late listeners.
+
+The sending half (:class:`~wscli.core.sync.sending.SendSide`, inherited) lets one
+message at a time own the send side and bounds every sender, the reactor thread
+included; its module docstring gives the policy.
+
+**Reading is bounded too.** While the reactor thread's own output (pongs, echoes,
+listeners' replies) is above ``write_limit``, the socket is not read, so the peer's
+TCP window closes; and while ``max_queue`` messages wait unread, the socket is not read
+either.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ..events import Message, Ping, Pong
@@ -36,15 +45,16 @@ from ..exceptions import (
 from ..frames import Close, CloseCode
 from ..http11 import Request, Response
 from ..protocol import Protocol, Side, State
-from .emitter import EventEmitter
-from .reactor import EVENT_READ, EVENT_WRITE, Reactor
+from .delivery import Delivery, MessageFlags
+from .keepalive import Keepalive, PongWaiter
+from .outbuffer import OutBuffer
+from .reactor import EVENT_READ, EVENT_WRITE, Reactor, TimerHandle
+from .sending import MessageStream, SendSide
 
-__all__ = ["Connection", "MessageFlags", "PongWaiter", "ReadyState"]
+__all__ = ["Connection", "MessageFlags", "PongWaiter", "ReadyState", "MessageStream"]
 
 logger = logging.getLogger("wscli.core")
 
-_IOV_MAX = 512
-_GATHER_BYTES = 1 << 20
 _WAIT_SLICE = 3600.0  # longest single wait; lets Ctrl-C through on every platform
 
 
@@ -58,91 +68,15 @@ class ReadyState:
     names = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
 
 
-class MessageFlags:
-    """The second argument of ``message`` listeners, as in ws: ``flags.binary``."""
-
-    __slots__ = ("binary",)
-
-    def __init__(self, binary: bool) -> None:
-        self.binary = binary
-
-    def __repr__(self) -> str:
-        return f"MessageFlags(binary={self.binary})"
-
-
-_TEXT_FLAGS = MessageFlags(False)
-_BINARY_FLAGS = MessageFlags(True)
-
-
-class PongWaiter:
-    """What :meth:`Connection.ping` returns: wait for the answering pong."""
-
-    __slots__ = ("data", "sent_at", "latency", "error", "_event")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.sent_at = time.monotonic()
-        #: Seconds between sending the ping and receiving the pong, once it came.
-        self.latency: float | None = None
-        self.error: ConnectionClosed | None = None
-        self._event = threading.Event()
-
-    def _resolve(self, now: float) -> None:
-        self.latency = now - self.sent_at
-        self._event.set()
-
-    def _fail(self, error: ConnectionClosed) -> None:
-        self.error = error
-        self._event.set()
-
-    def done(self) -> bool:
-        """Tell whether the pong came or the connection closed."""
-        return self._event.is_set()
-
-    def wait(self, timeout: float | None = None) -> float:
-        """Block until the pong arrives; return the round-trip time in seconds.
-
-        Raises:
-            TimeoutError: no pong within ``timeout`` seconds.
-            ConnectionClosed: the connection closed first.
-        """
-        if not self._event.wait(timeout):
-            raise TimeoutError(f"no pong within {timeout} seconds")
-        if self.error is not None:
-            raise self.error
-        assert self.latency is not None
-        return self.latency
-
-
-class _Stream:
-    """The writer :meth:`Connection.stream` yields: each ``write`` sends one fragment."""
-
-    def __init__(self, connection: Connection, binary: bool) -> None:
-        self._connection = connection
-        self._binary = binary
-        self._started = False
-
-    def write(self, data: str | bytes | bytearray | memoryview) -> None:
-        """Send ``data`` as the next fragment of the message."""
-        payload = self._connection._payload(data, self._binary)
-        opcode = "binary" if self._binary else "text"
-        self._connection._send_fragment(payload, opcode if not self._started else "cont", False)
-        self._started = True
-
-    def _finish(self) -> None:
-        self._connection._send_fragment(
-            b"", ("binary" if self._binary else "text") if not self._started else "cont", True
-        )
-
-
-class Connection(EventEmitter):
+class Connection(SendSide, Delivery):
     """A WebSocket connection served by a reactor thread.
 
     Build one through :func:`wscli.connect`, :class:`wscli.WebSocket` or a
     :class:`wscli.Server`; the constructor is the I/O layer's business.
 
     Args:
-        sock: a connected socket (TLS already negotiated).
+        sock: a connected socket (TLS already negotiated), or ``None`` until a client
+            has connected (see :meth:`_set_socket`).
         protocol: the sans-I/O protocol for this connection.
         reactor: the reactor that will serve the socket.
         open_timeout: seconds the opening handshake may take.
@@ -154,9 +88,34 @@ class Connection(EventEmitter):
         url: the address, for clients.
     """
 
+    # Class-level defaults: an idle connection stores only what differs from them.
+    _cond: threading.Condition | None = None
+    _timer: TimerHandle | None = None  # open or close timer
+    _pending_timer: TimerHandle | None = None
+    _keepalive: Keepalive | None = None
+    _interest = 0
+    _flush_scheduled = False
+    _dispatching = False  # _feed is handing events on; it flushes afterwards
+    _paused = False
+    _reading = False
+    _opened = False
+    _finished = False
+    _done = False  # set under the lock once close_code and friends are final
+    _broken: BaseException | None = None
+    _handshake_failed = False
+    _reader_holding = False  # recv() returned a message and wasn't called since
+    _receiving = False
+    _tls = False
+    bytes_received = 0
+    close_code: int | None = None
+    close_reason = ""
+    #: Why the connection failed, when it did (handshake, protocol or network error).
+    error: BaseException | None = None
+    remote_address: Any = None
+
     def __init__(
         self,
-        sock: socket.socket,
+        sock: socket.socket | None,
         protocol: Protocol,
         reactor: Reactor,
         *,
@@ -168,7 +127,6 @@ class Connection(EventEmitter):
         ping_timeout: float | None = None,
         url: str | None = None,
     ) -> None:
-        self._sock = sock
         self._proto = protocol
         self._reactor = reactor
         self.open_timeout = open_timeout
@@ -178,43 +136,10 @@ class Connection(EventEmitter):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.url = url
-        #: Bytes read from the socket so far.
-        self.bytes_received = 0
         self._lock = threading.Lock()
-        self._cond: threading.Condition | None = None
-        self._out: collections.deque[bytes | memoryview | None] = collections.deque()
-        self._out_size = 0
-        self._flushed_total = 0
-        self._queued_total = 0
-        self._send_callbacks: collections.deque[tuple[int, Callable[..., Any]]] | None = None
-        self._interest = 0
-        self._flush_scheduled = False
-        self._dispatching = False  # _feed is handing events on; it flushes afterwards
-        self._paused = False
-        self._queue_paused = False
-        # Bytes queued by the reactor thread (pongs, close echoes, listeners' sends) and
-        # not written yet, with (end offset, size) marks to count them down as they go.
-        self._reactor_out = 0
-        self._reactor_marks: collections.deque[tuple[int, int]] = collections.deque()
-        self._queue: collections.deque[str | bytes] = collections.deque()
-        self._reading = False
-        self._opened = False
-        self._finished = False
-        self._done = False  # set under the lock once close_code and friends are final
-        self._broken: BaseException | None = None
-        self._timer: Any = None  # open or close timer
-        self._pending_timer: Any = None
-        self._handshake_failed = False
-        self._reader_holding = False  # recv() returned a message and wasn't called since
-        self._keepalive: Any = None
-        self._pings: collections.deque[PongWaiter] = collections.deque()
-        self._ping_inflight: PongWaiter | None = None
-        self.close_code: int | None = None
-        self.close_reason = ""
-        #: Why the connection failed, when it did (handshake, protocol or network error).
-        self.error: BaseException | None = None
-        self.remote_address: Any = None
-        self._tls = False
+        self._out = OutBuffer()
+        # Clients connect after construction; until then there is no socket.
+        self._sock: socket.socket = sock  # type: ignore[assignment]
         if sock is not None:
             self._set_socket(sock)
 
@@ -280,7 +205,12 @@ class Connection(EventEmitter):
     @property
     def buffered_amount(self) -> int:
         """Bytes queued for sending that the OS has not taken yet."""
-        return self._out_size
+        return self._out.size
+
+    @property
+    def unread_messages(self) -> int:
+        """Messages received that no listener took and ``recv`` has not returned yet."""
+        return self._unread()
 
     @property
     def is_server(self) -> bool:
@@ -301,7 +231,7 @@ class Connection(EventEmitter):
     def local_address(self) -> Any:
         """The socket's own address."""
         try:
-            return self._sock.getsockname()
+            return self._sock.getsockname() if self._sock is not None else None
         except OSError:
             return None
 
@@ -309,6 +239,16 @@ class Connection(EventEmitter):
     def socket(self) -> socket.socket:
         """The underlying socket; reading or writing it directly breaks the protocol."""
         return self._sock
+
+    @property
+    def opened(self) -> bool:
+        """Whether the opening handshake completed (it stays True after the close)."""
+        return self._opened
+
+    @property
+    def finished(self) -> bool:
+        """Whether the TCP connection is gone (the ``close`` event came or is coming)."""
+        return self._finished
 
     # -- starting -----------------------------------------------------------------------
 
@@ -325,6 +265,7 @@ class Connection(EventEmitter):
             self._feed(initial)
 
     def _open_timed_out(self) -> None:
+        self._timer = None
         if self._proto.state is State.CONNECTING and not self._finished:
             self._fail_now(TimeoutError("timed out during the opening handshake"))
 
@@ -332,6 +273,8 @@ class Connection(EventEmitter):
 
     def handle_io(self, mask: int) -> None:
         """Called by the reactor when the socket is ready."""
+        if self._finished:
+            return
         if mask & EVENT_READ and not self._paused:
             self._read()
         if mask & EVENT_WRITE and not self._finished:
@@ -396,7 +339,7 @@ class Connection(EventEmitter):
     def _arm_pending_timer(self) -> None:
         if self._pending_timer is None:
             delay = self.close_timeout if self.close_timeout is not None else 10.0
-            if not self._queue and self._proto._pending_close is not None:
+            if not self._queue and self._proto.close_pending:
                 # Nothing unread: only a reader that may still reply holds the close,
                 # and the peer waits for our echo with its own close_timeout.
                 delay = min(delay, 0.25)
@@ -463,7 +406,7 @@ class Connection(EventEmitter):
             # Only output made by reading counts: a user thread's sends already wait at
             # write_limit, and pausing for them would deadlock two peers that both
             # send more than write_limit before reading.
-            if not self._proto.eof_received and self._reactor_out <= self.write_limit:
+            if not self._proto.eof_received and self._out.reactor_size <= self.write_limit:
                 want = EVENT_READ
         if self._out:
             want |= EVENT_WRITE
@@ -481,16 +424,22 @@ class Connection(EventEmitter):
             return
         self._interest = want
 
+    def _set_reading_paused(self, paused: bool) -> None:
+        """On the reactor thread: stop or restart reading (``pause`` does it from any thread)."""
+        self._paused = paused
+        self._update_interest()
+
     def _handle_events(self, events: list[Any]) -> None:
         for event in events:
             kind = type(event)
             if kind is Message:
                 self._deliver(event.data)
             elif kind is Ping:
-                self.emit("ping", event.data)
+                self._emit_event("ping", event.data)
             elif kind is Pong:
-                self._pong_received(event.data)
-                self.emit("pong", event.data)
+                if self._keepalive is not None:
+                    self._keepalive.pong_received(event.data)
+                self._emit_event("pong", event.data)
             elif kind is Close:
                 pass  # reported with the "close" event once the TCP connection ends
             elif kind is Response:
@@ -498,30 +447,8 @@ class Connection(EventEmitter):
             elif kind is Request:
                 self._request_received(event)
 
-    def _deliver(self, data: str | bytes) -> None:
-        listeners = self._listeners
-        if listeners:
-            message_listeners = listeners.get("message")
-            if message_listeners:
-                # The per-message path: call the listeners without emit()'s generality.
-                flags = _BINARY_FLAGS if type(data) is bytes else _TEXT_FLAGS
-                for listener in message_listeners:
-                    try:
-                        listener(data, flags)
-                    except Exception as exc:
-                        self.emit("error", exc)
-                return
-        with self._lock:
-            self._queue.append(data)
-            if self._cond is not None:
-                self._cond.notify_all()
-            if len(self._queue) >= self.max_queue and not self._queue_paused:
-                self._queue_paused = True
-        if self._queue_paused:
-            self._update_interest()
-
     def _request_received(self, request: Request) -> None:
-        """Server side: a handshake request arrived; the server subclass decides."""
+        """Server side: a handshake request arrived; the server connection decides."""
         raise InvalidState("this connection does not accept handshake requests")
 
     def _handshake_done(self) -> None:
@@ -538,135 +465,53 @@ class Connection(EventEmitter):
         self._opened = True
         logger.info("%s: open", self.url or self.remote_address)
         if self.ping_interval is not None:
-            self._keepalive = self._reactor.call_later(self.ping_interval, self._keepalive_ping)
-        self._emit_open()
+            self._keepalive_part().start()
+        with self._lock:
+            if self._cond is not None:
+                self._cond.notify_all()
+        self._emit_event("open")
 
-    def _emit_open(self) -> None:
-        self.emit("open")
-
-    def _keepalive_ping(self) -> None:
-        self._keepalive = None
-        if self._finished or self._proto.state is not State.OPEN:
-            return
-        try:
-            waiter = self.ping(b"")
-        except (ConnectionClosed, InvalidState):
-            return  # closing, or a draft without pings (hixie-76)
-        self._ping_inflight = waiter
-        if self.ping_timeout is not None:
-            self._keepalive = self._reactor.call_later(self.ping_timeout, self._keepalive_check)
-        else:
-            self._keepalive = self._reactor.call_later(
-                self.ping_interval or 0, self._keepalive_ping
+    def _keepalive_part(self) -> Keepalive:
+        if self._keepalive is None:
+            self._keepalive = Keepalive(
+                self._reactor,
+                self.ping_interval,
+                self.ping_timeout,
+                self.ping,
+                self._keepalive_timed_out,
             )
+        return self._keepalive
 
-    def _keepalive_check(self) -> None:
-        self._keepalive = None
-        waiter = self._ping_inflight
-        if self._finished or waiter is None:
+    def _keepalive_timed_out(self) -> None:
+        if self._finished:
             return
-        if not waiter.done():
-            self.error = TimeoutError("keepalive ping timeout")
-            with self._lock:
-                # RFC 6455 §7.4.1: 1011 is the closest code for a peer that stopped answering.
-                self._proto.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                self._queue_output_locked()
-                self._flush_locked()
-            self._after_io()
-            return
-        delay = max(0.0, (self.ping_interval or 0) - (time.monotonic() - waiter.sent_at))
-        self._keepalive = self._reactor.call_later(delay, self._keepalive_ping)
-
-    def _pong_received(self, data: bytes) -> None:
-        now = time.monotonic()
-        pings = self._pings
-        # A pong answers the ping with the same payload and, implicitly, every earlier one.
-        for index, waiter in enumerate(pings):
-            if waiter.data == data:
-                for _ in range(index + 1):
-                    pings.popleft()._resolve(now)
-                return
+        self.error = TimeoutError("keepalive ping timeout")
+        with self._lock:
+            # RFC 6455 §7.4.1: 1011 is the closest code for a peer that stopped answering.
+            self._proto.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            self._queue_output_locked()
+            self._flush_locked()
+        self._after_io()
 
     # -- writing ----------------------------------------------------------------------
 
     def _queue_output_locked(self) -> None:
-        out = self._out
-        before = self._queued_total
-        for chunk in self._proto.data_to_send():
-            if chunk:
-                out.append(chunk)
-                self._out_size += len(chunk)
-                self._queued_total += len(chunk)
-            else:
-                out.append(None)
-        added = self._queued_total - before
-        if added and self._reactor.in_thread():
-            self._reactor_out += added
-            self._reactor_marks.append((self._queued_total, added))
+        self._out.queue(self._proto.data_to_send(), from_reactor=self._reactor.in_thread())
 
     def _flush_locked(self) -> None:
         """Write what the socket takes now; call with the lock held."""
         self._flush_scheduled = False
         out = self._out
-        sock = self._sock
-        while out:
-            first = out[0]
-            if first is None:
-                out.popleft()
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_WR)
-                continue
-            try:
-                if len(out) > 1 and not self._tls:
-                    buffers: list[Any] = []
-                    size = 0
-                    for chunk in out:
-                        if chunk is None or len(buffers) >= _IOV_MAX or size >= _GATHER_BYTES:
-                            break
-                        buffers.append(chunk)
-                        size += len(chunk)
-                    sent = sock.sendmsg(buffers)
-                else:
-                    sent = sock.send(first)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                break
-            except OSError as exc:
-                self._broken = exc
-                out.clear()
-                self._out_size = 0
-                self._reactor_out = 0
-                self._reactor_marks.clear()
-                break
-            self._out_size -= sent
-            self._flushed_total += sent
-            while sent:
-                chunk = out[0]
-                assert chunk is not None
-                if sent >= len(chunk):
-                    sent -= len(chunk)
-                    out.popleft()
-                else:
-                    out[0] = memoryview(chunk)[sent:]
-                    sent = 0
-            if out and out[0] is not None:
-                break  # the socket took less than offered: wait for writability
-        marks = self._reactor_marks
-        if marks and marks[0][0] <= self._flushed_total:
-            was_over = self._reactor_out > self.write_limit
-            while marks and marks[0][0] <= self._flushed_total:
-                self._reactor_out -= marks.popleft()[1]
-            if was_over and self._reactor_out <= self.write_limit:
-                self._reactor.call_soon(self._update_interest)  # read again
-        if self._send_callbacks:
-            self._fire_send_callbacks()
-        if self._cond is not None and self._out_size <= self.write_limit:
+        was_over = out.reactor_size > self.write_limit
+        error = out.write(self._sock, self._tls)
+        if error is not None:
+            self._broken = error
+        if was_over and out.reactor_size <= self.write_limit:
+            self._reactor.call_soon(self._update_interest)  # read again
+        for callback in out.due_callbacks():
+            self._reactor.call_soon(callback, None)
+        if self._cond is not None and out.size <= self.write_limit:
             self._cond.notify_all()
-
-    def _fire_send_callbacks(self) -> None:
-        callbacks = self._send_callbacks
-        assert callbacks is not None
-        while callbacks and callbacks[0][0] <= self._flushed_total:
-            self._reactor.call_soon(callbacks.popleft()[1], None)
 
     def _schedule_flush(self) -> None:
         """With the lock held, after queueing output from any thread."""
@@ -706,115 +551,6 @@ class Connection(EventEmitter):
 
     # -- the public API: sending --------------------------------------------------------
 
-    @staticmethod
-    def _payload(data: Any, binary: bool) -> bytes:
-        if isinstance(data, str):
-            return data.encode()
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return bytes(data)
-        raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
-
-    def send(
-        self,
-        data: str | bytes | bytearray | memoryview,
-        *,
-        binary: bool | None = None,
-        fin: bool = True,
-        compress: bool | None = None,
-        mask: bool | None = None,
-        callback: Callable[[BaseException | None], Any] | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        """Send a message: ``str`` as text, bytes-like as binary, unless ``binary`` says.
-
-        ``fin=False`` sends a fragment and keeps the message open; the next ``send``
-        calls continue it, the one with ``fin=True`` ends it (as in ws).
-
-        Args:
-            data: the payload.
-            binary: force the message type.
-            fin: whether this ends the message.
-            compress: per-message compression override when permessage-deflate is on.
-            mask: must match the side (clients mask, servers don't; RFC 6455 §5.1).
-            callback: ``callback(error)`` runs on the reactor thread once the OS took
-                the bytes (``error`` is None) or the connection closed first.
-            timeout: how long a user thread may wait while the outgoing buffer is
-                above ``write_limit``.
-
-        Raises:
-            ConnectionClosed: the connection is closing or closed.
-            InvalidState: the connection is not open yet.
-            TimeoutError: the buffer stayed full for ``timeout`` seconds.
-        """
-        if mask is not None and mask != (self._proto.side is Side.CLIENT):
-            raise ValueError("clients always mask frames and servers never do (RFC 6455 §5.1)")
-        if binary is None:
-            binary = not isinstance(data, str)
-        payload = self._payload(data, binary)
-        if self._out_size > self.write_limit and not self._reactor.in_thread():
-            self._wait_writable(timeout)
-        # What _command() does, inline: this is the per-message path.
-        with self._lock:
-            if self._finished:
-                raise self._closed_exception()
-            proto = self._proto
-            try:
-                if proto._send_fragmenting:
-                    proto.send_continuation(payload, fin)
-                elif binary:
-                    proto.send_binary(payload, fin, compress=compress)
-                else:
-                    proto.send_text(payload, fin, compress=compress)
-            except InvalidState as exc:
-                if proto.state in (State.CLOSING, State.CLOSED):
-                    raise self._closed_exception() from exc
-                raise
-            if callback is not None:
-                self._add_send_callback(callback)
-            self._queue_output_locked()
-            self._schedule_flush()
-
-    def _send_fragment(self, payload: bytes, kind: str, fin: bool) -> None:
-        with self._command() as proto:
-            if kind == "cont":
-                proto.send_continuation(payload, fin)
-            elif kind == "binary":
-                proto.send_binary(payload, fin)
-            else:
-                proto.send_text(payload, fin)
-
-    def _add_send_callback(self, callback: Callable[..., Any]) -> None:
-        if self._send_callbacks is None:
-            self._send_callbacks = collections.deque()
-        self._send_callbacks.append((self._queued_total + self._pending_bytes(), callback))
-
-    def _pending_bytes(self) -> int:
-        return sum(len(chunk) for chunk in self._proto._out if chunk)
-
-    def _wait_writable(self, timeout: float | None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            cond = self._condition()
-            while self._out_size > self.write_limit and not self._finished:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"send buffer stayed full for {timeout} seconds")
-                cond.wait(_WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE))
-
-    @contextlib.contextmanager
-    def stream(self, binary: bool = False) -> Iterator[_Stream]:
-        """Send one message as several fragments: each ``write`` is a frame.
-
-        Example::
-
-            with ws.stream(binary=True) as out:
-                for chunk in chunks:
-                    out.write(chunk)
-        """
-        writer = _Stream(self, binary)
-        yield writer
-        writer._finish()
-
     def ping(self, data: str | bytes = b"") -> PongWaiter:
         """Send a ping; the returned waiter's ``wait(timeout)`` gives the round trip.
 
@@ -826,7 +562,7 @@ class Connection(EventEmitter):
         with self._command() as proto:
             proto.send_ping(payload)
             waiter = PongWaiter(payload)
-            self._pings.append(waiter)
+            self._keepalive_part().add(waiter)
         return waiter
 
     def pong(self, data: str | bytes = b"") -> None:
@@ -888,6 +624,10 @@ class Connection(EventEmitter):
             self._cond = threading.Condition(self._lock)
         return self._cond
 
+    def _notify_locked(self) -> None:
+        if self._cond is not None:
+            self._cond.notify_all()
+
     def recv(self, timeout: float | None = None) -> str | bytes:
         """Return the next message that no ``message`` listener took: ``str`` or ``bytes``.
 
@@ -900,13 +640,12 @@ class Connection(EventEmitter):
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             cond = self._condition()
-            queue = self._queue
-            if getattr(self, "_receiving", False):
+            if self._receiving:
                 raise ConcurrencyError("another thread is already reading this connection")
             self._receiving = True
             self._reader_holding = False
             try:
-                while not queue:
+                while not self._queue:
                     if self._pending_timer is not None:
                         self._lock.release()
                         try:
@@ -920,11 +659,8 @@ class Connection(EventEmitter):
                     if remaining is not None and remaining <= 0:
                         raise TimeoutError(f"no message within {timeout} seconds")
                     cond.wait(_WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE))
-                data = queue.popleft()
+                data, resume = self._take_locked()
                 self._reader_holding = True
-                resume = self._queue_paused and len(queue) <= self.max_queue // 2
-                if resume:
-                    self._queue_paused = False
             finally:
                 self._receiving = False
         if resume:
@@ -994,15 +730,10 @@ class Connection(EventEmitter):
         if self._finished:
             return
         self._finished = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            self._keepalive = None
-        if self._pending_timer is not None:
-            self._pending_timer.cancel()
-            self._pending_timer = None
+        for timer in (self._timer, self._pending_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._pending_timer = None
         if self._sock is not None:
             self._reactor.unregister(self._sock)
             with contextlib.suppress(OSError):
@@ -1012,10 +743,7 @@ class Connection(EventEmitter):
         with self._lock:
             proto.receive_eof()
             proto.data_to_send()
-            self._out.clear()
-            self._out_size = 0
-            self._reactor_out = 0
-            self._reactor_marks.clear()
+            callbacks = self._out.clear() + self._drop_held_locked()
             rcvd = proto.close_rcvd
             if rcvd is not None:
                 self.close_code, self.close_reason = rcvd.code, rcvd.reason
@@ -1027,14 +755,10 @@ class Connection(EventEmitter):
             self._done = True
             if self._cond is not None:
                 self._cond.notify_all()
-            callbacks = self._send_callbacks
-            self._send_callbacks = None
-        for waiter in self._pings:
-            waiter._fail(closed)
-        self._pings.clear()
-        if callbacks:
-            for _, callback in callbacks:
-                self._reactor.call_soon(callback, closed)
+        if self._keepalive is not None:
+            self._keepalive.stop(closed)
+        for callback in callbacks:
+            self._reactor.call_soon(callback, closed)
         self._closed()
 
     def _closed(self) -> None:
@@ -1045,11 +769,11 @@ class Connection(EventEmitter):
             self.close_code,
             f" ({self.error})" if self.error is not None else "",
         )
-        if self.error is not None and not self._opened:
-            self.emit("error", self.error)
-        elif self.error is not None and not isinstance(self.error, (ConnectionClosed,)):
-            self.emit("error", self.error)
-        self.emit("close", self.close_code, self.close_reason)
+        if self.error is not None and (
+            not self._opened or not isinstance(self.error, ConnectionClosed)
+        ):
+            self._emit_event("error", self.error)
+        self._emit_event("close", self.close_code, self.close_reason)
 
     def __repr__(self) -> str:
         state = ReadyState.names[self.ready_state]

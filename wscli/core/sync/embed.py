@@ -24,17 +24,28 @@ import contextlib
 import socket
 import ssl
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..headers import Headers
 from ..http11 import Request
 
-if TYPE_CHECKING:
-    from .server import Server
-
-__all__ = ["attach_to", "as_request", "take_over", "is_upgrade_request"]
+__all__ = ["attach_to", "as_request", "take_over", "is_upgrade_request", "UpgradeTarget"]
 
 _TAKEN = "_wscli_taken_sockets"
+
+
+class UpgradeTarget(Protocol):
+    """What :func:`attach_to` needs of a WebSocket server."""
+
+    @property
+    def closing(self) -> bool:
+        """Whether the server stopped taking connections."""
+
+    def should_handle(self, request: Request) -> bool:
+        """Tell whether the server wants this upgrade request."""
+
+    def handle_upgrade(self, request: Any) -> None:
+        """Take over the handler's connection."""
 
 
 def as_request(request: Any) -> Request:
@@ -127,7 +138,7 @@ def take_over(handler: Any) -> tuple[socket.socket, bytes]:
     return sock, head
 
 
-def attach_to(httpd: Any, ws_server: Server) -> None:
+def attach_to(httpd: Any, ws_server: UpgradeTarget) -> None:
     """Make ``httpd`` hand its WebSocket upgrade requests to ``ws_server``.
 
     Other requests, and upgrades for another path than ``ws_server.path``, go to the
@@ -159,7 +170,7 @@ def attach_to(httpd: Any, ws_server: Server) -> None:
             with contextlib.suppress(TypeError):
                 request = as_request(self)
                 if (
-                    not ws_server._closing
+                    not ws_server.closing
                     and is_upgrade_request(request)
                     and ws_server.should_handle(request)
                 ):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -203,12 +204,21 @@ class EventEmitter:
         for listener in listeners:
             try:
                 listener(*args)
-            except Exception as exc:
+            except BaseException as exc:
                 self._listener_raised(name, exc)
         return True
 
-    def _listener_raised(self, name: str, exc: Exception) -> None:
-        """Hand a listener's exception to the ``error`` listeners, or log it."""
+    def _listener_raised(self, name: str, exc: BaseException) -> None:
+        """Hand a listener's exception to the ``error`` listeners, or log it.
+
+        ``SystemExit`` and the like are caught too: the emitting thread is often the
+        reactor, serving every connection, and a listener calling ``sys.exit()`` must
+        not end it. Only a ``KeyboardInterrupt`` on the main thread goes on up.
+        """
+        if isinstance(exc, KeyboardInterrupt) and (
+            threading.current_thread() is threading.main_thread()
+        ):
+            raise exc
         if name != "error" and self.listener_count("error"):
             self.emit("error", exc)
         else:

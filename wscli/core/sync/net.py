@@ -20,15 +20,13 @@ import socket
 import ssl
 import time
 
+from ..exceptions import ConnectFailed
 from ..uri import WebSocketURI
+from .proxy import open_tunnel, proxy_for
 from .resolve import create_connection
 from .tls import describe_tls_error
 
 __all__ = ["open_stream", "ConnectFailed", "default_ssl_context"]
-
-
-class ConnectFailed(OSError):
-    """The TCP, TLS or Unix-socket connection could not be made; the message says why."""
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -117,8 +115,6 @@ def open_stream(
         ConnectFailed: with a one-line reason (resolution, refusal, proxy, timeout, TLS).
         ValueError: the proxy address is not usable.
     """
-    from .proxy import open_tunnel, proxy_for
-
     deadline = None if timeout is None else time.monotonic() + timeout
     where = uri.unix_path or f"{uri.host}:{uri.port}"
 

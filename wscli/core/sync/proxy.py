@@ -38,9 +38,9 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..exceptions import ProxyError
 from ..headers import check_header
 from ..uri import WebSocketURI
-from .net import ConnectFailed
 from .resolve import create_connection, getaddrinfo
 
 __all__ = ["ProxyURL", "ProxyError", "parse_proxy", "proxy_for", "open_tunnel", "redact_proxy"]
@@ -59,10 +59,6 @@ _SOCKS_REPLIES = {
     7: "command not supported",
     8: "address type not supported",
 }
-
-
-class ProxyError(ConnectFailed):
-    """The proxy refused or failed to open the tunnel; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -40,19 +40,46 @@ class IOHandler(Protocol):
 
 
 class TimerHandle:
-    """A scheduled call; :meth:`cancel` stops it from running."""
+    """A scheduled call; :meth:`cancel` stops it from running.
 
-    __slots__ = ("when", "callback", "args", "cancelled")
+    Cancelling drops the callback and its arguments at once, so a cancelled timer never
+    keeps a closed connection alive until its deadline; the reactor removes the empty
+    handles from its heap once they make up half of it.
+    """
 
-    def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    __slots__ = ("when", "callback", "args", "cancelled", "_reactor")
+
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+        reactor: Reactor | None = None,
+    ) -> None:
         self.when = when
-        self.callback = callback
+        self.callback: Callable[..., Any] | None = callback
         self.args = args
         self.cancelled = False
+        self._reactor = reactor
+
+    def take(self) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
+        """On the reactor thread, once due: return the call to run, or None if cancelled."""
+        callback, args = self.callback, self.args
+        if callback is None or self.cancelled:
+            return None
+        self.callback, self.args, self._reactor = None, (), None
+        return callback, args
 
     def cancel(self) -> None:
-        """Keep the call from running; safe from any thread."""
+        """Keep the call from running and release what it holds; safe from any thread."""
+        if self.cancelled:
+            return
         self.cancelled = True
+        self.callback = None
+        self.args = ()
+        reactor, self._reactor = self._reactor, None
+        if reactor is not None:
+            reactor.timer_cancelled()
 
 
 class Reactor:
@@ -74,6 +101,7 @@ class Reactor:
         )
         self._deferred: list[Callable[[], None]] = []
         self._timers: list[tuple[float, int, TimerHandle]] = []
+        self._cancelled_timers = 0  # cancelled handles still in the heap
         self._seq = itertools.count()
         self._woken = False
         self._stopping = False
@@ -121,7 +149,7 @@ class Reactor:
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``callback(*args)`` on the reactor thread after ``delay`` seconds."""
-        handle = TimerHandle(time.monotonic() + delay, callback, args)
+        handle = TimerHandle(time.monotonic() + delay, callback, args, self)
         if threading.get_ident() == self._thread_id:
             heapq.heappush(self._timers, (handle.when, next(self._seq), handle))
         else:
@@ -130,6 +158,24 @@ class Reactor:
 
     def _push_timer(self, handle: TimerHandle) -> None:
         heapq.heappush(self._timers, (handle.when, next(self._seq), handle))
+
+    def timer_cancelled(self) -> None:
+        """Count a cancelled timer; :class:`TimerHandle` calls it, from any thread."""
+        self._cancelled_timers += 1
+
+    def pending_calls(self) -> int:
+        """Return how many :meth:`call_soon` calls wait to run."""
+        return len(self._calls)
+
+    def timer_count(self) -> int:
+        """Return how many timers the heap holds, cancelled ones not yet removed included."""
+        return len(self._timers)
+
+    def _compact_timers(self) -> None:
+        """Drop cancelled handles from the heap (on the reactor thread)."""
+        self._timers[:] = [entry for entry in self._timers if not entry[2].cancelled]
+        heapq.heapify(self._timers)
+        self._cancelled_timers = 0
 
     def defer(self, callback: Callable[[], None]) -> None:
         """On the reactor thread: run ``callback`` once the current round of I/O is done."""
@@ -188,17 +234,19 @@ class Reactor:
                         continue
                     try:
                         handler.handle_io(mask)
-                    except Exception:  # a handler bug must not stop other sockets
-                        logger.exception("unexpected error in an I/O handler")
+                    except BaseException as exc:  # a handler bug must not stop other sockets
+                        _survive(exc, "an I/O handler")
                 while calls:
                     callback, args = calls.popleft()
                     self._run_callback(callback, args)
                 if timers:
                     now = monotonic()
                     while timers and timers[0][0] <= now:
-                        handle = heapq.heappop(timers)[2]
-                        if not handle.cancelled:
-                            self._run_callback(handle.callback, handle.args)
+                        due = heapq.heappop(timers)[2].take()
+                        if due is not None:
+                            self._run_callback(*due)
+                    if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
+                        self._compact_timers()
                 self._run_deferred()
         finally:
             self._thread_id = None
@@ -216,8 +264,8 @@ class Reactor:
     def _run_callback(callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
             callback(*args)
-        except Exception:
-            logger.exception("unexpected error in a reactor callback")
+        except BaseException as exc:
+            _survive(exc, "a reactor callback")
 
     def _drain_wakeups(self) -> None:
         # Read first, then clear the flag: a byte sent in between is read here too, and
@@ -228,6 +276,18 @@ class Reactor:
         except (BlockingIOError, OSError):
             pass
         self._woken = False
+
+
+def _survive(exc: BaseException, where: str) -> None:
+    """Log what escaped ``where`` and carry on: one bad callback must not stop the loop.
+
+    ``SystemExit`` and the like are caught too, since a listener calling ``sys.exit()``
+    would otherwise end the thread that serves every other connection. Only a
+    ``KeyboardInterrupt`` on the main thread (a reactor run there) is let through.
+    """
+    if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+        raise exc
+    logger.error("unexpected error in %s", where, exc_info=exc)
 
 
 _shared: Reactor | None = None

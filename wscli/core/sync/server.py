@@ -19,15 +19,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..exceptions import HandshakeError
+from ..exceptions import ConnectionClosed
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, server_factory_from_options
-from ..http11 import Request, Response
-from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
+from ..http11 import Request
+from ..legacy.hixie76 import enable_hixie76
+from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE
 from ..server import ServerProtocol
+from .embed import as_request, attach_to, take_over
 from .emitter import fit_arguments, required_arguments
 from .listeners import ServerEvents
 from .reactor import EVENT_READ, Reactor
+from .serverside import ClientInfo, ServerWebSocket
+from .tls import ServerTLSHandshake, start_server_tls
 from .unix import DEFAULT_UNIX_MODE, bind_unix_listener
 from .websocket import WebSocket
 
@@ -35,33 +39,7 @@ __all__ = ["Server", "ClientInfo", "serve"]
 
 logger = logging.getLogger("wscli.core")
 
-VerifyResult = Any  # bool, or (False, status[, message[, headers]])
-
 _ACCEPT_RETRY = 0.1  # seconds between accept() attempts while out of file descriptors
-
-
-class ClientInfo:
-    """What ``verify_client`` is given: ``origin``, ``secure``, ``req`` (the request)."""
-
-    __slots__ = ("origin", "secure", "req", "remote_address")
-
-    def __init__(self, origin: str | None, secure: bool, req: Request, remote_address: Any) -> None:
-        self.origin = origin
-        self.secure = secure
-        self.req = req
-        self.remote_address = remote_address
-
-    @property
-    def request(self) -> Request:
-        """The upgrade request (``req`` in ws)."""
-        return self.req
-
-
-class _ServerSocket(WebSocket):
-    """The server's end of a connection: routes the handshake request to the Server."""
-
-    def _request_received(self, request: Request) -> None:
-        self._server._handle_request(self, request)
 
 
 class Server(ServerEvents[WebSocket]):
@@ -201,7 +179,7 @@ class Server(ServerEvents[WebSocket]):
         self._embedded = server
         self._handler_threads: set[threading.Thread] = set()
         #: TLS handshakes in progress (see :mod:`wscli.core.sync.tls`), dropped on close.
-        self._tls_pending: set[Any] = set()
+        self._tls_pending: set[ServerTLSHandshake] = set()
         if port is not None or unix is not None:
             try:
                 if unix is not None:
@@ -217,8 +195,6 @@ class Server(ServerEvents[WebSocket]):
                 self.once("listening", lambda: callback())
             self._reactor.call_soon(self.emit, "listening")
         elif server is not None:
-            from .embed import attach_to
-
             attach_to(server, self)
 
     # -- listening ----------------------------------------------------------------------
@@ -307,7 +283,7 @@ class Server(ServerEvents[WebSocket]):
 
     # -- connections ------------------------------------------------------------------
 
-    def _adopt(self, sock: socket.socket, head: bytes) -> WebSocket | None:
+    def _adopt(self, sock: socket.socket, head: bytes) -> ServerWebSocket | None:
         """On the reactor thread: start serving an accepted socket."""
         if self._closing:
             sock.close()
@@ -315,9 +291,20 @@ class Server(ServerEvents[WebSocket]):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl is not None and not isinstance(sock, ssl_module.SSLSocket):
-            from .tls import start_server_tls
-
-            start_server_tls(self, sock, head)
+            if head:
+                # Bytes read before TLS started cannot be handed back to OpenSSL.
+                sock.close()
+                self.emit("tls_client_error", ValueError("data arrived before tls started"), None)
+                return None
+            start_server_tls(
+                sock,
+                self.ssl,
+                self._reactor,
+                timeout=self._connection_options.get("open_timeout"),
+                adopt=self._adopt_tls,
+                report=self._tls_failed,
+                pending=self._tls_pending,
+            )
             return None
         proto = ServerProtocol(
             origins=self.origins,
@@ -327,153 +314,77 @@ class Server(ServerEvents[WebSocket]):
             **self._protocol_options,
         )
         if self.allow_hixie76:
-            from ..legacy.hixie76 import enable_hixie76
-
             enable_hixie76(proto, secure=isinstance(sock, ssl_module.SSLSocket))
         try:
-            ws = _ServerSocket._accepted(
-                sock, proto, self._reactor, self, **self._connection_options
-            )
+            ws = ServerWebSocket(sock, proto, self._reactor, self, **self._connection_options)
         except OSError:
             sock.close()
             return None
         self._connections.add(ws)
-        ws.on("close", lambda *_: self._forget(ws))
-        ws._start(head)
+        ws.start(head)
         return ws
 
-    def _forget(self, ws: WebSocket) -> None:
-        if ws in self._connections and ws._opened:
-            self._open_count -= 1
-        self._connections.discard(ws)
-        self.clients.discard(ws)
+    def _adopt_tls(self, sock: ssl_module.SSLSocket) -> None:
+        ws = self._adopt(sock, b"")
+        # OpenSSL may already hold decrypted bytes that the selector cannot see.
+        if ws is not None and sock.pending():
+            ws.handle_io(EVENT_READ)
+
+    def _tls_failed(self, exc: BaseException, address: Any) -> None:
+        self.emit("tls_client_error", exc, address)
 
     def _select_subprotocol(self, offered: Sequence[str], request: Request) -> str | None:
         assert self.handle_protocols is not None
         chosen = fit_arguments(self.handle_protocols, 2)(list(offered), request)
         return chosen if isinstance(chosen, str) else None
 
-    def _handle_request(self, ws: WebSocket, request: Request) -> None:
-        """On the reactor thread: decide about an upgrade request."""
-        proto = ws._proto
-        assert isinstance(proto, ServerProtocol)
-        if self.path is not None and request.path.split("?", 1)[0] != self.path:
-            self._refuse(ws, 400, f"no websocket endpoint at {request.path.split('?', 1)[0]}")
-            return
-        if self.verify_client is not None:
-            # accept() has not run yet, so read the version from the request itself.
-            version = (request.headers.get("Sec-WebSocket-Version") or "").strip()
-            origin = request.headers.get("Origin" if version != "8" else "Sec-WebSocket-Origin")
-            info = ClientInfo(origin, self.ssl is not None, request, ws.remote_address)
-            if self._verify_takes_callback:
-                # Read nothing more until the answer comes: what follows the request
-                # would otherwise pile up unparsed.
-                ws._paused = True
-                ws._update_interest()
+    # -- the policy its connections ask (see ServerPolicy) ------------------------------
 
-                def answer(
-                    result: Any, status: int = 401, message: str | None = None, headers: Any = None
-                ) -> None:
-                    outcome = result if result else (False, status, message, headers)
-                    self._reactor.call_soon(self._verified, ws, request, outcome)
+    @property
+    def secure(self) -> bool:
+        """Whether clients connect over TLS."""
+        return self.ssl is not None
 
-                try:
-                    self.verify_client(info, answer)
-                except Exception as exc:
-                    self._listener_raised("verify_client", exc)
-                    self._refuse(ws, 500, "internal error")
-                return
-            try:
-                outcome = self.verify_client(info)
-            except Exception as exc:
-                self._listener_raised("verify_client", exc)
-                self._refuse(ws, 500, "internal error")
-                return
-            self._verified(ws, request, outcome)
-            return
-        self._accept(ws, request)
+    @property
+    def closing(self) -> bool:
+        """Whether :meth:`close` was called: new connections are refused."""
+        return self._closing
 
-    def _verified(self, ws: WebSocket, request: Request, outcome: VerifyResult) -> None:
-        if ws._finished:
-            return
-        if ws._paused:
-            ws._paused = False
-            ws._update_interest()
-        if outcome is True or (outcome and not isinstance(outcome, tuple)):
-            self._accept(ws, request)
-            return
-        status, message, headers = 401, None, None
-        if isinstance(outcome, tuple):
-            if outcome and outcome[0]:
-                self._accept(ws, request)
-                return
-            status = outcome[1] if len(outcome) > 1 and outcome[1] else 401
-            message = outcome[2] if len(outcome) > 2 else None
-            headers = outcome[3] if len(outcome) > 3 else None
-        self._refuse(ws, status, message, headers)
+    def refusal_for(self, request: Request) -> tuple[int, str] | None:
+        """Return ``(400, why)`` for a request to another path than ``path``, else None."""
+        if self.should_handle(request):
+            return None
+        return 400, f"no websocket endpoint at {request.path.split('?', 1)[0]}"
 
-    def _refuse(
-        self, ws: WebSocket, status: int, message: str | None = None, headers: Any = None
-    ) -> None:
-        proto = ws._proto
-        assert isinstance(proto, ServerProtocol)
-        text = f"{message}\n" if message else ""
-        response = proto.reject(status, text)
-        if headers:
-            response.headers.update(headers)
-        if proto.handshake_exc is None:
-            proto.handshake_exc = HandshakeError(
-                f"refused with HTTP {status}" + (f": {message}" if message else "")
-            )
-        self._send_response(ws, response)
+    def verifier(self) -> tuple[Callable[..., Any] | None, bool]:
+        """Return ``verify_client`` and whether it answers through a callback."""
+        return self.verify_client, self._verify_takes_callback
 
-    def _accept(self, ws: WebSocket, request: Request) -> None:
-        proto = ws._proto
-        assert isinstance(proto, ServerProtocol)
-        response = proto.accept(request)
-        if response.status_code == 101 and self._full():
-            # Checked after the request itself, so a bad Origin still gets its 403.
-            self._refuse(ws, 503, "too many connections")
-            return
-        if response.status_code == 101:
-            self.emit("headers", response.headers, request)
-        self._send_response(ws, response)
-        if proto.state is State.OPEN:
-            self._open_count += 1
-            if self.client_tracking:
-                self.clients.add(ws)
-            ws._opened_now()
-            self.emit("connection", ws, request)
-            if self.handler is not None:
-                self._start_handler(ws)
-            # Frames that came right behind the request were parsed by send_response().
-            with ws._lock:
-                events = proto.events_received()
-                ws._queue_output_locked()
-            if events:
-                ws._handle_events(events)
-            ws._events_handled()
-
-    def _full(self) -> bool:
+    def admits_more(self) -> bool:
+        """Tell whether ``max_connections`` leaves room for one more open connection."""
         if self.max_connections is None:
-            return False
-        return self._open_count >= self.max_connections
+            return True
+        return self._open_count < self.max_connections
 
-    def _send_response(self, ws: WebSocket, response: Response) -> None:
-        proto = ws._proto
-        assert isinstance(proto, ServerProtocol)
-        try:
-            response.serialize()
-        except ValueError as exc:
-            # A header added by a listener or a refusal would inject a line of its own:
-            # report it and answer 500 instead, with nothing of the bad header sent.
-            self.emit("error", exc)
-            response = proto.reject(500, "internal error\n")
-        with ws._lock:
-            proto.send_response(response)
-            ws._queue_output_locked()
-            ws._flush_locked()
-        ws._after_io()
+    def connection_opened(self, ws: ServerWebSocket, request: Request) -> None:
+        """On the reactor thread: count and track ``ws``, emit ``connection``, run ``handler``."""
+        self._open_count += 1
+        if self.client_tracking:
+            self.clients.add(ws)
+        self.emit("connection", ws, request)
+        if self.handler is not None:
+            self._start_handler(ws)
+
+    def connection_closed(self, ws: ServerWebSocket) -> None:
+        """On the reactor thread: forget ``ws``."""
+        if ws in self._connections and ws.opened:
+            self._open_count -= 1
+        self._connections.discard(ws)
+        self.clients.discard(ws)
+
+    def report_error(self, where: str, exc: BaseException) -> None:
+        """Report an exception raised by the application's ``where`` (``verify_client``)."""
+        self._listener_raised(where, exc)
 
     def _start_handler(self, ws: WebSocket) -> None:
         def run() -> None:
@@ -481,8 +392,6 @@ class Server(ServerEvents[WebSocket]):
                 assert self.handler is not None
                 self.handler(ws)
             except Exception as exc:
-                from ..exceptions import ConnectionClosed
-
                 if not isinstance(exc, ConnectionClosed):
                     logger.exception("connection handler failed")
                     with contextlib.suppress(Exception):
@@ -528,8 +437,6 @@ class Server(ServerEvents[WebSocket]):
             TypeError: ``request`` is neither a Request nor a request handler, or no
                 socket was given for a Request.
         """
-        from .embed import as_request, take_over
-
         req = as_request(request)
         if sock is None:
             if isinstance(request, Request):
@@ -544,7 +451,7 @@ class Server(ServerEvents[WebSocket]):
             upgraded = fit_arguments(callback, 2)
 
             def on_connection(ws: WebSocket, request: Request) -> None:
-                if ws.socket is sock or ws._sock is sock:
+                if ws.socket is sock:
                     self.off("connection", on_connection)
                     upgraded(ws, request)
 
@@ -634,7 +541,7 @@ class Server(ServerEvents[WebSocket]):
         self._reactor.call_soon(self.emit, "close")
         if self._own_reactor and not self._reactor.in_thread():
             deadline = time.monotonic() + 1.0
-            while self._reactor._calls and time.monotonic() < deadline:
+            while self._reactor.pending_calls() and time.monotonic() < deadline:
                 time.sleep(0.001)
             self._reactor.stop()
 

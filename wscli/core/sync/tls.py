@@ -25,14 +25,11 @@ import os
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
-from .reactor import EVENT_READ, EVENT_WRITE
-
-if TYPE_CHECKING:
-    from .server import Server
+from .reactor import EVENT_READ, EVENT_WRITE, Reactor
 
 __all__ = [
     "PathOrPEM",
@@ -42,6 +39,7 @@ __all__ = [
     "describe_tls_error",
     "tls_info",
     "start_server_tls",
+    "ServerTLSHandshake",
 ]
 
 logger = logging.getLogger("wscli.core")
@@ -381,17 +379,36 @@ def tls_info(sock: Any) -> TLSInfo | None:
     )
 
 
-class _ServerHandshake:
-    """One accepted socket whose TLS handshake is in progress on the reactor thread."""
+class ServerTLSHandshake:
+    """One accepted socket whose TLS handshake is in progress on the reactor thread.
 
-    def __init__(self, server: Server, sock: ssl.SSLSocket, timeout: float | None) -> None:
-        self.server = server
+    Args:
+        sock: the wrapped socket, not yet negotiated.
+        reactor: the reactor to wait on.
+        timeout: seconds the handshake may take; ``None`` for no limit.
+        adopt: called with the socket once negotiated.
+        report: ``report(exc, address)`` when the handshake failed or timed out.
+        pending: the set of handshakes in progress; this one stays in it until done.
+    """
+
+    def __init__(
+        self,
+        sock: ssl.SSLSocket,
+        reactor: Reactor,
+        timeout: float | None,
+        adopt: Callable[[ssl.SSLSocket], Any],
+        report: Callable[[BaseException, Any], Any],
+        pending: set[ServerTLSHandshake],
+    ) -> None:
         self.sock = sock
         self.interest = EVENT_READ
         self.done = False
-        reactor = server._reactor
+        self._reactor = reactor
+        self._adopt = adopt
+        self._report = report
+        self._pending = pending
         self.timer = None if timeout is None else reactor.call_later(timeout, self._timed_out)
-        server._tls_pending.add(self)
+        pending.add(self)
         reactor.register(sock, EVENT_READ, self)
 
     def handle_io(self, mask: int) -> None:
@@ -410,29 +427,26 @@ class _ServerHandshake:
             self._failed(exc)
             return
         self._stop()
-        ws = self.server._adopt(self.sock, b"")
-        # OpenSSL may already hold decrypted bytes that the selector cannot see.
-        if ws is not None and not ws._finished and self.sock.pending():
-            ws.handle_io(EVENT_READ)
+        self._adopt(self.sock)
 
     def _want(self, events: int) -> None:
         if events != self.interest:
-            self.server._reactor.modify(self.sock, events, self)
+            self._reactor.modify(self.sock, events, self)
             self.interest = events
 
     def _stop(self) -> None:
         self.done = True
         if self.timer is not None:
             self.timer.cancel()
-        self.server._reactor.unregister(self.sock)
-        self.server._tls_pending.discard(self)
+        self._reactor.unregister(self.sock)
+        self._pending.discard(self)
 
     def _failed(self, exc: BaseException) -> None:
         address = self._peer()
         message = describe_tls_error(exc)
         logger.debug("tls handshake with %s failed: %s", address, message)
         self.abort()
-        self.server.emit("tls_client_error", exc, address)
+        self._report(exc, address)
 
     def _peer(self) -> Any:
         try:
@@ -446,7 +460,7 @@ class _ServerHandshake:
         error = TimeoutError("timed out during the tls handshake")
         address = self._peer()
         self.abort()
-        self.server.emit("tls_client_error", error, address)
+        self._report(error, address)
 
     def abort(self) -> None:
         """Drop the connection; safe to call twice."""
@@ -456,33 +470,39 @@ class _ServerHandshake:
             self.sock.close()
 
 
-def start_server_tls(server: Server, sock: socket.socket, head: bytes) -> None:
+def start_server_tls(
+    sock: socket.socket,
+    context: ssl.SSLContext,
+    reactor: Reactor,
+    *,
+    timeout: float | None,
+    adopt: Callable[[ssl.SSLSocket], Any],
+    report: Callable[[BaseException, Any], Any],
+    pending: set[ServerTLSHandshake],
+) -> None:
     """On the reactor thread: begin the TLS handshake of an accepted socket.
 
-    Once it completes, the socket goes back to ``server._adopt`` as a plain accepted
-    socket would. A failure or a timeout (the server's ``open_timeout``) closes it and
-    emits ``tls_client_error(exc, address)`` on the server; it never becomes ``error``,
-    because one bad client is not the server's failure.
+    Once it completes, ``adopt(tls_socket)`` serves it as a plain accepted socket would
+    be. A failure or a timeout closes it and calls ``report(exc, address)``; a server
+    turns that into ``tls_client_error``, never ``error``, because one bad client is not
+    the server's failure.
 
     Args:
-        server: the server that accepted ``sock``; ``server.ssl`` is its context.
-        sock: the accepted TCP socket.
-        head: bytes already read from it; none can be, before TLS starts.
+        sock: the accepted TCP socket, nothing read from it yet.
+        context: the server's TLS settings.
+        reactor: the reactor serving the server.
+        timeout: seconds the handshake may take (the server's ``open_timeout``).
+        adopt: takes over the negotiated socket.
+        report: told about failures.
+        pending: the server's set of handshakes in progress, to abort them on close.
     """
-    assert server.ssl is not None
-    if head:
-        # Bytes read before TLS started cannot be handed back to OpenSSL.
-        sock.close()
-        server.emit("tls_client_error", ValueError("data arrived before tls started"), None)
-        return
     try:
         sock.setblocking(False)
-        tls_sock = server.ssl.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        tls_sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
     except (ssl.SSLError, OSError) as exc:
         sock.close()
-        server.emit("tls_client_error", exc, None)
+        report(exc, None)
         return
-    timeout = server._connection_options.get("open_timeout")
-    handshake = _ServerHandshake(server, tls_sock, timeout)
+    handshake = ServerTLSHandshake(tls_sock, reactor, timeout, adopt, report, pending)
     # The ClientHello is often here already: start at once rather than wait a round.
     handshake.handle_io(EVENT_READ)

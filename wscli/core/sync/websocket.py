@@ -27,7 +27,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from ..client import ClientProtocol
-from ..exceptions import ConnectionClosedError, InvalidState, InvalidStatus, InvalidURI
+from ..exceptions import (
+    ConnectFailed,
+    ConnectionClosedError,
+    InvalidState,
+    InvalidStatus,
+    InvalidURI,
+)
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, client_factory_from_options
 from ..headers import HeadersLike
@@ -35,9 +41,8 @@ from ..http11 import MAX_HEAD_SIZE, MAX_HEADERS, Response
 from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
 from ..uri import WebSocketURI, parse_uri, resolve_redirect, same_origin
 from .connection import Connection, ReadyState
-from .emitter import Listener
 from .listeners import WebSocketEvents
-from .net import ConnectFailed, open_stream
+from .net import open_stream
 from .reactor import Reactor, shared_reactor
 from .tls import PathOrPEM, TLSInfo, client_ssl_context, describe_tls_error, tls_info
 
@@ -58,9 +63,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 logger = logging.getLogger("wscli.core")
 
 _Self = TypeVar("_Self", bound="WebSocket")
-
-# One-shot events a late listener is still told about.
-_STICKY = ("open", "error", "close")
 
 
 class OpenEvent:
@@ -180,8 +182,6 @@ class WebSocket(Connection, WebSocketEvents):
     CLOSING = ReadyState.CLOSING
     CLOSED = ReadyState.CLOSED
 
-    _server: Any = None
-    _missed: dict[str, tuple[Any, ...]] | None = None
     _w3c: dict[str, Callable[..., Any]] | None = None
 
     def __init__(
@@ -269,7 +269,7 @@ class WebSocket(Connection, WebSocketEvents):
         self.redirects: list[str] = [str(uri)]
         self._connect_deadline = None if open_timeout is None else time.monotonic() + open_timeout
         super().__init__(
-            None,  # type: ignore[arg-type]  # attached once connected
+            None,  # attached once connected
             proto,
             reactor or shared_reactor(),
             open_timeout=open_timeout,
@@ -284,16 +284,6 @@ class WebSocket(Connection, WebSocketEvents):
             threading.Thread(
                 target=self._connect_in_thread, name="wscli-connect", daemon=True
             ).start()
-
-    @classmethod
-    def _accepted(
-        cls, sock: Any, proto: Any, reactor: Reactor, server: Any, **options: Any
-    ) -> WebSocket:
-        """Build the server's end of a connection (bypasses the client constructor)."""
-        ws = cls.__new__(cls)
-        Connection.__init__(ws, sock, proto, reactor, **options)
-        ws._server = server
-        return ws
 
     # -- connecting (client) ----------------------------------------------------------
 
@@ -324,7 +314,7 @@ class WebSocket(Connection, WebSocketEvents):
         if self._finished:
             sock.close()
             return
-        Connection._set_socket(self, sock)
+        self._set_socket(sock)
         proto = self._proto
         assert isinstance(proto, ClientProtocol)
         with self._lock:
@@ -400,7 +390,6 @@ class WebSocket(Connection, WebSocketEvents):
         logger.info("%s: %d redirect to %s%s", old, response.status_code, target, dropped)
         with self._lock:
             self._out.clear()
-            self._out_size = 0
             self._proto = ClientProtocol(target, **options)
         self._interest = 0
         self._reading = False
@@ -440,50 +429,6 @@ class WebSocket(Connection, WebSocketEvents):
         return tls_info(self._sock) if self._sock is not None else None
 
     # -- listeners --------------------------------------------------------------------
-
-    def emit(self, name: str, *args: Any) -> bool:
-        delivered = super().emit(name, *args)
-        if not delivered and name in _STICKY:
-            if self._missed is None:
-                self._missed = {}
-            self._missed[name] = args
-        return delivered
-
-    def _listener_added(self, name: str, entry: Listener) -> None:
-        missed = self._missed
-        if missed and name in missed:
-            args = missed.pop(name)
-            self._reactor.call_soon(self._replay, entry, name, args)
-        elif name == "message" and self._queue:
-            self._reactor.call_soon(self._drain_queue)
-
-    def _replay(self, entry: Listener, name: str, args: tuple[Any, ...]) -> None:
-        try:
-            entry(*args)
-        except Exception as exc:
-            self._listener_raised(name, exc)
-
-    def _drain_queue(self) -> None:
-        while self._queue and self.listener_count("message"):
-            with self._lock:
-                if not self._queue:
-                    break
-                data = self._queue.popleft()
-                if self._queue_paused and len(self._queue) <= self.max_queue // 2:
-                    self._queue_paused = False
-            super()._deliver(data)
-        if not self._queue:
-            # The listener has had every message: a close or failure held behind them
-            # may go now.
-            self._events_handled()
-        else:
-            self._update_interest()
-
-    def _emit_open(self) -> None:
-        with self._lock:
-            if self._cond is not None:
-                self._cond.notify_all()
-        self.emit("open")
 
     # -- W3C style --------------------------------------------------------------------
 
@@ -539,6 +484,35 @@ class WebSocket(Connection, WebSocketEvents):
 
     # -- blocking open ----------------------------------------------------------------
 
+    @classmethod
+    def connect(
+        cls, address: str, protocols: str | Sequence[str] | None = None, **options: Any
+    ) -> WebSocket:
+        """Connect on the calling thread and return the open connection; see :func:`connect`."""
+        ws = cls(address, protocols, _background=False, **options)
+        ws._open_here()
+        return ws
+
+    def _open_here(self) -> None:
+        """Connect on the calling thread and wait for the handshake; clean up on failure."""
+        try:
+            sock = self._open_socket()
+        except OSError:
+            self._finished = True
+            raise
+        self._reactor.call_soon(self._attach, sock)
+        try:
+            remaining = self._remaining()
+            self.wait_open(None if remaining is None else remaining + 1.0)
+        except ssl.SSLError as exc:
+            # With TLS 1.3 a server refuses our certificate only after the handshake, so
+            # the refusal surfaces at the first read rather than in open_stream().
+            self.terminate()
+            raise ConnectFailed(describe_tls_error(exc, self._uri.host)) from exc
+        except BaseException:
+            self.terminate()
+            raise
+
     def wait_open(self, timeout: float | None = None) -> None:
         """Block until the connection is open.
 
@@ -582,7 +556,7 @@ class _W3CListener:
             event = MessageEvent(ws, args[0], args[1].binary)
         elif self.type == "close":
             code = args[0]
-            clean = ws._proto.close_rcvd is not None and ws._proto.close_sent is not None
+            clean = ws.close_rcvd is not None and ws.close_sent is not None
             event = CloseEvent(ws, code, args[1], clean)
         elif self.type == "error":
             event = ErrorEvent(ws, args[0])
@@ -619,22 +593,4 @@ def connect(
         TimeoutError: the whole did not finish within ``open_timeout``.
         ValueError: the TLS files or the proxy address cannot be used.
     """
-    ws = WebSocket(address, protocols, _background=False, **options)
-    try:
-        sock = ws._open_socket()
-    except OSError:
-        ws._finished = True
-        raise
-    ws._reactor.call_soon(ws._attach, sock)
-    try:
-        remaining = ws._remaining()
-        ws.wait_open(None if remaining is None else remaining + 1.0)
-    except ssl.SSLError as exc:
-        # With TLS 1.3 a server refuses our certificate only after the handshake, so the
-        # refusal surfaces at the first read rather than in open_stream().
-        ws.terminate()
-        raise ConnectFailed(describe_tls_error(exc, ws._uri.host)) from exc
-    except BaseException:
-        ws.terminate()
-        raise
-    return ws
+    return WebSocket.connect(address, protocols, **options)
