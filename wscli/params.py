@@ -38,6 +38,15 @@ __all__ = [
     "parse_duration",
     "parse_header",
     "parse_auth",
+    "read_secret",
+    "parse_mode",
+    "auth_callback",
+    "subprotocols_callback",
+    "origin_callback",
+    "resolve_passphrase",
+    "AUTH_ENVVAR",
+    "PASSPHRASE_ENVVAR",
+    "SECRET_HELP",
     "basic_authorization",
     "decode_binary",
     "encode_binary",
@@ -87,25 +96,97 @@ _DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
 _FOREVER = ("-1", "inf", "forever", "never")
 
 
+def read_secret(value: str, option: str) -> str:
+    """Return ``value``, or the first line of the file ``@PATH`` names.
+
+    Secrets given on the command line are visible to every user through ``ps``; a
+    file (or the option's environment variable) keeps them out of it.
+
+    Raises:
+        click.BadParameter: the file cannot be read.
+    """
+    if not value.startswith("@"):
+        return value
+    path = value[1:]
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise click.BadParameter(f"cannot read {path}: {reason}", param_hint=option) from exc
+    return text.splitlines()[0] if text else ""
+
+
 def auth_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    """Click callback for ``--auth USER:PASS``: the parsed pair, or a usage error."""
+    """Click callback for ``--auth USER:PASS``, ``@FILE`` or ``$WSCLI_AUTH``: the pair."""
     if value is None:
         return None
     try:
-        return parse_auth(value)
+        return parse_auth(read_secret(value, "--auth"))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
 
+
+#: Where ``--auth`` and ``--passphrase`` are read from when not given.
+AUTH_ENVVAR = "WSCLI_AUTH"
+PASSPHRASE_ENVVAR = "WSCLI_PASSPHRASE"
+#: The advice every secret-taking option repeats.
+SECRET_HELP = "Prefer @FILE or ${envvar}: a command line is visible to other users (ps)."
 
 #: What ``--passphrase`` holds when given without a value: ask on the terminal.
 PROMPT = "\x00prompt"
 
 
 def resolve_passphrase(value: str | None) -> str | None:
-    """Ask for the passphrase (without echo) when ``--passphrase`` came without a value."""
+    """Ask for the passphrase (without echo) when ``--passphrase`` came without a value;
+    read it from the file ``@PATH`` names."""
+    if value is None:
+        return None
     if value != PROMPT:
-        return value
+        return read_secret(value, "--passphrase")
     return str(click.prompt("Passphrase", hide_input=True, err=True))
+
+
+def parse_mode(text: str) -> int:
+    """Parse an octal permission mode such as ``600`` or ``0o660``.
+
+    Raises:
+        click.BadParameter: not an octal number from 0 to 777.
+    """
+    digits = text.strip().lower().removeprefix("0o")
+    try:
+        mode = int(digits, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise click.BadParameter(f"{text!r} is not an octal mode such as 600 or 660")
+    return mode
+
+
+def subprotocols_callback(
+    ctx: click.Context, param: click.Parameter, value: Sequence[str]
+) -> Sequence[str]:
+    """Click callback: every subprotocol is a token (RFC 6455 §4.1), else a usage error."""
+    from .core.headers import check_subprotocol
+
+    for name in value:
+        try:
+            check_subprotocol(name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+    return value
+
+
+def origin_callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Click callback: an Origin (or each of several) is a serialized origin, or ``null``."""
+    from .core.headers import check_origin
+
+    for origin in [value] if isinstance(value, str) else value or ():
+        try:
+            check_origin(origin)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+    return value
 
 
 def parse_size(text: str, *, allow_unlimited: bool = False) -> int | None:
@@ -154,15 +235,18 @@ def parse_header(text: str) -> tuple[str, str]:
     """Parse ``Name: value`` (curl's spelling) into a pair.
 
     Raises:
-        ValueError: no colon, or the name is not an HTTP token.
+        ValueError: no colon, the name is not an HTTP token, or the value holds a
+            control character (the library's one header rule, checked up front).
     """
+    from .core.headers import check_header
+
     name, sep, value = text.partition(":")
     name = name.strip()
     if not sep or not _TOKEN_RE.fullmatch(name):
         raise ValueError(f"{text!r} is not a header; write it as 'Name: value'")
-    if any(ch in value for ch in "\r\n\0"):
-        raise ValueError(f"header {name} contains a line break or NUL")
-    return name, value.strip()
+    value = value.strip(" \t")
+    check_header(name, value)
+    return name, value
 
 
 def parse_auth(text: str) -> tuple[str, str]:
@@ -346,9 +430,16 @@ subprotocol_option = click.option(
     "subprotocols",
     multiple=True,
     metavar="NAME",
+    callback=subprotocols_callback,
     help="Offer a subprotocol (repeatable, in order of preference).",
 )
-origin_option = click.option("-o", "--origin", metavar="URL", help="Send this Origin header.")
+origin_option = click.option(
+    "-o",
+    "--origin",
+    metavar="URL",
+    callback=origin_callback,
+    help="Send this Origin header (scheme://host[:port]).",
+)
 open_timeout_option = click.option(
     "--open-timeout",
     type=DURATION,
@@ -401,24 +492,30 @@ tls_options = _stack(
     ),
     click.option(
         "--passphrase",
-        metavar="TEXT",
+        metavar="TEXT|@FILE",
         is_flag=False,
         flag_value=PROMPT,
+        envvar=PASSPHRASE_ENVVAR,
+        show_envvar=True,
         callback=lambda ctx, param, value: resolve_passphrase(value),
-        help="Passphrase of an encrypted --key; asked for when given without a value.",
+        help="Passphrase of an encrypted --key; asked for when given without a value. "
+        + SECRET_HELP.format(envvar=PASSPHRASE_ENVVAR),
     ),
     click.option(
         "-n",
         "--no-check",
         is_flag=True,
-        help="Do not verify the server certificate (insecure; for testing).",
+        help="Do not verify the server certificate (insecure; for testing). Warns on stderr.",
     ),
     click.option("--sni", metavar="NAME", help="Server name for SNI and the certificate check."),
 )
 proxy_option = click.option(
     "--proxy",
     metavar="URL",
-    help="Connect through an HTTP proxy (CONNECT), e.g. http://host:3128.",
+    help="Connect through a proxy: http://host:3128 (CONNECT), socks5://host:1080 "
+    "(resolves the server's name here, so DNS does not go through the proxy) or "
+    "socks5h://host:1080 (the proxy resolves it). user:pass@ is never shown in messages. "
+    "Default: HTTPS_PROXY/HTTP_PROXY/ALL_PROXY, minus NO_PROXY.",
 )
 redirect_options = _stack(
     click.option(
@@ -433,6 +530,17 @@ redirect_options = _stack(
         default=10,
         show_default=True,
         help="Redirects to follow with -L.",
+    ),
+    click.option(
+        "--location-trusted",
+        is_flag=True,
+        help="With -L, send headers, subprotocols, Origin and TLS options to another "
+        "origin too (by default they stay with the first).",
+    ),
+    click.option(
+        "--allow-insecure-redirect",
+        is_flag=True,
+        help="With -L, follow a redirect from wss:// to cleartext ws:// (refused by default).",
     ),
 )
 
@@ -526,6 +634,8 @@ def client_kwargs(
     proxy: str | None = None,
     location: bool = False,
     max_redirects: int = 10,
+    location_trusted: bool = False,
+    allow_insecure_redirect: bool = False,
     **_ignored: Any,
 ) -> dict[str, Any]:
     """Turn the values of :func:`client_options` into ``wscli.connect`` keyword arguments.
@@ -581,4 +691,12 @@ def client_kwargs(
             )
         kwargs["follow_redirects"] = True
         kwargs["max_redirects"] = max_redirects
+        kwargs["location_trusted"] = location_trusted
+        kwargs["allow_insecure_redirect"] = allow_insecure_redirect
+    if no_check:
+        # One line, on stderr only: --json output on stdout stays machine-readable.
+        click.echo(
+            "wscli: warning: -n/--no-check: the server's certificate and name are not checked",
+            err=True,
+        )
     return kwargs

@@ -528,9 +528,12 @@ def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | Non
 @params.client_options
 @click.option(
     "--auth",
-    metavar="USER:PASS",
+    metavar="USER:PASS|@FILE",
+    envvar=params.AUTH_ENVVAR,
+    show_envvar=True,
     callback=params.auth_callback,
-    help="HTTP Basic credentials (user:pass in the URL works too).",
+    help="HTTP Basic credentials (user:pass in the URL works too). "
+    + params.SECRET_HELP.format(envvar=params.AUTH_ENVVAR),
 )
 @click.option(
     "-p",

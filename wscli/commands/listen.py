@@ -319,11 +319,14 @@ def _quietly(send: Any, data: str | bytes) -> None:
 
 def _auth_verifier(credentials: tuple[str, str]) -> Any:
     """A ``verify_client`` that wants HTTP Basic ``credentials`` and answers 401 otherwise."""
-    expected = params.basic_authorization(*credentials)
+    expected = params.basic_authorization(*credentials).split(" ", 1)[1]
 
     def verify(info: Any) -> Any:
-        given = info.req.headers.get("Authorization") or ""
-        if hmac.compare_digest(given.encode(), expected.encode()):
+        # The scheme is case-insensitive (RFC 7235 §2.1): "basic" is "Basic".
+        scheme, _, token = (info.req.headers.get("Authorization") or "").strip().partition(" ")
+        if scheme.lower() == "basic" and hmac.compare_digest(
+            token.strip().encode(), expected.encode()
+        ):
             return True
         return (False, 401, "unauthorized", {"WWW-Authenticate": 'Basic realm="wscli"'})
 
@@ -368,6 +371,7 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     "subprotocols",
     multiple=True,
     metavar="NAME",
+    callback=params.subprotocols_callback,
     help="Accept this subprotocol (repeatable; our first that the client offers).",
 )
 @click.option(
@@ -375,13 +379,17 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     "origins",
     multiple=True,
     metavar="URL",
+    callback=params.origin_callback,
     help="Accept only this Origin (repeatable); others get 403.",
 )
 @click.option(
     "--auth",
-    metavar="USER:PASS",
+    metavar="USER:PASS|@FILE",
+    envvar=params.AUTH_ENVVAR,
+    show_envvar=True,
     callback=params.auth_callback,
-    help="Require HTTP Basic credentials; others get 401.",
+    help="Require HTTP Basic credentials; others get 401. "
+    + params.SECRET_HELP.format(envvar=params.AUTH_ENVVAR),
 )
 @click.option(
     "-H",
@@ -442,11 +450,14 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
 )
 @click.option(
     "--passphrase",
-    metavar="TEXT",
+    metavar="TEXT|@FILE",
     is_flag=False,
     flag_value=params.PROMPT,
+    envvar=params.PASSPHRASE_ENVVAR,
+    show_envvar=True,
     callback=lambda ctx, param, value: params.resolve_passphrase(value),
-    help="Passphrase of an encrypted --tls-key; asked for when given without a value.",
+    help="Passphrase of an encrypted --tls-key; asked for when given without a value. "
+    + params.SECRET_HELP.format(envvar=params.PASSPHRASE_ENVVAR),
 )
 @click.option(
     "--tls-ca",
@@ -458,6 +469,14 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     "unix_path",
     metavar="PATH",
     help="Listen on this Unix socket instead of a TCP port (clients: ws+unix://PATH:/).",
+)
+@click.option(
+    "--unix-mode",
+    metavar="MODE",
+    default="600",
+    show_default=True,
+    callback=lambda ctx, param, value: params.parse_mode(value),
+    help="Permissions of the --unix socket, in octal (660 lets the group connect).",
 )
 @click.option(
     "--hixie76",
@@ -511,6 +530,7 @@ def command(ctx: click.Context, /, **options: Any) -> None:
         server_options["allow_hixie76"] = True
     if options["unix_path"]:
         server_options["unix"] = options["unix_path"]
+        server_options["unix_mode"] = options["unix_mode"]
     terminal = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
     printer = Printer.from_options(
         interactive=terminal,

@@ -41,6 +41,7 @@ from ..params import (
     open_timeout_option,
     origin_option,
     proxy_option,
+    subprotocols_callback,
     tls_options,
 )
 
@@ -188,6 +189,7 @@ class _TimedWebSocket(WebSocket):
     "subprotocols",
     multiple=True,
     metavar="NAME",
+    callback=subprotocols_callback,
     help="Offer a subprotocol (repeatable).",
 )
 @header_option
