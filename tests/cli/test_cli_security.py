@@ -8,8 +8,10 @@ command line; -n says what it turns off; redirects follow the library's policy.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -137,7 +139,17 @@ def test_cross_origin_redirect_drops_caller_headers_unless_trusted() -> None:
             assert not names & {"x-api-key", "sec-websocket-protocol", "authorization"}
 
 
-def test_verbose_shows_each_redirect_hop() -> None:
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """-v configures the library's logger for the process; undo it for later tests."""
+    logger = logging.getLogger("wscli.core")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
+def test_verbose_shows_each_redirect_hop(restore_logging: None) -> None:
     with RecordingServer() as second:
         with RecordingServer(redirect_answer(second.url + "/next", 301)) as first:
             run = run_cli("-v", "connect", "-L", first.url, input="")
