@@ -26,7 +26,7 @@ from typing import Any
 import click
 
 from .. import params
-from ..core import Request, Server, WebSocket
+from ..core import Request, Server, WebSocket, broadcast
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed
 from ..output import CloseInfo, Printer
 from . import InputReader, Peer, terminate_as_interrupt
@@ -165,9 +165,8 @@ class ListenSession:
                 self.clients.pop(peer.id, None)
 
     def _relay(self, sender: Peer, data: str | bytes) -> None:
-        for peer in self.peers():
-            if peer is not sender:
-                _quietly(peer.send, data)
+        # Never blocks, and skips a client that stopped reading rather than buffer for it.
+        broadcast([peer.ws for peer in self.peers() if peer is not sender], data)
 
     def peers(self) -> list[Peer]:
         """The clients connected now, oldest first."""

@@ -46,7 +46,7 @@ from .uri import WebSocketURI, parse_uri
 if TYPE_CHECKING:
     from .sync.connection import Connection, MessageFlags, PongWaiter, ReadyState
     from .sync.reactor import Reactor
-    from .sync.server import ClientInfo, Server, serve
+    from .sync.server import ClientInfo, Server, broadcast, serve
     from .sync.tls import TLSInfo, client_ssl_context, server_ssl_context, tls_info
     from .sync.websocket import (
         REDIRECT_STATUSES,
@@ -71,6 +71,7 @@ _SYNC_NAMES = {
     "ClientInfo": "server",
     "Server": "server",
     "serve": "server",
+    "broadcast": "server",
     "TLSInfo": "tls",
     "client_ssl_context": "tls",
     "server_ssl_context": "tls",
@@ -126,6 +127,7 @@ __all__ = [
     "WebSocket",
     "connect",
     "serve",
+    "broadcast",
     "ClientProtocol",
     "Close",
     "CloseCode",

@@ -211,48 +211,54 @@ class Reactor:
 
     def _run(self) -> None:
         self._thread_id = threading.get_ident()
-        select = self._selector.select
-        calls = self._calls
-        timers = self._timers
-        monotonic = time.monotonic
         try:
             while not self._stopping:
-                if calls or self._deferred:
-                    timeout: float | None = 0
-                elif timers:
-                    timeout = max(0.0, timers[0][0] - monotonic())
-                else:
-                    timeout = None
-                try:
-                    ready = select(timeout)
-                except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-                    continue
-                for key, mask in ready:
-                    handler = key.data
-                    if handler is None:
-                        self._drain_wakeups()
-                        continue
-                    try:
-                        handler.handle_io(mask)
-                    except BaseException as exc:  # a handler bug must not stop other sockets
-                        _survive(exc, "an I/O handler")
-                while calls:
-                    callback, args = calls.popleft()
-                    self._run_callback(callback, args)
-                if timers:
-                    now = monotonic()
-                    while timers and timers[0][0] <= now:
-                        due = heapq.heappop(timers)[2].take()
-                        if due is not None:
-                            self._run_callback(*due)
-                    if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
-                        self._compact_timers()
-                self._run_deferred()
+                self._run_once()
         finally:
             self._thread_id = None
             self._selector.close()
             self._wake_r.close()
             self._wake_w.close()
+
+    def _run_once(self) -> None:
+        """One round: wait, handle ready sockets, calls, due timers, deferred work.
+
+        A method of its own so that its locals (the ready keys, the last callback)
+        die with the round: the reactor then sleeps holding no closed connection.
+        """
+        calls = self._calls
+        timers = self._timers
+        if calls or self._deferred:
+            timeout: float | None = 0
+        elif timers:
+            timeout = max(0.0, timers[0][0] - time.monotonic())
+        else:
+            timeout = None
+        try:
+            ready = self._selector.select(timeout)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+            return
+        for key, mask in ready:
+            handler = key.data
+            if handler is None:
+                self._drain_wakeups()
+                continue
+            try:
+                handler.handle_io(mask)
+            except BaseException as exc:  # a handler bug must not stop other sockets
+                _survive(exc, "an I/O handler")
+        while calls:
+            callback, args = calls.popleft()
+            self._run_callback(callback, args)
+        if timers:
+            now = time.monotonic()
+            while timers and timers[0][0] <= now:
+                due = heapq.heappop(timers)[2].take()
+                if due is not None:
+                    self._run_callback(*due)
+            if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
+                self._compact_timers()
+        self._run_deferred()
 
     def _run_deferred(self) -> None:
         while self._deferred:

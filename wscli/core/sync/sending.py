@@ -27,7 +27,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConnectionClosed, ConnectionClosedError, InvalidState
@@ -38,7 +38,7 @@ from .outbuffer import OutBuffer, SendCallback
 if TYPE_CHECKING:
     from .reactor import Reactor
 
-__all__ = ["HARD_LIMIT_FACTOR", "MessageStream", "SendSide"]
+__all__ = ["HARD_LIMIT_FACTOR", "MessageStream", "SendSide", "broadcast"]
 
 logger = logging.getLogger("wscli.core")
 
@@ -246,6 +246,39 @@ class SendSide:
                 self._queue_output_locked()
                 self._out.add_callback(callback, 0)
 
+    def offer(
+        self, data: str | bytes | bytearray | memoryview, *, binary: bool | None = None
+    ) -> bool:
+        """Send a whole message if that needs no waiting; return whether it was queued.
+
+        Never blocks and never raises for the connection's state: the message is
+        skipped (False) when the connection is not open, when more than ``write_limit``
+        bytes already wait for this peer, or while a fragmented message owns the send
+        side. This is what :func:`broadcast` uses; a slow peer then misses messages
+        rather than growing the sender's memory.
+
+        Raises:
+            TypeError: ``data`` is neither ``str`` nor bytes-like.
+        """
+        if binary is None:
+            binary = not isinstance(data, str)
+        payload = _payload(data)
+        with self._lock:
+            if (
+                self._finished
+                or self._out.size > self.write_limit
+                or self._send_owner is not None
+                or self._proto.state is not State.OPEN
+            ):
+                return False
+            try:
+                self._send_locked(payload, binary, True, None)
+            except (ConnectionClosed, InvalidState):
+                return False
+            self._queue_output_locked()
+            self._schedule_flush()
+        return True
+
     def _drop_held_locked(self) -> list[SendCallback]:
         """Once the connection ended: forget held sends; return their callbacks."""
         held, self._held, self._held_size = self._held, None, 0
@@ -286,3 +319,29 @@ class SendSide:
             self._abort_message()
             raise
         self.send(b"", binary=True, fin=True) if binary else self.send("", fin=True)
+
+
+def broadcast(
+    clients: Iterable[SendSide],
+    data: str | bytes | bytearray | memoryview,
+    *,
+    binary: bool | None = None,
+) -> int:
+    """Send one message to many connections without blocking; return how many took it.
+
+    Each connection gets it through :meth:`SendSide.offer`: a connection that is not
+    open, whose peer has more than ``write_limit`` bytes waiting (a slow or stuck
+    reader), or that is in the middle of a fragmented message is skipped for this
+    message. So a relay's memory stays bounded by ``write_limit`` per client however
+    slow one of them is, and one stuck client never delays the others. Safe from any
+    thread, listeners on the reactor thread included.
+
+    Args:
+        clients: the connections (for instance ``server.clients``).
+        data: ``str`` for a text message, bytes-like for binary, unless ``binary`` says.
+        binary: force the message type.
+    """
+    if binary is None:
+        binary = not isinstance(data, str)
+    payload = _payload(data)
+    return sum(1 for client in list(clients) if client.offer(payload, binary=binary))

@@ -16,7 +16,7 @@ import socket
 import ssl as ssl_module
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..exceptions import ConnectionClosed
@@ -30,12 +30,13 @@ from .embed import as_request, attach_to, take_over
 from .emitter import fit_arguments, required_arguments
 from .listeners import ServerEvents
 from .reactor import EVENT_READ, Reactor
+from .sending import broadcast
 from .serverside import ClientInfo, ServerWebSocket
 from .tls import ServerTLSHandshake, start_server_tls
 from .unix import DEFAULT_UNIX_MODE, bind_unix_listener
 from .websocket import WebSocket
 
-__all__ = ["Server", "ClientInfo", "serve"]
+__all__ = ["Server", "ClientInfo", "serve", "broadcast"]
 
 logger = logging.getLogger("wscli.core")
 
@@ -381,6 +382,35 @@ class Server(ServerEvents[WebSocket]):
             self._open_count -= 1
         self._connections.discard(ws)
         self.clients.discard(ws)
+
+    # -- sending ------------------------------------------------------------------------
+
+    def broadcast(
+        self,
+        data: str | bytes | bytearray | memoryview,
+        clients: Iterable[WebSocket] | None = None,
+        *,
+        binary: bool | None = None,
+    ) -> int:
+        """Send one message to every open client (or to ``clients``); never blocks.
+
+        A client whose peer already has more than ``write_limit`` bytes waiting is
+        skipped for this message (see :func:`~wscli.core.sync.sending.broadcast`), so a
+        client that stops reading costs at most ``write_limit`` of memory and never
+        delays the others. Safe from any thread, listeners included.
+
+        Args:
+            data: ``str`` for a text message, bytes-like for binary, unless ``binary``
+                says.
+            clients: the connections to send to; every open connection by default
+                (whether or not ``client_tracking`` is on).
+            binary: force the message type.
+
+        Returns:
+            How many clients the message was queued for.
+        """
+        targets = list(self._connections) if clients is None else clients
+        return broadcast(targets, data, binary=binary)
 
     def report_error(self, where: str, exc: BaseException) -> None:
         """Report an exception raised by the application's ``where`` (``verify_client``)."""
