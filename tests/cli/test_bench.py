@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 import wscli
 from wscli.cli import cli
 from wscli.commands.bench import parse_size_range
-from wscli.loadgen import LoadConfig, Stats
+from wscli.loadgen import ErrorKind, LoadConfig, Problem, Stats
 
 
 def run(*args: str) -> Result:
@@ -334,20 +334,23 @@ def scripted_server(answer: bytes) -> Iterator[str]:
     [
         (
             b"\x81\x84abcd" + bytes(b ^ m for b, m in zip(b"oops", b"abcd", strict=True)),
-            "protocol error from server: masked frame",
+            "protocol error from server: masked frame from server",
         ),
-        (b"\xc1\x02hi", "protocol error from server: reserved bits set"),
-        (b"\x83\x00", "protocol error from server: opcode 0x3"),
+        (b"\xc1\x02hi", "protocol error from server: reserved bits must be 0"),
+        (b"\x83\x00", "protocol error from server: invalid opcode 0x3"),
         (b"\x80\x00", "protocol error from server: unexpected continuation frame"),
-        (b"\x09\x00", "protocol error from server: bad control frame"),
+        (b"\x09\x00", "protocol error from server: fragmented control frame"),
+        (b"\x81\x02\xc3\x28", "protocol error from server: invalid utf-8 in text message"),
     ],
-    ids=["masked", "rsv", "opcode", "continuation", "fragmented-ping"],
+    ids=["masked", "rsv", "opcode", "continuation", "fragmented-ping", "bad-utf-8"],
 )
 def test_protocol_errors_from_the_server(answer: bytes, reason: str) -> None:
     with scripted_server(answer) as url:
         result = run(url, "-n", "3", "-W", "2", "--json")
     assert result.exit_code == 1
-    assert result_of(result)["errors"] == {reason: 1}
+    data = result_of(result)
+    assert data["errors"] == {reason: 1}
+    assert data["error_kinds"] == {"protocol": 1}
 
 
 def test_dropped_connection_is_reported() -> None:
@@ -489,10 +492,11 @@ def test_stats_round_trip_and_merge() -> None:
     stats = Stats(2)
     stats.sent = stats.received = 3
     stats.latency.record(0.001)
-    stats.errors["x"] += 1
+    stats.add_error(Problem(ErrorKind.LIMIT, "x"))
     stats.first_ns, stats.last_ns = 10, 2_000_000_010
     copy = Stats.from_dict(stats.to_dict())
     copy.merge(stats)
     assert (copy.sent, copy.received, copy.latency.count, copy.errors["x"]) == (6, 6, 2, 2)
+    assert copy.error_kinds == {ErrorKind.LIMIT: 2}
     assert copy.elapsed == pytest.approx(2.0)
     assert copy.messages_per_second == pytest.approx(3.0)

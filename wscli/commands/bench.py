@@ -26,7 +26,14 @@ from ..core.exceptions import InvalidURI
 from ..core.uri import parse_uri
 from ..exitcodes import ExitStatus
 from ..histogram import Histogram
-from ..loadgen import EchoServerProcess, LoadConfig, Stats, raise_nofile_limit, run_load
+from ..loadgen import (
+    EchoServerProcess,
+    ErrorKind,
+    LoadConfig,
+    Stats,
+    raise_nofile_limit,
+    run_load,
+)
 from ..output import Printer, escape_control
 from ..params import (
     DURATION,
@@ -279,7 +286,7 @@ def _status(stats: Stats) -> int:
     if stats.interrupted:
         return ExitStatus.INTERRUPTED
     if stats.opened == 0 and stats.failed:
-        if all(reason.startswith("handshake: HTTP") for reason in stats.errors):
+        if set(stats.error_kinds) == {ErrorKind.REFUSED}:
             return ExitStatus.HANDSHAKE_REFUSED
         return ExitStatus.CANNOT_CONNECT
     if stats.errors or stats.lost or stats.failed:
@@ -393,6 +400,7 @@ def result_dict(config: LoadConfig, stats: Stats, *, embedded: bool) -> dict[str
         "latency_ms": _latency_dict(latency),
         "histogram": latency.to_dict()["buckets"],
         "errors": dict(stats.errors),
+        "error_kinds": {kind.value: count for kind, count in stats.error_kinds.items()},
         "interrupted": stats.interrupted,
     }
 

@@ -87,6 +87,11 @@ DEFAULT_MAX_FRAGMENTS = 65536
 # onto the end of the header.
 _JOIN_LIMIT = 65536
 
+# The opcodes as plain ints for the frame parser: comparing with an IntEnum member costs a
+# class attribute lookup each time, several times per frame.
+_CONT, _TEXT, _BINARY = int(Opcode.CONT), int(Opcode.TEXT), int(Opcode.BINARY)
+_PING, _PONG = int(Opcode.PING), int(Opcode.PONG)
+
 
 class State(enum.IntEnum):
     """Connection states, numbered as the W3C ``readyState``."""
@@ -366,7 +371,7 @@ class Protocol:
                 end = start + length
                 if end > n:
                     if opcode < 8 and not self._msg_compressed_next(opcode, rsv):
-                        if opcode == Opcode.TEXT or (opcode == 0 and self._msg_text):
+                        if opcode == _TEXT or (opcode == 0 and self._msg_text):
                             self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
                             # Validate text as it arrives rather than when it ends.
                             self._begin_message(opcode, rsv)
@@ -400,7 +405,7 @@ class Protocol:
                 del buf[:pos]
 
     def _check_control(self, opcode: int, fin: int, rsv: int, length: int) -> bool:
-        if opcode > Opcode.PONG:
+        if opcode > _PONG:
             return self._fail(CloseCode.PROTOCOL_ERROR, f"invalid opcode {opcode:#x}")
         if rsv:
             return self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
@@ -412,11 +417,11 @@ class Protocol:
         return True
 
     def _check_data(self, opcode: int, rsv: int, length: int) -> bool:
-        if opcode > Opcode.BINARY:
+        if opcode > _BINARY:
             return self._fail(CloseCode.PROTOCOL_ERROR, f"invalid opcode {opcode:#x}")
         if rsv & ~self._rsv_allowed:
             return self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
-        if opcode == Opcode.CONT:
+        if opcode == _CONT:
             if self._msg_text is None:
                 return self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
             if rsv & 0x40:
@@ -443,13 +448,13 @@ class Protocol:
         return True
 
     def _msg_compressed_next(self, opcode: int, rsv: int) -> bool:
-        if opcode == Opcode.CONT:
+        if opcode == _CONT:
             return self._msg_compressed
         return bool(rsv & 0x40)
 
     def _begin_message(self, opcode: int, rsv: int) -> None:
-        if opcode != Opcode.CONT:
-            self._msg_text = opcode == Opcode.TEXT
+        if opcode != _CONT:
+            self._msg_text = opcode == _TEXT
             self._msg_parts = []
             self._msg_size = 0
             self._msg_compressed = bool(rsv & 0x40)
@@ -503,10 +508,10 @@ class Protocol:
             self._events.append(Message(message))
 
     def _handle_data(self, opcode: int, fin: int, rsv: int, payload: bytes) -> None:
-        if opcode != Opcode.CONT:
+        if opcode != _CONT:
             # Fast path: a whole message in one uncompressed frame.
             if fin and not rsv:
-                if opcode == Opcode.TEXT:
+                if opcode == _TEXT:
                     try:
                         text = payload.decode()
                     except UnicodeDecodeError:
@@ -526,7 +531,7 @@ class Protocol:
             if self._discard:
                 return
             self._msg_size += len(payload)
-        elif opcode == Opcode.CONT:
+        elif opcode == _CONT:
             self._msg_size += len(payload)
         else:
             self._msg_size = len(payload)
@@ -561,14 +566,14 @@ class Protocol:
         return frame.data
 
     def _handle_control(self, opcode: int, payload: bytes) -> None:
-        if opcode == Opcode.PING:
+        if opcode == _PING:
             if self._debug:
                 self.logger.debug("< PING %r", payload)
             self._events.append(Ping(payload))
             if self.state is State.OPEN:
                 # RFC 6455 §5.5.2: answer with a pong carrying the same payload.
-                self._send_frame(Opcode.PONG, payload)
-        elif opcode == Opcode.PONG:
+                self._send_frame(_PONG, payload)
+        elif opcode == _PONG:
             if self._debug:
                 self.logger.debug("< PONG %r", payload)
             self._events.append(Pong(payload))

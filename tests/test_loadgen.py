@@ -1,0 +1,212 @@
+"""The load generator against hostile servers: bounded memory, linear work, errors by kind.
+
+The echo checks run on the core's parser (``wscli.loadgen.verify``), so these tests feed
+it the streams a hostile server would send: sans-I/O where the point is the algorithm,
+over a loopback socket where the point is a buffer that fills.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import hashlib
+import json
+import socket
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers import TIMEOUT
+
+from wscli.core.protocol import DEFAULT_MAX_FRAGMENTS
+from wscli.loadgen import ErrorKind
+from wscli.loadgen.verify import EchoChecker, client_protocol
+
+PAYLOAD = b"0000000000000000 a message in many frames"
+
+
+def server_frame(opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
+    """An unmasked frame, as a server sends it, built by hand."""
+    first = (0x80 if fin else 0) | opcode
+    if len(payload) < 126:
+        return bytes([first, len(payload)]) + payload
+    if len(payload) < 65536:
+        return bytes([first, 126]) + struct.pack("!H", len(payload)) + payload
+    return bytes([first, 127]) + struct.pack("!Q", len(payload)) + payload
+
+
+def fragmented(payload: bytes, empty: int) -> bytes:
+    """``payload`` as a text message: a first frame, ``empty`` empty ones, a last one."""
+    half = len(payload) // 2
+    middle = server_frame(0x0, fin=False) * empty
+    return server_frame(0x1, payload[:half], fin=False) + middle + server_frame(0x0, payload[half:])
+
+
+def checker() -> EchoChecker:
+    return EchoChecker(client_protocol([], 4096), text=True, record=lambda ns: None)
+
+
+def inflight(*payloads: bytes) -> collections.deque[tuple[int, Any]]:
+    return collections.deque((0, payload) for payload in payloads)
+
+
+def profiled_calls(function: Any) -> int:
+    """Count the Python and C function calls ``function()`` makes: work, not time."""
+    calls = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(profile)
+    try:
+        function()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+# -- the echo checker on the core's parser ------------------------------------------------
+
+
+def test_twenty_thousand_empty_fragments_are_joined_with_linear_work() -> None:
+    """Work per fragment is constant: doubling the fragments doubles the calls (a
+    re-summed list of fragments, as a quadratic parser does, would quadruple them)."""
+
+    def run(empty: int) -> int:
+        check = checker()
+        pending = inflight(PAYLOAD)
+        outcome: list[Any] = []
+        calls = profiled_calls(
+            lambda: outcome.append(check.receive(fragmented(PAYLOAD, empty), pending, 1))
+        )
+        assert outcome == [(1, len(PAYLOAD), None, None)]
+        assert not pending
+        return calls
+
+    ten, twenty = run(10_000), run(20_000)
+    assert 1.8 < twenty / ten < 2.2, (ten, twenty)
+
+
+def test_more_fragments_than_a_connection_allows_is_a_limit() -> None:
+    received, _, problem, _ = checker().receive(
+        fragmented(PAYLOAD, DEFAULT_MAX_FRAGMENTS), inflight(PAYLOAD), 1
+    )
+    assert received == 0
+    assert problem is not None and problem.kind is ErrorKind.LIMIT
+    assert f"more than {DEFAULT_MAX_FRAGMENTS} frames" in problem.reason
+
+
+def test_an_echo_larger_than_anything_sent_is_a_limit() -> None:
+    received, _, problem, _ = checker().receive(
+        server_frame(0x1, b"x" * 5000), inflight(PAYLOAD), 1
+    )
+    assert received == 0
+    assert problem is not None and problem.kind is ErrorKind.LIMIT
+
+
+def test_a_violation_right_behind_an_echo_counts_the_echo_then_the_error() -> None:
+    pending = inflight(PAYLOAD, PAYLOAD)
+    received, size, problem, _ = checker().receive(
+        server_frame(0x1, PAYLOAD) + b"\x83\x00", pending, 1
+    )
+    assert (received, size) == (1, len(PAYLOAD))
+    assert problem is not None and problem.kind is ErrorKind.PROTOCOL
+    assert problem.reason == "protocol error from server: invalid opcode 0x3"
+
+
+def test_pings_are_answered_and_a_close_is_echoed_by_the_protocol() -> None:
+    check = checker()
+    pending = inflight(PAYLOAD)
+    stream = server_frame(0x9, b"hi") + server_frame(0x1, PAYLOAD) + server_frame(0x8, b"\x03\xe8")
+    received, _, problem, close = check.receive(stream, pending, 1)
+    assert (received, problem) == (1, None)
+    assert close is not None and close.code == 1000
+    out = b"".join(check.proto.data_to_send())
+    assert out[0] == 0x8A and out[1] == 0x82  # a masked pong with the ping's 2 bytes
+    assert out[8] == 0x88  # then the close echo
+
+
+# -- a server that floods pings and never reads ---------------------------------------------
+
+
+@contextlib.contextmanager
+def ping_flooding_server(flood: int) -> Iterator[str]:
+    """Upgrades, reads the first message, then sends ``flood`` bytes of empty pings and
+    never reads again; the pongs it is owed pile up on the client's side."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.settimeout(TIMEOUT)
+    done = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(4096)
+                key = next(
+                    line.split(b":", 1)[1].strip()
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key:")
+                )
+                guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+                accept = base64.b64encode(hashlib.sha1(key + guid).digest())
+                conn.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+                )
+                conn.recv(4096)
+                conn.settimeout(TIMEOUT)
+                conn.sendall(b"\x89\x00" * (flood // 2))  # ends early once the client leaves
+                done.wait(TIMEOUT)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        listener.close()
+        thread.join(TIMEOUT)
+
+
+#: Runs one load in a fresh interpreter and reports how far its peak memory grew.
+MEASURE = """
+import json, resource, sys
+from wscli.loadgen import LoadConfig, Worker
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+stats = Worker(LoadConfig(url=sys.argv[1], messages=1, timeout=float(sys.argv[2]))).run()
+grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+kinds = {kind.value: count for kind, count in stats.error_kinds.items()}
+print(json.dumps({"errors": dict(stats.errors), "kinds": kinds, "lost": stats.lost, "grew": grew}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB is Linux's")
+def test_ping_flood_from_a_server_that_never_reads_is_a_bounded_limit_error() -> None:
+    flood = 6 * 2**20
+    with ping_flooding_server(flood) as url:
+        run = subprocess.run(
+            [sys.executable, "-c", MEASURE, url, str(TIMEOUT)],
+            capture_output=True,
+            text=True,
+            timeout=4 * TIMEOUT,
+        )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["kinds"] == {"limit": 1}, result
+    [reason] = result["errors"]
+    assert reason.startswith("limit:") and "does not read" in reason
+    assert result["lost"] == 1
+    # 6 MiB of pings owe 18 MiB of pongs in 3 million frames: a backlog that kept them
+    # all would grow by hundreds of MiB of Python objects. The bound is a few MiB of
+    # pongs plus what one read of pings produces.
+    assert result["grew"] < 64 * 1024, result

@@ -1,0 +1,118 @@
+"""Several worker processes: for machines where one Python thread cannot saturate a server.
+
+One worker runs on the calling thread; the others are spawned processes that wait for
+"go", run their share (:meth:`LoadConfig.share`), and report their stats every tick over
+a pipe. The caller sees the merged stats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .config import LoadConfig
+from .stats import Stats
+from .worker import TICK, Worker
+
+__all__ = ["run_load"]
+
+
+def _worker_main(config: LoadConfig, index_base: int, pipe: Any) -> None:
+    """Entry point of a worker process: wait for "go", run, report over ``pipe``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    worker = Worker(config, index_base)
+    pipe.send(("ready", None))
+    if pipe.recv() != "go":
+        return
+
+    def tick(stats: Stats) -> None:
+        if pipe.poll():
+            message = pipe.recv()
+            if message == "stop":
+                worker.stop()
+        pipe.send(("tick", stats.to_dict()))
+
+    stats = worker.run(tick)
+    pipe.send(("done", stats.to_dict()))
+
+
+def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> Stats:
+    """Run ``config`` with ``config.workers`` processes and return the merged stats.
+
+    Args:
+        config: the whole load.
+        tick: called about ten times a second with the merged stats so far.
+    """
+    if config.workers <= 1:
+        return Worker(config).run(tick)
+    context = multiprocessing.get_context("spawn")
+    children = []
+    base = config.share(0).connections
+    for number in range(1, config.workers):
+        share = config.share(number)
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=_worker_main, args=(share, base, child_end), daemon=True)
+        process.start()
+        child_end.close()
+        children.append((process, parent_end))
+        base += share.connections
+    latest: dict[int, Stats] = {}
+    finished: dict[int, Stats] = {}
+    try:
+        for _, pipe in children:
+            pipe.recv()  # ready
+        for _, pipe in children:
+            pipe.send("go")
+        local = Worker(config.share(0))
+
+        def collect() -> None:
+            for number, (_, pipe) in enumerate(children):
+                while number not in finished and pipe.poll():
+                    kind, data = pipe.recv()
+                    stats = Stats.from_dict(data)
+                    latest[number] = stats
+                    if kind == "done":
+                        finished[number] = stats
+
+        def merged(own: Stats) -> Stats:
+            total = Stats(config.connections)
+            total.connections = 0
+            total.merge(own)
+            for stats in latest.values():
+                total.merge(stats)
+            return total
+
+        def local_tick(own: Stats) -> None:
+            collect()
+            if tick is not None:
+                tick(merged(own))
+
+        try:
+            own = local.run(local_tick)
+        except KeyboardInterrupt:  # pragma: no cover - run() handles it
+            own = local.stats
+        if own.interrupted:
+            for _, pipe in children:
+                with contextlib.suppress(OSError):
+                    pipe.send("stop")
+        deadline = time.monotonic() + config.timeout + (config.duration or 0) + 60
+        while len(finished) < len(children) and time.monotonic() < deadline:
+            collect()
+            if tick is not None:
+                tick(merged(own))
+            time.sleep(TICK)
+        total = merged(own)
+        total.connections = config.connections
+        return total
+    finally:
+        for process, pipe in children:
+            pipe.close()
+            process.join(2)
+            if process.is_alive():
+                process.terminate()
+                process.join(1)
