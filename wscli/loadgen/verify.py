@@ -81,7 +81,7 @@ class EchoChecker:
         received = size = 0
         close: Close | None = None
         events = proto.events_received()
-        while events:
+        while True:
             for event in events:
                 kind = type(event)
                 if kind is Message:
@@ -105,6 +105,8 @@ class EchoChecker:
                     size += len(message)
                 elif kind is Close:
                     close = event
+            if not proto.has_pending:
+                break
             # A violation or close right behind these messages waits until they were
             # handled; they were, so let the protocol act on it.
             proto.handle_pending()
