@@ -132,7 +132,7 @@ def test_request_bytes_with_every_option() -> None:
         origin="https://example.com",
         subprotocols=["chat.v2", "chat"],
         extensions=[FakeClientFactory("x-one", [("level", "3")]), FakeClientFactory("x-two")],
-        headers=[("X-Trace", "abc"), ("X-Trace", "def")],
+        headers=[("X-Trace", "abc, def"), ("X-Other", "1")],
         user_agent="probe/1.0",
     )
     credentials = base64.b64encode(b"user:s:cret").decode()
@@ -148,8 +148,8 @@ def test_request_bytes_with_every_option() -> None:
         b"Sec-WebSocket-Extensions: x-one; level=3, x-two\r\n"
         b"Sec-WebSocket-Protocol: chat.v2, chat\r\n"
         b"User-Agent: probe/1.0\r\n"
-        b"X-Trace: abc\r\n"
-        b"X-Trace: def\r\n"
+        b"X-Trace: abc, def\r\n"
+        b"X-Other: 1\r\n"
         b"\r\n"
     )
 
@@ -159,6 +159,22 @@ def test_extra_user_agent_and_authorization_replace_defaults() -> None:
     request = client.connect()
     assert request.headers.get_all("User-Agent") == ["mine"]
     assert request.headers.get_all("Authorization") == ["Bearer t"]
+
+
+def test_extra_host_and_origin_replace_defaults_in_place() -> None:
+    client = make_client("ws://h:81/", headers={"Origin": "http://o", "Host": "v"}, origin=None)
+    names = [name for name, _ in client.connect().headers.items()]
+    assert names[0] == "Host" and names.count("Host") == 1 and names.count("Origin") == 1
+    assert client.connect().headers["Host"] == "v"
+
+
+def test_header_given_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="given twice"):
+        make_client(headers=[("X-Trace", "a"), ("x-trace", "b")])
+    with pytest.raises(ValueError, match="Origin given twice"):
+        make_client(headers={"Origin": "http://a"}, origin="http://b")
+    with pytest.raises(ValueError, match="Host given twice"):
+        make_client(headers={"Host": "a"}, host="b")
 
 
 def test_no_user_agent() -> None:

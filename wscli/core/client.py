@@ -52,7 +52,9 @@ class ClientProtocol(Protocol):
         origin: the Origin header to send, if any.
         subprotocols: subprotocols to offer, in order of preference.
         extensions: extension factories to offer, in order of preference.
-        headers: extra request headers.
+        headers: extra request headers. One of the same name as a header the
+            protocol writes (``Host``, ``Origin``, ``User-Agent``...) takes its place.
+        host: the Host header, when it should not be the address's host and port.
         version: 13 (RFC 6455) or 8 (hybi-08, which names its origin header
             ``Sec-WebSocket-Origin``).
         user_agent: the User-Agent header; ``None`` leaves it out.
@@ -73,6 +75,7 @@ class ClientProtocol(Protocol):
         subprotocols: Sequence[str] | None = None,
         extensions: Sequence[ClientExtensionFactory] | None = None,
         headers: HeadersLike | None = None,
+        host: str | None = None,
         version: int = 13,
         user_agent: str | None = USER_AGENT,
         max_size: int | None = DEFAULT_MAX_SIZE,
@@ -105,9 +108,13 @@ class ClientProtocol(Protocol):
         # a server's origin check can still be tested with odd values.
         for name, value in extra_headers.items():
             check_header(name, value)
+        _check_given_once(extra_headers, origin_header if origin is not None else None, host)
+        if host is not None:
+            check_header("Host", host)
         if user_agent is not None:
             check_header("User-Agent", user_agent)
         self.uri = uri
+        self.host = host
         self.origin = origin
         self.available_subprotocols = list(subprotocols or [])
         self.extension_factories = list(extensions or [])
@@ -128,7 +135,7 @@ class ClientProtocol(Protocol):
     def connect(self) -> Request:
         """Build the upgrade request; pass it to :meth:`send_request` (maybe amended)."""
         headers = Headers()
-        headers["Host"] = self.uri.host_header
+        headers["Host"] = self.host if self.host is not None else self.uri.host_header
         headers["Upgrade"] = "websocket"
         headers["Connection"] = "Upgrade"
         headers["Sec-WebSocket-Key"] = self.key
@@ -148,8 +155,7 @@ class ClientProtocol(Protocol):
             )
         if self.user_agent is not None and "User-Agent" not in self.extra_headers:
             headers["User-Agent"] = self.user_agent
-        headers.update(self.extra_headers)
-        return Request(self.uri.resource_name, headers)
+        return Request(self.uri.resource_name, _overlay(headers, self.extra_headers))
 
     def send_request(self, request: Request) -> None:
         """Queue the upgrade request for sending."""
@@ -261,3 +267,34 @@ class ClientProtocol(Protocol):
         if protocols[0] not in self.available_subprotocols:
             raise NegotiationError(f"server chose subprotocol {protocols[0]}, which wasn't offered")
         return protocols[0]
+
+
+def _check_given_once(headers: Headers, origin_header: str | None, host: str | None) -> None:
+    """Refuse a header the caller gave twice: two values where the peer expects one.
+
+    Raises:
+        ValueError: a name repeats in ``headers``, or names what ``origin``/``host`` set.
+    """
+    seen: set[str] = set()
+    for name, _ in headers.items():
+        if name.lower() in seen:
+            raise ValueError(f"header {name} given twice; give it once (join values with ', ')")
+        seen.add(name.lower())
+    if origin_header is not None and origin_header.lower() in seen:
+        raise ValueError(f"header {origin_header} given twice: by origin= and in headers")
+    if host is not None and "host" in seen:
+        raise ValueError("header Host given twice: by host= and in headers")
+
+
+def _overlay(defaults: Headers, given: Headers) -> Headers:
+    """Return ``defaults`` with each header of ``given`` in place of the one it names.
+
+    A replaced header keeps its position (Host stays first, RFC 7230 §5.4); the others
+    follow in the caller's order.
+    """
+    replacements = {name.lower(): (name, value) for name, value in given.items()}
+    merged = Headers()
+    for name, value in defaults.items():
+        merged.update([replacements.pop(name.lower(), (name, value))])
+    merged.update(list(replacements.values()))
+    return merged

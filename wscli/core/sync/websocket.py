@@ -131,10 +131,14 @@ class WebSocket(Connection, WebSocketEvents):
 
     Args:
         address: ``ws://``, ``wss://`` or ``ws+unix://`` address.
-        protocols: subprotocols to offer (a string or a list).
-        headers: extra request headers.
-        origin: the Origin header.
-        protocol_version: 13 or 8.
+        protocols: subprotocols to offer: a list, or a string (``"a, b"`` offers two).
+        protocol: the same, under ws's name; give one of the two.
+        headers: extra request headers. A header the handshake writes anyway (``Host``,
+            ``Origin``, ``User-Agent``...) is replaced, not sent twice; a name given
+            twice (also through ``host`` or ``origin``) is a ``ValueError``.
+        host: the Host header, when it should not be the address's host and port.
+        origin: the Origin header (``Sec-WebSocket-Origin`` with version 8).
+        protocol_version: 13 or 8, as a number or a string.
         open_timeout: seconds for DNS, TCP, TLS and the upgrade together.
         close_timeout: seconds to wait for the closing handshake.
         max_payload: largest incoming message in bytes.
@@ -165,7 +169,7 @@ class WebSocket(Connection, WebSocketEvents):
         max_redirects: redirects followed before failing with :class:`RedirectError`.
         allow_insecure_redirect: follow a redirect from ``wss://`` to ``ws://``;
             refused by default, so a redirect never turns encryption off.
-        location_trusted: keep ``headers``, ``protocols``, ``origin`` and the TLS
+        location_trusted: keep ``headers``, ``protocols``, ``host``, ``origin`` and the TLS
             options (``ssl``, ``ca``, ``cert``, ``servername``...) on a redirect to
             another origin (scheme, host or port). By default they are meant for the
             first origin only: a cross-origin hop sends none of them and checks the
@@ -189,9 +193,11 @@ class WebSocket(Connection, WebSocketEvents):
         address: str,
         protocols: str | Sequence[str] | None = None,
         *,
+        protocol: str | Sequence[str] | None = None,
         headers: HeadersLike | None = None,
+        host: str | None = None,
         origin: str | None = None,
-        protocol_version: int = 13,
+        protocol_version: int | str = 13,
         open_timeout: float | None = 10.0,
         close_timeout: float | None = 10.0,
         max_payload: int | None = DEFAULT_MAX_SIZE,
@@ -223,8 +229,13 @@ class WebSocket(Connection, WebSocketEvents):
         _background: bool = True,
     ) -> None:
         uri = parse_uri(address)
+        if protocol is not None:
+            if protocols is not None:
+                raise ValueError("give protocols or protocol (the same option), not both")
+            protocols = protocol
         if isinstance(protocols, str):
-            protocols = [protocols]
+            # ws sends the string as it is: "chat, superchat" offers two subprotocols.
+            protocols = [name.strip() for name in protocols.split(",")]
         if extensions is None:
             factory = client_factory_from_options(per_message_deflate)
             extensions = [factory] if factory is not None else []
@@ -250,7 +261,8 @@ class WebSocket(Connection, WebSocketEvents):
             "subprotocols": protocols,
             "extensions": extensions,
             "headers": headers,
-            "version": protocol_version,
+            "host": host,
+            "version": _protocol_version(protocol_version),
             "max_size": max_payload,
             "max_fragments": max_fragments,
             "max_head_size": max_head_size,
@@ -409,11 +421,12 @@ class WebSocket(Connection, WebSocketEvents):
                 ("headers", bool(options["headers"])),
                 ("subprotocols", bool(options["subprotocols"])),
                 ("origin", options["origin"] is not None),
+                ("host", options["host"] is not None),
                 ("tls options", self._ssl_context is not None or bool(self._server_hostname)),
             )
             if present
         ]
-        options.update(headers=None, subprotocols=None, origin=None)
+        options.update(headers=None, subprotocols=None, origin=None, host=None)
         self._client_options = options
         self._ssl_context = None
         self._server_hostname = None
@@ -565,6 +578,13 @@ class _W3CListener:
         else:
             event = args[0] if args else None
         return self.listener(event)
+
+
+def _protocol_version(value: int | str) -> int:
+    """Read ``protocol_version`` as ws does: 8 and 13, as numbers or strings."""
+    if type(value) in (int, str) and value in (8, 13, "8", "13"):
+        return int(value)
+    raise ValueError(f"unsupported protocol version {value!r}; use 8 or 13")
 
 
 def connect(
