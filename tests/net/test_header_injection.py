@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import queue
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from tlshelpers import running_server
 from wirepeer import RecordingServer, header_lines, header_names
 
 from wscli.core.sync.proxy import ProxyURL, open_tunnel
+from wscli.core.sync.server import Server
 from wscli.core.sync.websocket import connect
 
 
@@ -121,3 +124,35 @@ def test_proxy_connect_refuses_a_host_with_a_line_break_before_connecting() -> N
                 timeout=TIMEOUT,
             )
         assert_nothing_sent(proxy)
+
+
+class _Page(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_embedded_upgrade_with_a_folded_header_gets_400_not_a_traceback() -> None:
+    """http.server joins a folded line into the value ("1\\r\\n 2"): refused, not re-sent."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    wss = Server(server=httpd)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        port = httpd.server_address[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"X-Folded: 1\r\n 2\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+    finally:
+        httpd.shutdown()
+        thread.join(TIMEOUT)
+        httpd.server_close()
+        wss.close(timeout=TIMEOUT)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"header X-Folded contains a control character" in answer
+    assert not wss.clients

@@ -473,7 +473,18 @@ class Server(ServerEvents[WebSocket]):
                 raise TypeError("handle_upgrade(Request, ...) needs the socket")
             sock, buffered = take_over(request)
             head = buffered + head
-        raw = req.serialize()
+        try:
+            raw = req.serialize()
+        except ValueError as exc:
+            # http.server lets folded lines and control characters through, which the
+            # handshake parser would refuse: answer 400 as it would, and hang up.
+            refusal = ServerProtocol().reject(
+                400, f"Failed to open a WebSocket connection: {exc}.\n"
+            )
+            with contextlib.suppress(OSError):
+                sock.sendall(refusal.serialize())
+            sock.close()
+            return
         if req.body:
             raw = raw[: -len(req.body)]
         if callback is not None:
