@@ -25,7 +25,7 @@ __all__ = ["ExitStatus", "status_for", "EXIT_STATUS_HELP", "ListenFailed"]
 class ExitStatus(enum.IntEnum):
     """What a wscli run's exit status means."""
 
-    OK = 0  #: success; the connection closed with 1000 or 1001 (or as we asked)
+    OK = 0  #: success; the connection closed with 1000, 1001 or no code (or as we asked)
     ERROR = 1  #: an unexpected error
     USAGE = 2  #: bad options or arguments (click's own status)
     CANNOT_CONNECT = 3  #: DNS, TCP refused, TLS or timeout; listen: cannot bind
@@ -38,7 +38,7 @@ class ExitStatus(enum.IntEnum):
 
 #: One line per status, for ``--help`` epilogs and the README.
 EXIT_STATUS_HELP = (
-    "Exit status: 0 clean close (1000/1001, or the close you asked for), 1 unexpected "
+    "Exit status: 0 clean close (1000/1001 or no code, or the close you asked for), 1 unexpected "
     "error, 2 usage error, 3 cannot connect (listen: cannot bind), 4 handshake refused, "
     "5 closed with an error code or dropped, 6 expectation not met (no pong, --count, "
     "--expect), 130 interrupted (Ctrl-C sends 1001 first)."

@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
 
+from .core.frames import OK_CLOSE_CODES
 from .params import encode_binary, format_duration
 
 __all__ = [
@@ -157,11 +158,12 @@ class CloseInfo:
         """Whether this ending counts as success (exit status 0).
 
         A clean close we started is a success whatever code we chose; one the peer
-        started is a success for 1000 (normal), 1001 (going away) and 1005 (no code).
+        started is a success for the codes in :data:`~wscli.core.frames.OK_CLOSE_CODES`:
+        1000 (normal), 1001 (going away) and 1005 (no code), as for the library.
         """
         if not self.clean or self.error:
             return False
-        return self.by == "us" or self.code in (1000, 1001, 1005)
+        return self.by == "us" or self.code in OK_CLOSE_CODES
 
     def describe(self, peer: str = "the server") -> str:
         """Say who closed, with which code (and its name) and reason, in one line."""

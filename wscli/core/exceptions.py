@@ -107,7 +107,7 @@ class ConnectionClosed(WebSocketError):
 
 
 class ConnectionClosedOK(ConnectionClosed):
-    """The connection closed normally: 1000 or 1001 both ways."""
+    """The connection closed normally: 1000, 1001 or no code, both ways (``OK_CLOSE_CODES``)."""
 
 
 class ConnectionClosedError(ConnectionClosed):

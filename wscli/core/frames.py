@@ -24,6 +24,7 @@ __all__ = [
     "MAX_CONTROL_PAYLOAD",
     "encode_header",
     "encode_frame",
+    "OK_CLOSE_CODES",
     "close_code_is_valid",
     "close_code_name",
 ]
@@ -66,6 +67,14 @@ class CloseCode(enum.IntEnum):
     BAD_GATEWAY = 1014
     TLS_HANDSHAKE = 1015
 
+
+#: Close codes that end a connection normally, the one rule for the library
+#: (``ConnectionClosedOK``, iteration ending quietly) and the command line (exit status 0):
+#: 1000 and 1001, and 1005, which stands for a close frame without a code (the peer
+#: closed and named no problem).
+OK_CLOSE_CODES = frozenset(
+    {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD}
+)
 
 _CLOSE_CODE_NAMES = {
     1000: "normal closure",

@@ -34,7 +34,7 @@ from ..core.extensions.permessage_deflate import client_factory_from_options
 from ..core.frames import MAX_CONTROL_PAYLOAD, Close
 from ..core.http11 import parse_response
 from ..core.protocol import Protocol, State
-from ..core.sync.writev import drop_written, write_chunks
+from ..core.sync.outbuffer import OutBuffer
 from ..core.uri import WebSocketURI, parse_uri
 from .config import LoadConfig
 from .payloads import LARGE_MESSAGE, Payloads, keep_freed_memory
@@ -80,7 +80,6 @@ class _Conn:
         "backlog",
         "remaining",
         "out",
-        "out_size",
         "interest",
         "started_ns",
         "rbuf",
@@ -106,9 +105,8 @@ class _Conn:
         self.backlog: collections.deque[int] = collections.deque()
         #: Messages this connection still has to send (closed loop); None: until told.
         self.remaining = remaining
-        #: Chunks to write; an empty chunk means "half-close here".
-        self.out: collections.deque[Any] = collections.deque()
-        self.out_size = 0
+        #: What waits to be written, and how much of it.
+        self.out = OutBuffer()
         self.interest = 0
         self.started_ns = 0
         #: Received bytes not parsed yet (the handshake response, raw echoes).
@@ -314,7 +312,7 @@ class Worker:
                 extensions.append(factory)
         handshake = ClientProtocol(self._uri, extensions=extensions, headers=config.headers or None)
         handshake.send_request(handshake.connect())
-        self._queue(conn, handshake.data_to_send())
+        conn.out.queue(handshake.data_to_send(), from_reactor=False)
         conn.handshake = handshake
         conn.state = _UPGRADE
         self._flush(conn)
@@ -420,7 +418,7 @@ class Worker:
         if received and conn.state == _OPEN:
             self._fill(conn, now)
         self._flush(conn)
-        if conn.out_size > self._max_unsent:
+        if conn.out.size > self._max_unsent:
             reason = f"limit: over {self._max_unsent} bytes of replies the server does not read"
             self._lost(conn, Problem(ErrorKind.LIMIT, reason))
             return
@@ -479,7 +477,7 @@ class Worker:
             send(data)
             if raw:
                 frame = b"".join(proto.data_to_send())
-                self._queue(conn, (frame,))
+                conn.out.queue((frame,), from_reactor=False)
                 payloads.append((frame, len(data)))
             else:
                 payloads.append(data)
@@ -497,14 +495,6 @@ class Worker:
             for payload in payloads:
                 inflight.append((sent_ns, payload))
 
-    def _queue(self, conn: _Conn, chunks: Any) -> None:
-        out = conn.out
-        size = conn.out_size
-        for chunk in chunks:
-            out.append(chunk)
-            size += len(chunk)
-        conn.out_size = size
-
     def _flush(self, conn: _Conn) -> None:
         """Write what the protocol has for this connection; the rest waits for EVENT_WRITE."""
         proto = conn.proto
@@ -517,27 +507,13 @@ class Worker:
                     # than as bytes: keep one copy instead.
                     chunks = [b"".join(chunks)]
             if chunks:
-                self._queue(conn, chunks)
+                conn.out.queue(chunks, from_reactor=False)
         out = conn.out
-        sock = conn.sock
-        gather = not conn.tls
-        while out:
-            if not len(out[0]):
-                out.popleft()
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_WR)
-                continue
-            try:
-                sent = write_chunks(sock, out, gather)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                break
-            except OSError as exc:
-                self._lost(conn, Problem(ErrorKind.DROPPED, f"connection {_os_reason(exc)}"))
+        if out:
+            error = out.write(conn.sock, conn.tls)
+            if error is not None:
+                self._lost(conn, Problem(ErrorKind.DROPPED, f"connection {_os_reason(error)}"))
                 return
-            conn.out_size -= sent
-            drop_written(out, sent)
-            if out and len(out[0]):
-                break  # the socket took less than offered: wait for writability
         self._want(conn, _READ | (_WRITE if out else 0))
 
     def _want(self, conn: _Conn, events: int) -> None:
@@ -698,8 +674,7 @@ class Worker:
                 conn.sock.close()
         with contextlib.suppress(ValueError):
             self._live.remove(conn)
-        conn.out = collections.deque()
-        conn.out_size = 0
+        conn.out.clear()
         conn.rbuf = bytearray()
         conn.proto = None
         conn.checker = None

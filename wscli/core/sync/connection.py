@@ -42,7 +42,7 @@ from ..exceptions import (
     ConnectionClosedOK,
     InvalidState,
 )
-from ..frames import Close, CloseCode
+from ..frames import OK_CLOSE_CODES, Close, CloseCode
 from ..http11 import Request, Response
 from ..protocol import Protocol, Side, State
 from .delivery import Delivery, MessageFlags
@@ -633,7 +633,7 @@ class Connection(SendSide, Delivery):
 
         Raises:
             TimeoutError: nothing arrived within ``timeout`` seconds.
-            ConnectionClosedOK: the connection closed normally (1000 or 1001).
+            ConnectionClosedOK: the connection closed normally (1000, 1001 or no code).
             ConnectionClosedError: it closed with an error or dropped.
             ConcurrencyError: another thread is already waiting in ``recv``.
         """
@@ -670,7 +670,7 @@ class Connection(SendSide, Delivery):
     def __iter__(self) -> Iterator[str | bytes]:
         """Yield messages until the connection closes.
 
-        Ends quietly on a normal close (1000/1001); raises ``ConnectionClosedError``
+        Ends quietly on a normal close (1000, 1001 or no code); raises ``ConnectionClosedError``
         otherwise.
         """
         while True:
@@ -710,12 +710,11 @@ class Connection(SendSide, Delivery):
     def _closed_exception(self) -> ConnectionClosed:
         proto = self._proto
         rcvd, sent = proto.close_rcvd, proto.close_sent
-        ok_codes = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY)
         if (
             rcvd is not None
             and sent is not None
-            and rcvd.code in ok_codes
-            and sent.code in ok_codes
+            and rcvd.code in OK_CLOSE_CODES
+            and sent.code in OK_CLOSE_CODES
         ):
             return ConnectionClosedOK(rcvd, sent, proto.close_rcvd_then_sent)
         return ConnectionClosedError(rcvd, sent, proto.close_rcvd_then_sent)
