@@ -30,6 +30,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from .core import ConnectionClosed
+from .core.frames import MAX_CONTROL_PAYLOAD
 from .params import decode_binary, format_size
 
 if TYPE_CHECKING:
@@ -119,14 +120,14 @@ def standard_commands(
 
     def ping(arg: str) -> None:
         data = arg.encode()
-        if len(data) > 125:
-            raise ValueError("a ping carries at most 125 bytes")
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError(f"a ping carries at most {MAX_CONTROL_PAYLOAD} bytes")
         each(lambda peer: peer.ping(data))
 
     def pong(arg: str) -> None:
         data = arg.encode()
-        if len(data) > 125:
-            raise ValueError("a pong carries at most 125 bytes")
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError(f"a pong carries at most {MAX_CONTROL_PAYLOAD} bytes")
         each(lambda peer: peer.pong(data))
 
     def close(arg: str) -> None:

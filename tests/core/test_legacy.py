@@ -291,3 +291,13 @@ def test_enable_hixie76_refuses_a_used_protocol() -> None:
     proto.receive_data(HIXIE_REQUEST)
     with pytest.raises(InvalidState):
         enable_hixie76(proto)
+
+
+@pytest.mark.parametrize(
+    ("version", "name"),
+    [(8, "Sec-WebSocket-Origin"), ("8", "Sec-WebSocket-Origin"), (13, "Origin"), ("13", "Origin")],
+)
+def test_the_origin_header_name_follows_the_version(version: int | str, name: str) -> None:
+    from wscli.core.handshake import origin_header
+
+    assert origin_header(version) == name

@@ -28,6 +28,7 @@ from typing import Any
 import click
 
 from ..core import ConnectionClosed, WebSocket
+from ..core.frames import MAX_CONTROL_PAYLOAD
 from ..core.sync.net import default_ssl_context
 from ..histogram import Histogram
 from ..output import Printer
@@ -48,7 +49,7 @@ from ..params import (
 __all__ = ["command", "PingStats", "ping_payload"]
 
 #: RFC 6455 §5.5: a control frame carries at most 125 bytes.
-MAX_PING_SIZE = 125
+MAX_PING_SIZE = MAX_CONTROL_PAYLOAD
 
 EXIT_REPLIED = 0
 EXIT_NO_REPLY = 1

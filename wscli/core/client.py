@@ -13,7 +13,7 @@ from .exceptions import (
     NegotiationError,
 )
 from .extensions.base import ClientExtensionFactory, Extension
-from .handshake import accept_key, generate_key
+from .handshake import accept_key, generate_key, origin_header
 from .headers import (
     Headers,
     HeadersLike,
@@ -98,9 +98,8 @@ class ClientProtocol(Protocol):
             raise ValueError(f"unsupported protocol version {version}; use 8 or 13")
         # Check what the caller chose before anything is built or sent: a CR or LF in a
         # subprotocol, origin or header value would start a header of its own.
-        origin_header = "Origin" if version == 13 else "Sec-WebSocket-Origin"
         if origin is not None:
-            check_origin(origin, origin_header)
+            check_origin(origin, origin_header(version))
         for protocol in subprotocols or []:
             check_subprotocol(protocol)
         extra_headers = Headers(headers) if headers is not None else Headers()
@@ -108,7 +107,8 @@ class ClientProtocol(Protocol):
         # a server's origin check can still be tested with odd values.
         for name, value in extra_headers.items():
             check_header(name, value)
-        _check_given_once(extra_headers, origin_header if origin is not None else None, host)
+        given_origin = origin_header(version) if origin is not None else None
+        _check_given_once(extra_headers, given_origin, host)
         if host is not None:
             check_header("Host", host)
         if user_agent is not None:
@@ -144,8 +144,7 @@ class ClientProtocol(Protocol):
             credentials = ":".join(self.uri.user_info).encode()
             headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
         if self.origin is not None:
-            # hybi-08 spells the header Sec-WebSocket-Origin (draft-ietf-hybi-08 §4.1).
-            headers["Origin" if self.version == 13 else "Sec-WebSocket-Origin"] = self.origin
+            headers[origin_header(self.version)] = self.origin
         if self.extension_factories:
             offers = [(f.name, f.get_request_params()) for f in self.extension_factories]
             headers["Sec-WebSocket-Extensions"] = build_extension_header(offers)

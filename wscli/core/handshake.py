@@ -7,13 +7,29 @@ import binascii
 import hashlib
 import os
 
-__all__ = ["GUID", "generate_key", "accept_key", "check_key", "SUPPORTED_VERSIONS"]
+__all__ = [
+    "GUID",
+    "generate_key",
+    "accept_key",
+    "check_key",
+    "origin_header",
+    "SUPPORTED_VERSIONS",
+]
 
 #: The GUID both sides append to the key (RFC 6455 §1.3).
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 #: Protocol versions a server accepts: RFC 6455 (13) and hybi-08 (8).
 SUPPORTED_VERSIONS = ("13", "8")
+
+
+def origin_header(version: int | str) -> str:
+    """Return the name of the header that carries the origin in protocol ``version``.
+
+    RFC 6455 (13) calls it ``Origin``; hybi-08 spelled it ``Sec-WebSocket-Origin``
+    (draft-ietf-hybi-08 §4.1). Both sides and both layers ask here, so the rule lives once.
+    """
+    return "Sec-WebSocket-Origin" if str(version).strip() == "8" else "Origin"
 
 
 def generate_key() -> str:

@@ -789,7 +789,7 @@ class Protocol:
         """
         self._check_open()
         if len(data) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("ping payload is longer than 125 bytes")
+            raise ValueError(f"ping payload is longer than {MAX_CONTROL_PAYLOAD} bytes")
         self._send_frame(Opcode.PING, data)
 
     def send_pong(self, data: bytes = b"") -> None:
@@ -801,7 +801,7 @@ class Protocol:
         """
         self._check_open()
         if len(data) > MAX_CONTROL_PAYLOAD:
-            raise ValueError("pong payload is longer than 125 bytes")
+            raise ValueError(f"pong payload is longer than {MAX_CONTROL_PAYLOAD} bytes")
         self._send_frame(Opcode.PONG, data)
 
     def send_close(self, code: int | None = None, reason: str = "") -> None:

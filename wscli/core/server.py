@@ -21,7 +21,7 @@ from .exceptions import (
     UnsupportedVersion,
 )
 from .extensions.base import Extension, ExtensionParameter, ServerExtensionFactory
-from .handshake import SUPPORTED_VERSIONS, accept_key, check_key
+from .handshake import SUPPORTED_VERSIONS, accept_key, check_key, origin_header
 from .headers import (
     Headers,
     build_extension_header,
@@ -209,7 +209,7 @@ class ServerProtocol(Protocol):
     def _check_origin(self, request: Request) -> None:
         if self.origins is None:
             return
-        name = "Origin" if self.version == 13 else "Sec-WebSocket-Origin"
+        name = origin_header(self.version)
         values = request.headers.get_all(name)
         if len(values) > 1:
             raise _Refusal(400, f"repeated {name} header")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..exceptions import HandshakeError
+from ..handshake import origin_header
 from ..http11 import Request, Response
 from ..protocol import State
 from ..server import ServerProtocol
@@ -128,7 +129,7 @@ class ServerWebSocket(WebSocket):
             return
         # accept() has not run yet, so read the version from the request itself.
         version = (request.headers.get("Sec-WebSocket-Version") or "").strip()
-        origin = request.headers.get("Origin" if version != "8" else "Sec-WebSocket-Origin")
+        origin = request.headers.get(origin_header(version))
         info = ClientInfo(origin, policy.secure, request, self.remote_address)
         if takes_callback:
             # Read nothing more until the answer comes: what follows the request
