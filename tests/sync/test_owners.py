@@ -479,3 +479,24 @@ def test_module_broadcast_from_a_listener_never_blocks() -> None:
             stuck.send(client_frame(0x8, b"\x03\xe8"))
     finally:
         server.close(timeout=TIMEOUT)
+
+
+# -- memory per idle connection -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["default", "keep_request"])
+def test_request_headers_are_dropped_after_the_handshake_unless_kept(keep: bool) -> None:
+    server = wscli.Server("127.0.0.1", 0, keep_request=keep)
+    seen: queue.Queue[Any] = queue.Queue()
+    accepted = Accepted(server)
+    server.on("connection", lambda ws, request: seen.put(request.headers.get("X-Token")))
+    try:
+        with wscli.connect(server.url + "/room?x=1", headers={"X-Token": "secret"}):
+            server_ws = accepted.next_open()
+            assert seen.get(timeout=TIMEOUT) == "secret"  # listeners get it whole
+            assert server_ws.request is not None
+            assert server_ws.request.path == "/room?x=1"
+            kept = server_ws.request.headers.get("X-Token")
+            assert kept == ("secret" if keep else None)
+    finally:
+        server.close(timeout=TIMEOUT)

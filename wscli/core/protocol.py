@@ -28,6 +28,7 @@ the I/O layer's help.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import enum
 import os
 from collections.abc import Callable, Sequence
@@ -167,6 +168,49 @@ class Protocol:
         logger: where frames are logged at DEBUG level; ``None`` for
             :func:`default_logger`.
     """
+
+    # Slots: a server holds one protocol per connection, and with this many attributes an
+    # instance dictionary would cost about a kilobyte more each. Subclasses keep a
+    # dictionary for their own (handshake) attributes.
+    __slots__ = (
+        "_buf",
+        "_compressing_ext",
+        "_debug",
+        "_decoder",
+        "_discard",
+        "_eof_sent",
+        "_events",
+        "_expect_mask",
+        "_make_mask",
+        "_msg_compressed",
+        "_msg_frames",
+        "_msg_parts",
+        "_msg_size",
+        "_msg_text",
+        "_out",
+        "_partial",
+        "_pending_close",
+        "_pending_failure",
+        "_rsv_allowed",
+        "_send_compress",
+        "_send_fragmenting",
+        "_send_opcode",
+        "close_rcvd",
+        "close_rcvd_then_sent",
+        "close_sent",
+        "eof_received",
+        "error",
+        "extensions",
+        "handshake_exc",
+        "hold_failures",
+        "logger",
+        "max_fragments",
+        "max_size",
+        "side",
+        "state",
+        "__dict__",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -661,6 +705,24 @@ class Protocol:
             self.logger.debug("! failing the connection: %d %s", code, reason)
         self.fail(code, reason)
         return False
+
+    def forget_handshake_headers(self) -> None:
+        """Drop the headers (and body) of the handshake's ``request`` and ``response``.
+
+        Call it once the connection is open and nothing needs them any more: a server
+        holding many idle connections saves their memory (about 1.5 KiB each). The
+        path, method, status and the negotiated values (``subprotocol``,
+        ``extensions``) stay. The old objects are replaced, not emptied, so whoever
+        kept a reference to them keeps them whole.
+        """
+        for name in ("request", "response"):
+            message = getattr(self, name, None)
+            if message is not None and (message.headers or message.body):
+                setattr(
+                    self,
+                    name,
+                    dataclasses.replace(message, headers=type(message.headers)(), body=b""),
+                )
 
     @property
     def sending_message(self) -> Opcode | None:

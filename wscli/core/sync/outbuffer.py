@@ -139,6 +139,8 @@ class OutBuffer:
             flushed = self._flushed_total
             while marks and marks[0][0] <= flushed:
                 self.reactor_size -= marks.popleft()[1]
+            if not marks:
+                self._marks = None
         if not out:
             self._chunks = None
         return None

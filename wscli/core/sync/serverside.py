@@ -90,8 +90,12 @@ class ServerWebSocket(WebSocket):
         protocol: the server protocol, waiting for the request.
         reactor: the server's reactor.
         policy: the server deciding about the request.
+        keep_request: keep the request's headers after the handshake (see
+            ``Server(keep_request=...)``).
         options: the connection options (timeouts, limits), as for :class:`WebSocket`.
     """
+
+    _keep_request = False
 
     def __init__(
         self,
@@ -99,11 +103,15 @@ class ServerWebSocket(WebSocket):
         protocol: ServerProtocol,
         reactor: Reactor,
         policy: ServerPolicy,
+        *,
+        keep_request: bool = False,
         **options: Any,
     ) -> None:
         super(WebSocket, self).__init__(sock, protocol, reactor, **options)
         self._server_proto = protocol
         self._policy = policy
+        if keep_request:
+            self._keep_request = True
 
     def start(self, head: bytes = b"") -> None:
         """On the reactor thread, once the server recorded it: serve the socket.
@@ -208,6 +216,8 @@ class ServerWebSocket(WebSocket):
             return
         self._opened_now()
         policy.connection_opened(self, request)
+        if not self._keep_request:
+            proto.forget_handshake_headers()
         # Frames that came right behind the request were parsed by send_response().
         with self._lock:
             events = proto.events_received()
