@@ -69,4 +69,8 @@ def status_for(exc: BaseException) -> ExitStatus:
         return ExitStatus.CANNOT_CONNECT
     if isinstance(exc, ConnectionError):
         return ExitStatus.CLOSED_WITH_ERROR
+    if isinstance(exc, ValueError) and not isinstance(exc, UnicodeError):
+        # The library's word for "the caller got an argument wrong": here, an option
+        # (a header given twice, an unusable --proxy address...).
+        return ExitStatus.USAGE
     return ExitStatus.ERROR

@@ -208,3 +208,19 @@ def test_listen_accepts_a_lowercase_basic_scheme(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "mode"), [("600", 0o600), ("0o660", 0o660), ("0", 0)])
 def test_parse_mode(text: str, mode: int) -> None:
     assert parse_mode(text) == mode
+
+
+def test_library_value_errors_are_usage_errors_without_secrets() -> None:
+    run = run_cli("connect", "--proxy", "http://ann:s3cret@proxy:port", "ws://a.example/")
+    assert run.status == 2
+    assert "s3cret" not in run.stderr and "***@" in run.stderr
+    assert len(run.stderr.splitlines()) == 1
+
+
+def test_host_header_replaces_the_default_instead_of_adding_a_second() -> None:
+    with RecordingServer() as server:
+        run = run_cli("connect", "-H", "Host: virtual.example", server.url, input="")
+        (head,) = server.heads
+    assert run.status == 0, run.stderr
+    hosts = [line for line in header_lines(head) if line.lower().startswith(b"host:")]
+    assert hosts == [b"Host: virtual.example"]
