@@ -39,6 +39,7 @@ __all__ = [
     "parse_header",
     "parse_auth",
     "read_secret",
+    "warn_no_check",
     "parse_mode",
     "auth_callback",
     "subprotocols_callback",
@@ -694,9 +695,16 @@ def client_kwargs(
         kwargs["location_trusted"] = location_trusted
         kwargs["allow_insecure_redirect"] = allow_insecure_redirect
     if no_check:
-        # One line, on stderr only: --json output on stdout stays machine-readable.
-        click.echo(
-            "wscli: warning: -n/--no-check: the server's certificate and name are not checked",
-            err=True,
-        )
+        warn_no_check()
     return kwargs
+
+
+def warn_no_check() -> None:
+    """Say once, on stderr, that ``-n/--no-check`` turned certificate checks off.
+
+    Stderr only: ``--json`` output on stdout stays machine-readable.
+    """
+    click.echo(
+        "wscli: warning: -n/--no-check: the server's certificate and name are not checked",
+        err=True,
+    )

@@ -43,6 +43,7 @@ from ..params import (
     json_option,
     no_color_option,
     parse_size,
+    warn_no_check,
 )
 
 __all__ = ["command", "parse_size_range", "result_dict"]
@@ -246,6 +247,8 @@ def command(
     )
     if url is not None and parse_uri(url).secure:
         config.ssl_context = client_ssl_context(ca=ca, no_check=no_check)
+        if no_check:
+            warn_no_check()
     if connections > 500:
         raise_nofile_limit()
     server: EchoServerProcess | None = None
