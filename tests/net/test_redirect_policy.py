@@ -19,6 +19,7 @@ from helpers import TIMEOUT
 from tlshelpers import make_pki, running_server
 from wirepeer import RecordingServer, header_lines, header_names, redirect_answer, upgrade_answer
 
+from wscli.core.sync.net import ConnectFailed
 from wscli.core.sync.websocket import RedirectError, connect
 
 # What a caller may put on the first request, and what must not follow a cross-origin hop.
@@ -148,3 +149,32 @@ def test_each_hop_is_logged_at_info_with_what_was_left_behind(
         f"{first.url}/: 301 redirect to {second.url}/next "
         "(another origin: not sending its headers, subprotocols, origin)"
     )
+
+
+def test_sni_and_private_ca_stay_with_the_first_host(tmp_path: Path) -> None:
+    """The second server records the SNI name each client hello carried."""
+    pki = make_pki(tmp_path)
+    names: list[str | None] = []
+    context = pki.server_context()
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment]
+    with running_server(ssl=context) as second:
+        location = f"wss://127.0.0.1:{second.port}/next"  # another port: another origin
+
+        def verify(info: Any) -> Any:
+            return (False, 302, "moved", {"Location": location})
+
+        with running_server(ssl=pki.server_context(), verify_client=verify) as first:
+            url = f"wss://127.0.0.1:{first.port}/"
+            options: dict[str, Any] = {"servername": "localhost", "ca": pki.ca_file}
+            with pytest.raises(ConnectFailed, match="certificate"):
+                connect(url, follow_redirects=True, open_timeout=TIMEOUT, **options)
+            assert names == [None]  # an address gets no SNI; "localhost" was the first's
+            with connect(
+                url,
+                follow_redirects=True,
+                location_trusted=True,
+                open_timeout=TIMEOUT,
+                **options,
+            ) as ws:
+                assert ws.url == location
+            assert names == [None, "localhost"]
