@@ -213,6 +213,25 @@ def test_hixie76_bad_key_and_origin_are_refused() -> None:
     assert proto.accept(request).status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "status"),
+    [
+        (b"GET /demo", b"POST /demo", 405),
+        (b"Upgrade: WebSocket\r\n", b"", 426),
+        (b"Connection: Upgrade\r\n", b"Connection: keep-alive\r\n", 400),
+        (b"Host: example.com\r\n", b"Host: example.com\r\nHost: other.example\r\n", 400),
+    ],
+    ids=["post", "no-upgrade", "no-connection-upgrade", "two-hosts"],
+)
+def test_hixie76_requests_get_the_same_upgrade_checks_as_rfc6455(
+    old: bytes, new: bytes, status: int
+) -> None:
+    proto = enable_hixie76(ServerProtocol())
+    proto.receive_data(HIXIE_REQUEST.replace(old, new))
+    (request,) = proto.events_received()
+    assert proto.accept(request).status_code == status
+
+
 def test_frames_right_behind_the_handshake_are_kept() -> None:
     proto = enable_hixie76(ServerProtocol())
     proto.receive_data(HIXIE_REQUEST + b"\x00early\xff")

@@ -35,7 +35,7 @@ from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, Side, S
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["ServerProtocol", "SelectSubprotocol", "SERVER_NAME"]
+__all__ = ["ServerProtocol", "SelectSubprotocol", "SERVER_NAME", "Refusal"]
 
 SERVER_NAME = "wscli"
 
@@ -43,8 +43,12 @@ SERVER_NAME = "wscli"
 SelectSubprotocol = Callable[[Sequence[str], Request], "str | None"]
 
 
-class _Refusal(Exception):
-    """A handshake refusal carrying the HTTP status to answer with."""
+class Refusal(Exception):
+    """A handshake refusal carrying the HTTP status to answer with.
+
+    Raised by the request checks of every draft (the legacy ones included) and turned
+    into the HTTP answer by ``accept``.
+    """
 
     def __init__(self, status: int, message: str, headers: Headers | None = None) -> None:
         super().__init__(message)
@@ -148,7 +152,7 @@ class ServerProtocol(Protocol):
             self._check_origin(request)
             extensions_header, self._pending_extensions = self._negotiate_extensions(request)
             protocol = self._negotiate_subprotocol(request)
-        except _Refusal as exc:
+        except Refusal as exc:
             self.handshake_exc = self._exception_for(exc)
             response = self.reject(exc.status, f"Failed to open a WebSocket connection: {exc}.\n")
             response.headers.update(exc.headers)
@@ -167,43 +171,55 @@ class ServerProtocol(Protocol):
         return Response(101, "Switching Protocols", headers)
 
     @staticmethod
-    def _exception_for(refusal: _Refusal) -> HandshakeError:
+    def _exception_for(refusal: Refusal) -> HandshakeError:
         if refusal.status == 426 and "Sec-WebSocket-Version" in refusal.headers:
             return UnsupportedVersion(str(refusal))
         return HandshakeError(str(refusal))
 
     def _check_request(self, request: Request) -> int:
+        self._check_upgrade(request)
+        return self._check_version_and_key(request)
+
+    def _check_upgrade(self, request: Request) -> None:
+        """Check what every draft's upgrade request has: GET, Upgrade, Connection, Host.
+
+        Hixie-76 requests go through here too (its own checks come after).
+        """
         headers = request.headers
         if request.method != "GET":
-            raise _Refusal(405, f"method {request.method} isn't GET", Headers(Allow="GET"))
+            raise Refusal(405, f"method {request.method} isn't GET", Headers(Allow="GET"))
         try:
             upgrade = parse_token_list(headers, "Upgrade")
             connection = parse_token_list(headers, "Connection")
         except InvalidHeader as exc:
-            raise _Refusal(400, str(exc)) from exc
+            raise Refusal(400, str(exc)) from exc
+        # Compared case-insensitively: hixie-76 §5.1 spells it "WebSocket".
         if "websocket" not in upgrade:
             # A plain HTTP request: say how to talk to this endpoint (RFC 7231 §6.5.15).
-            raise _Refusal(
+            raise Refusal(
                 426,
                 "missing Upgrade: websocket header",
                 Headers([("Upgrade", "websocket"), ("Connection", "Upgrade")]),
             )
         if "upgrade" not in connection:
-            raise _Refusal(400, "missing Connection: Upgrade header")
+            raise Refusal(400, "missing Connection: Upgrade header")
         if len(headers.get_all("Host")) != 1:
-            raise _Refusal(400, "missing or repeated Host header")
+            raise Refusal(400, "missing or repeated Host header")
+
+    def _check_version_and_key(self, request: Request) -> int:
+        headers = request.headers
         versions = headers.get_all("Sec-WebSocket-Version")
         if len(versions) != 1 or versions[0].strip() not in SUPPORTED_VERSIONS:
             # RFC 6455 §4.4: answer 426 listing the versions this server speaks.
             asked = ", ".join(versions) or "none"
-            raise _Refusal(
+            raise Refusal(
                 426,
                 f"unsupported websocket version {asked}",
                 Headers([("Sec-WebSocket-Version", ", ".join(SUPPORTED_VERSIONS))]),
             )
         keys = headers.get_all("Sec-WebSocket-Key")
         if len(keys) != 1 or not check_key(keys[0]):
-            raise _Refusal(400, "missing or invalid Sec-WebSocket-Key header")
+            raise Refusal(400, "missing or invalid Sec-WebSocket-Key header")
         return int(versions[0])
 
     def _check_origin(self, request: Request) -> None:
@@ -212,10 +228,10 @@ class ServerProtocol(Protocol):
         name = origin_header(self.version)
         values = request.headers.get_all(name)
         if len(values) > 1:
-            raise _Refusal(400, f"repeated {name} header")
+            raise Refusal(400, f"repeated {name} header")
         origin = values[0] if values else None
         if origin not in self.origins:
-            raise _Refusal(403, f"origin {origin or '(none)'} is not allowed")
+            raise Refusal(403, f"origin {origin or '(none)'} is not allowed")
 
     def _negotiate_extensions(self, request: Request) -> tuple[str | None, list[Extension]]:
         if not self.extension_factories:
@@ -223,7 +239,7 @@ class ServerProtocol(Protocol):
         try:
             offers = parse_extension_header(request.headers)
         except InvalidHeader as exc:
-            raise _Refusal(400, str(exc)) from exc
+            raise Refusal(400, str(exc)) from exc
         accepted: list[Extension] = []
         answers: list[tuple[str, list[ExtensionParameter]]] = []
         for name, params in offers:
@@ -245,13 +261,13 @@ class ServerProtocol(Protocol):
         try:
             offered = parse_subprotocol_header(request.headers)
         except InvalidHeader as exc:
-            raise _Refusal(400, str(exc)) from exc
+            raise Refusal(400, str(exc)) from exc
         if not offered:
             return None
         if self.select_subprotocol is not None:
             chosen = self.select_subprotocol(offered, request)
             if chosen is not None and chosen not in offered:
-                raise _Refusal(500, f"selected subprotocol {chosen} wasn't offered")
+                raise Refusal(500, f"selected subprotocol {chosen} wasn't offered")
             return chosen
         if self.available_subprotocols is not None:
             for protocol in offered:

@@ -30,12 +30,12 @@ import hashlib
 import struct
 
 from ..events import Message
-from ..exceptions import HandshakeError, InvalidHeader, InvalidState
+from ..exceptions import HandshakeError, InvalidState
 from ..frames import Close, CloseCode
-from ..headers import Headers, parse_token_list
+from ..headers import Headers
 from ..http11 import Request, Response, parse_request
 from ..protocol import State
-from ..server import ServerProtocol
+from ..server import Refusal, ServerProtocol
 
 __all__ = [
     "HIXIE76",
@@ -50,12 +50,6 @@ HIXIE76 = "hixie-76"
 
 _CLOSING_FRAME = b"\xff\x00"
 _KEY3_SIZE = 8
-
-
-class _Refusal(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def key_number(key: str) -> int:
@@ -157,7 +151,7 @@ class Hixie76ServerProtocol(ServerProtocol):
             body = self._check_hixie_request(request)
             origin = self._hixie_origin(request)
             protocol = self._hixie_subprotocol(request)
-        except _Refusal as exc:
+        except Refusal as exc:
             self.handshake_exc = HandshakeError(str(exc))
             return self.reject(exc.status, f"Failed to open a WebSocket connection: {exc}.\n")
         headers = Headers()
@@ -172,36 +166,23 @@ class Hixie76ServerProtocol(ServerProtocol):
         return Response(101, "WebSocket Protocol Handshake", headers, body)
 
     def _check_hixie_request(self, request: Request) -> bytes:
+        self._check_upgrade(request)
         headers = request.headers
-        if request.method != "GET":
-            raise _Refusal(405, f"method {request.method} isn't GET")
-        try:
-            upgrade = parse_token_list(headers, "Upgrade")
-            connection = parse_token_list(headers, "Connection")
-        except InvalidHeader as exc:
-            raise _Refusal(400, str(exc)) from exc
-        # hixie-76 §5.1: Upgrade is "WebSocket", compared case-insensitively.
-        if "websocket" not in upgrade:
-            raise _Refusal(400, "missing Upgrade: WebSocket header")
-        if "upgrade" not in connection:
-            raise _Refusal(400, "missing Connection: Upgrade header")
-        if len(headers.get_all("Host")) != 1:
-            raise _Refusal(400, "missing or repeated Host header")
         keys = [headers.get_all("Sec-WebSocket-Key1"), headers.get_all("Sec-WebSocket-Key2")]
         if any(len(values) != 1 for values in keys):
-            raise _Refusal(400, "hixie-76 needs one Sec-WebSocket-Key1 and one Key2 header")
+            raise Refusal(400, "hixie-76 needs one Sec-WebSocket-Key1 and one Key2 header")
         try:
             return challenge_response(keys[0][0], keys[1][0], request.body)
         except ValueError as exc:
-            raise _Refusal(400, f"invalid hixie-76 key: {exc}") from exc
+            raise Refusal(400, f"invalid hixie-76 key: {exc}") from exc
 
     def _hixie_origin(self, request: Request) -> str | None:
         values = request.headers.get_all("Origin")
         if len(values) > 1:
-            raise _Refusal(400, "repeated Origin header")
+            raise Refusal(400, "repeated Origin header")
         origin = values[0] if values else None
         if self.origins is not None and origin not in self.origins:
-            raise _Refusal(403, f"origin {origin or '(none)'} is not allowed")
+            raise Refusal(403, f"origin {origin or '(none)'} is not allowed")
         return origin
 
     def _hixie_subprotocol(self, request: Request) -> str | None:
@@ -212,7 +193,7 @@ class Hixie76ServerProtocol(ServerProtocol):
         if self.select_subprotocol is not None:
             chosen = self.select_subprotocol([offered], request)
             if chosen is not None and chosen != offered:
-                raise _Refusal(500, f"selected subprotocol {chosen} wasn't offered")
+                raise Refusal(500, f"selected subprotocol {chosen} wasn't offered")
             return chosen
         if self.available_subprotocols is not None:
             return offered if offered in self.available_subprotocols else None
