@@ -224,3 +224,13 @@ def test_host_header_replaces_the_default_instead_of_adding_a_second() -> None:
     assert run.status == 0, run.stderr
     hosts = [line for line in header_lines(head) if line.lower().startswith(b"host:")]
     assert hosts == [b"Host: virtual.example"]
+
+
+def test_listen_refuses_to_replace_a_file_and_names_the_path(tmp_path: Path) -> None:
+    target = tmp_path / "data.txt"
+    target.write_text("keep")
+    run = run_cli("listen", "--unix", str(target))
+    assert run.status == 3
+    expected = f"cannot listen on {target}: {target} exists and is not a socket; not replacing it"
+    assert run.stderr == f"wscli: {expected}\n"
+    assert target.read_text() == "keep"

@@ -104,7 +104,8 @@ class ListenSession:
                 server = Server(host, port, path=path, **server_options)
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
-            raise ListenFailed(f"cannot listen on {host}:{port}: {reason}") from exc
+            where = server_options.get("unix") or f"{host}:{port}"
+            raise ListenFailed(f"cannot listen on {where}: {reason}") from exc
         if headers:
             server.on("headers", lambda response_headers, request: response_headers.update(headers))
         server.on("connection", self._on_connection)
