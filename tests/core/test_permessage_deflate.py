@@ -9,6 +9,7 @@ import zlib
 from collections.abc import Sequence
 
 import pytest
+from helpers import build_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from wscli.core.extensions.permessage_deflate import (
     server_factory_from_options,
 )
 from wscli.core.frames import Frame, Opcode
+from wscli.core.protocol import Protocol, Side
 
 SNCT = ("server_no_context_takeover", None)
 CNCT = ("client_no_context_takeover", None)
@@ -810,26 +812,46 @@ def test_decode_large_streams_after_a_final_block() -> None:
 # -- errors ----------------------------------------------------------------------------
 
 
-def test_rsv1_on_continuation_frame_is_a_protocol_error() -> None:
-    # RFC 7692 §6: RSV1 only on the first frame of a message.
-    for first_rsv1 in (True, False):
-        extension = PerMessageDeflate()
-        extension.decode(Frame(Opcode.TEXT, HELLO[:3], fin=False, rsv1=first_rsv1))
-        with pytest.raises(ProtocolError) as exc_info:
-            extension.decode(Frame(Opcode.CONT, HELLO[3:], rsv1=True))
-        assert exc_info.value.code == 1002
-        assert not isinstance(exc_info.value, PayloadTooBig)
+@pytest.mark.parametrize("first_rsv1", [True, False], ids=["compressed", "plain"])
+def test_rsv1_on_continuation_frame_is_a_protocol_error(first_rsv1: bool) -> None:
+    # RFC 7692 §6: RSV1 only on the first frame of a message. The protocol checks the
+    # order of frames before any reaches the extension.
+    proto = Protocol(Side.CLIENT, extensions=[PerMessageDeflate()])
+    first = PerMessageDeflate().encode(Frame(Opcode.BINARY, HELLO, fin=False))
+    data = first.data if first_rsv1 else HELLO[:3]
+    proto.receive_data(build_frame(Opcode.BINARY, data, fin=False, rsv1=first_rsv1))
+    proto.receive_data(build_frame(Opcode.CONT, b"", rsv1=True))
+    assert proto.error is not None and proto.error.code == 1002
+    assert str(proto.error) == "rsv1 set on a continuation frame"
 
 
-def test_frames_out_of_order_are_protocol_errors() -> None:
+@pytest.mark.parametrize(
+    ("frames", "reason"),
+    [
+        ([(Opcode.CONT, True)], "unexpected continuation frame"),
+        ([(Opcode.TEXT, False), (Opcode.TEXT, True)], "expected a continuation frame"),
+    ],
+    ids=["continuation-first", "new-message-inside-one"],
+)
+def test_frames_out_of_order_are_protocol_errors(
+    frames: list[tuple[Opcode, bool]], reason: str
+) -> None:
+    proto = Protocol(Side.CLIENT, extensions=[PerMessageDeflate()])
+    compressed = PerMessageDeflate().encode(Frame(Opcode.TEXT, HELLO)).data
+    for opcode, fin in frames:
+        rsv1 = opcode != Opcode.CONT
+        proto.receive_data(build_frame(opcode, compressed, fin=fin, rsv1=rsv1))
+    assert proto.error is not None and proto.error.code == 1002
+    assert str(proto.error) == reason
+
+
+def test_decoding_out_of_a_messages_order_is_the_callers_mistake() -> None:
     extension = PerMessageDeflate()
-    with pytest.raises(ProtocolError, match="unexpected continuation") as exc_info:
+    with pytest.raises(InvalidState):
         extension.decode(Frame(Opcode.CONT, b"x"))
-    assert exc_info.value.code == 1002
     extension.decode(Frame(Opcode.TEXT, HELLO[:3], fin=False, rsv1=True))
-    with pytest.raises(ProtocolError, match="expected a continuation") as exc_info:
+    with pytest.raises(InvalidState):
         extension.decode(Frame(Opcode.TEXT, HELLO, rsv1=True))
-    assert exc_info.value.code == 1002
 
 
 @pytest.mark.parametrize(

@@ -216,23 +216,17 @@ class PerMessageDeflate(Extension):
         Raises:
             PayloadTooBig: the inflated frame would exceed ``max_size`` (1009); raised as
                 soon as inflation passes the limit, before the rest is inflated.
-            ProtocolError: RSV1 on a continuation frame or frames out of order (1002),
-                or data that is not a valid DEFLATE stream (1007).
+            ProtocolError: data that is not a valid DEFLATE stream (1007).
+            InvalidState: frames out of the order of a message (a continuation with
+                no message, or a new message before the last one ended).
         """
         if frame.opcode not in DATA_OPCODES:
             return frame
-        if frame.opcode == Opcode.CONT:
-            # RFC 7692 §6: RSV1 marks the first frame of a message only; RFC 6455 §5.2
-            # says to fail the connection on a reserved bit without a negotiated meaning.
-            if frame.rsv1:
-                raise ProtocolError("rsv1 set on a continuation frame", 1002)
-            if self._decoding is None:
-                raise ProtocolError("unexpected continuation frame", 1002)
-            compressed = self._decoding
-        else:
-            if self._decoding is not None:
-                raise ProtocolError("expected a continuation frame", 1002)
-            compressed = frame.rsv1
+        # The peer's frame order (continuations only inside a message, RSV1 on its first
+        # frame only: RFC 7692 §6) is the protocol's to check, before frames come here.
+        if (frame.opcode == Opcode.CONT) != (self._decoding is not None):
+            raise InvalidState("data frames must be decoded in the order of their message")
+        compressed = frame.rsv1 if self._decoding is None else self._decoding
         self._decoding = None if frame.fin else compressed
         if not compressed:
             return frame
