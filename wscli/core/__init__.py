@@ -32,6 +32,7 @@ from .exceptions import (
     PayloadTooBig,
     ProtocolError,
     ProxyError,
+    TLSFailed,
     UnsupportedVersion,
     WebSocketError,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "ClientInfo",
     "CloseEvent",
     "ConnectFailed",
+    "TLSFailed",
     "Connection",
     "ErrorEvent",
     "MessageEvent",

@@ -178,6 +178,7 @@ class ClientProtocol(Protocol):
             return
         response, used = parsed
         del self._buf[:used]
+        self.handshake_size = used
         self.response = response
         if response.status_code != 101:
             # Keep the refusal's body (bounded) so callers can show why.

@@ -17,6 +17,7 @@ The tree separates what the peer did from what the caller did::
 
     OSError
     └── ConnectFailed            DNS, TCP, TLS or a Unix socket failed; the message says why
+        ├── TLSFailed            the TLS handshake failed, or the server refused our certificate
         └── ProxyError           the proxy refused or failed to open the tunnel
 
 ``ConnectFailed`` is an ``OSError`` rather than a ``WebSocketError`` because callers
@@ -52,6 +53,7 @@ __all__ = [
     "InvalidState",
     "ConcurrencyError",
     "ConnectFailed",
+    "TLSFailed",
     "ProxyError",
 ]
 
@@ -193,6 +195,15 @@ class ConcurrencyError(WebSocketError, RuntimeError):
 
 class ConnectFailed(OSError):
     """The TCP, TLS or Unix-socket connection could not be made; the message says why."""
+
+
+class TLSFailed(ConnectFailed):
+    """TLS could not be set up: the handshake failed or the server refused our certificate.
+
+    With TLS 1.3 a server refuses a client certificate only after the client's side of the
+    handshake ended, at the first read; that refusal is a ``TLSFailed`` too, raised by
+    ``connect()`` and emitted as the ``error`` event alike.
+    """
 
 
 class ProxyError(ConnectFailed):

@@ -243,6 +243,9 @@ class Protocol:
         self.handshake_exc: Exception | None = None
         #: Whether EOF has been received from the peer.
         self.eof_received = False
+        #: Bytes the peer's opening handshake took (its request or response head, and
+        #: hixie-76's key3), once read; what came after it is the WebSocket stream.
+        self.handshake_size = 0
 
         self._buf = bytearray()
         self._events: list[Any] = []

@@ -129,6 +129,7 @@ class ServerProtocol(Protocol):
             return
         request, used = parsed
         del self._buf[:used]
+        self.handshake_size = used
         self.request = request
         if self._debug:
             self.logger.debug("< %s %s", request.method, request.path)

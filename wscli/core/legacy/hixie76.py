@@ -133,6 +133,7 @@ class Hixie76ServerProtocol(ServerProtocol):
             return
         request.body = bytes(self._buf[used : used + _KEY3_SIZE])
         del self._buf[: used + _KEY3_SIZE]
+        self.handshake_size = used + _KEY3_SIZE
         self.hixie = True
         self.version = HIXIE76
         self.request = request

@@ -57,6 +57,9 @@ logger = logging.getLogger("wscli.core")
 
 _WAIT_SLICE = 3600.0  # longest single wait; lets Ctrl-C through on every platform
 
+# The second argument of ping and pong listeners, as in ws: their payload is bytes.
+_CONTROL_FLAGS = MessageFlags(True)
+
 
 class ReadyState:
     """W3C readyState values."""
@@ -106,7 +109,7 @@ class Connection(SendSide, Delivery):
     _reader_holding = False  # recv() returned a message and wasn't called since
     _receiving = False
     _tls = False
-    bytes_received = 0
+    _bytes_read = 0  # from the socket, the opening handshake included
     close_code: int | None = None
     close_reason = ""
     #: Why the connection failed, when it did (handshake, protocol or network error).
@@ -203,6 +206,13 @@ class Connection(SendSide, Delivery):
         return self._proto.close_rcvd_then_sent
 
     @property
+    def bytes_received(self) -> int:
+        """Bytes received after the opening handshake, as ws counts them (0 before open)."""
+        if not self._opened:
+            return 0
+        return self._bytes_read - self._proto.handshake_size
+
+    @property
     def buffered_amount(self) -> int:
         """Bytes queued for sending that the OS has not taken yet."""
         return self._out.size
@@ -293,7 +303,7 @@ class Connection(SendSide, Delivery):
             except ssl.SSLWantWriteError:
                 return
             except OSError as exc:
-                self._fail_now(exc)
+                self._fail_now(self._socket_error(exc))
                 return
             self._feed(view[:n] if n else b"")
             # TLS may hold decrypted bytes that epoll cannot see.
@@ -304,7 +314,7 @@ class Connection(SendSide, Delivery):
         proto = self._proto
         with self._lock:
             if data:
-                self.bytes_received += len(data)
+                self._bytes_read += len(data)
                 proto.hold_failures = self._reader_holding or bool(self._queue)
                 proto.receive_data(data)
             else:
@@ -435,11 +445,11 @@ class Connection(SendSide, Delivery):
             if kind is Message:
                 self._deliver(event.data)
             elif kind is Ping:
-                self._emit_event("ping", event.data)
+                self._emit_event("ping", event.data, _CONTROL_FLAGS)
             elif kind is Pong:
                 if self._keepalive is not None:
                     self._keepalive.pong_received(event.data)
-                self._emit_event("pong", event.data)
+                self._emit_event("pong", event.data, _CONTROL_FLAGS)
             elif kind is Close:
                 pass  # reported with the "close" event once the TCP connection ends
             elif kind is Response:
@@ -505,7 +515,7 @@ class Connection(SendSide, Delivery):
         was_over = out.reactor_size > self.write_limit
         error = out.write(self._sock, self._tls)
         if error is not None:
-            self._broken = error
+            self._broken = self._socket_error(error)
         if was_over and out.reactor_size <= self.write_limit:
             self._reactor.call_soon(self._update_interest)  # read again
         for callback in out.due_callbacks():
@@ -550,26 +560,6 @@ class Connection(SendSide, Delivery):
             self._schedule_flush()
 
     # -- the public API: sending --------------------------------------------------------
-
-    def ping(self, data: str | bytes = b"") -> PongWaiter:
-        """Send a ping; the returned waiter's ``wait(timeout)`` gives the round trip.
-
-        Raises:
-            ConnectionClosed: the connection is closing or closed.
-            ValueError: more than 125 bytes.
-        """
-        payload = data.encode() if isinstance(data, str) else bytes(data)
-        with self._command() as proto:
-            proto.send_ping(payload)
-            waiter = PongWaiter(payload)
-            self._keepalive_part().add(waiter)
-        return waiter
-
-    def pong(self, data: str | bytes = b"") -> None:
-        """Send an unsolicited pong (a one-way heartbeat, RFC 6455 §5.5.3)."""
-        payload = data.encode() if isinstance(data, str) else bytes(data)
-        with self._command() as proto:
-            proto.send_pong(payload)
 
     def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Start the closing handshake; returns at once (see :meth:`wait_closed`).
@@ -718,6 +708,10 @@ class Connection(SendSide, Delivery):
         ):
             return ConnectionClosedOK(rcvd, sent, proto.close_rcvd_then_sent)
         return ConnectionClosedError(rcvd, sent, proto.close_rcvd_then_sent)
+
+    def _socket_error(self, exc: OSError) -> BaseException:
+        """Return what to report for a failed read or write (a client refines TLS ones)."""
+        return exc
 
     def _fail_now(self, exc: BaseException) -> None:
         if self.error is None:

@@ -20,7 +20,7 @@ import socket
 import ssl
 import time
 
-from ..exceptions import ConnectFailed
+from ..exceptions import ConnectFailed, TLSFailed
 from ..uri import WebSocketURI
 from .proxy import open_tunnel, proxy_for
 from .resolve import create_connection
@@ -73,14 +73,14 @@ def _start_tls(
         return context.wrap_socket(sock, server_hostname=hostname)
     except ssl.SSLError as exc:
         sock.close()
-        raise ConnectFailed(describe_tls_error(exc, hostname)) from exc
+        raise TLSFailed(describe_tls_error(exc, hostname)) from exc
     except TimeoutError as exc:
         sock.close()
-        raise ConnectFailed(f"timed out during the tls handshake with {hostname}") from exc
+        raise TLSFailed(f"timed out during the tls handshake with {hostname}") from exc
     except OSError as exc:
         sock.close()
         reason = (exc.strerror or str(exc)).lower()
-        raise ConnectFailed(
+        raise TLSFailed(
             f"tls: connection lost during the handshake with {hostname}: {reason}"
         ) from exc
 

@@ -1,5 +1,9 @@
 """SendSide: the sending half of a connection, where one message at a time owns the socket.
 
+It sends messages (``send``, ``stream``, ``offer``) and control frames (``ping``,
+``pong``); with a ``callback``, or ``fail_silently`` for control frames, a connection
+that is not open is reported rather than raised, as ws does.
+
 A message sent in fragments (:meth:`SendSide.stream`, or ``send(fin=False)``) owns the
 send side until its last fragment:
 
@@ -28,17 +32,18 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..exceptions import ConnectionClosed, ConnectionClosedError, InvalidState
 from ..frames import CloseCode, Opcode
 from ..protocol import Protocol, Side, State
+from .keepalive import Keepalive, PongWaiter
 from .outbuffer import OutBuffer, SendCallback
 
 if TYPE_CHECKING:
     from .reactor import Reactor
 
-__all__ = ["HARD_LIMIT_FACTOR", "MessageStream", "SendSide", "broadcast"]
+__all__ = ["HARD_LIMIT_FACTOR", "MessageStream", "SendSide", "broadcast", "check_mask"]
 
 logger = logging.getLogger("wscli.core")
 
@@ -60,6 +65,16 @@ class MessageStream:
     def write(self, data: str | bytes | bytearray | memoryview) -> None:
         """Send ``data`` as the next fragment of the message."""
         self._connection.send(data, binary=self._binary, fin=False)
+
+
+def check_mask(protocol: Protocol, mask: bool | None) -> None:
+    """Refuse a ``mask`` option the side cannot honour (ws lets the caller choose).
+
+    Raises:
+        ValueError: ``mask`` is given and is not what the side must do.
+    """
+    if mask is not None and mask != (protocol.side is Side.CLIENT):
+        raise ValueError("clients always mask frames and servers never do (RFC 6455 §5.1)")
 
 
 def _payload(data: Any) -> bytes:
@@ -105,6 +120,12 @@ class SendSide:
     def _notify_locked(self) -> None:
         raise NotImplementedError
 
+    def _command(self) -> contextlib.AbstractContextManager[Protocol]:
+        raise NotImplementedError
+
+    def _keepalive_part(self) -> Keepalive:
+        raise NotImplementedError
+
     def send(
         self,
         data: str | bytes | bytearray | memoryview,
@@ -130,50 +151,124 @@ class SendSide:
             compress: per-message compression override when permessage-deflate is on.
             mask: must match the side (clients mask, servers don't; RFC 6455 §5.1).
             callback: ``callback(error)`` runs on the reactor thread once the OS took
-                the bytes (``error`` is None) or the connection closed first.
+                the bytes (``error`` is None) or with the ``ConnectionClosed`` error
+                when the connection ended first. When the connection is not open
+                (connecting, closing or closed), ``send`` does not raise: it calls
+                ``callback(error)`` at once, on the calling thread, and returns.
             timeout: how long a user thread may wait while the outgoing buffer is
                 above ``write_limit`` or another thread's fragmented message is open.
 
         Raises:
-            ConnectionClosed: the connection is closing or closed; also when a send
+            ConnectionClosed: without ``callback``: the connection is closing or closed;
+                also when a send
                 that cannot wait (on the reactor thread) finds the peer so far behind
                 that the connection is failed with 1013 (see the module docstring).
-            InvalidState: the connection is not open yet, or the data's type differs
-                from the fragmented message this thread has open.
+            InvalidState: without ``callback``: the connection is not open yet; with or
+                without: the data's type differs from the fragmented message this
+                thread has open.
             TimeoutError: the buffer stayed full, or another thread's message stayed
                 open, for ``timeout`` seconds.
         """
-        if mask is not None and mask != (self._proto.side is Side.CLIENT):
-            raise ValueError("clients always mask frames and servers never do (RFC 6455 §5.1)")
+        check_mask(self._proto, mask)
         if binary is None:
             binary = not isinstance(data, str)
         payload = _payload(data)
         in_reactor = self._reactor.in_thread()
-        with self._lock:
-            if not in_reactor and (
-                self._out.size > self.write_limit or self._send_owner is not None
-            ):
-                self._wait_send_turn_locked(timeout)
-            if self._finished:
-                raise self._closed_exception()
-            if in_reactor:
-                owner = self._send_owner
-                if owner is not None and owner != threading.get_ident():
-                    if not fin:
-                        raise InvalidState("another thread is sending a fragmented message")
-                    # Cannot wait here: hold the message until the fragmented one ends.
-                    if self._held is None:
-                        self._held = []
-                    self._held.append((payload, binary, compress, callback))
-                    self._held_size += len(payload)
+        try:
+            with self._lock:
+                if not in_reactor and (
+                    self._out.size > self.write_limit or self._send_owner is not None
+                ):
+                    self._wait_send_turn_locked(timeout)
+                if self._finished:
+                    raise self._closed_exception()
+                if in_reactor:
+                    owner = self._send_owner
+                    if owner is not None and owner != threading.get_ident():
+                        if not fin:
+                            raise InvalidState("another thread is sending a fragmented message")
+                        # Cannot wait here: hold the message until the fragmented one ends.
+                        if self._held is None:
+                            self._held = []
+                        self._held_size += len(payload)
+                        self._check_hard_limit_locked()
+                        # Held only once accepted: a refused send's callback runs once.
+                        self._held.append((payload, binary, compress, callback))
+                        return
                     self._check_hard_limit_locked()
-                    return
-                self._check_hard_limit_locked()
-            self._send_locked(payload, binary, fin, compress)
-            self._queue_output_locked()
-            if callback is not None:
-                self._out.add_callback(callback, 0)
-            self._schedule_flush()
+                self._send_locked(payload, binary, fin, compress)
+                self._queue_output_locked()
+                if callback is not None:
+                    self._out.add_callback(callback, 0)
+                self._schedule_flush()
+        except (ConnectionClosed, InvalidState) as exc:
+            if callback is None or self._open_for_sending():
+                raise  # no callback, or the caller's misuse rather than the state
+            # As ws does: with a callback, a connection that is not open is reported
+            # through it, at once and on this thread, instead of raised.
+            callback(exc)
+
+    def _open_for_sending(self) -> bool:
+        """Whether the connection is open and not closing: what a send needs."""
+        return not self._finished and self._proto.state is State.OPEN
+
+    @overload
+    def ping(
+        self,
+        data: str | bytes = ...,
+        *,
+        mask: bool | None = ...,
+        fail_silently: Literal[False] = ...,
+    ) -> PongWaiter: ...
+    @overload
+    def ping(
+        self, data: str | bytes = ..., *, mask: bool | None = ..., fail_silently: bool
+    ) -> PongWaiter | None: ...
+
+    def ping(
+        self, data: str | bytes = b"", *, mask: bool | None = None, fail_silently: bool = False
+    ) -> PongWaiter | None:
+        """Send a ping; the returned waiter's ``wait(timeout)`` gives the round trip.
+
+        Args:
+            data: the payload, up to 125 bytes.
+            mask: as for :meth:`send`: must match the side when given.
+            fail_silently: when the connection is not open, return ``None`` instead of
+                raising (ws's ``dontFailWhenClosed``).
+
+        Raises:
+            ConnectionClosed: the connection is closing or closed.
+            InvalidState: it is not open yet, or speaks hixie-76 (which has no pings).
+            ValueError: more than 125 bytes, or a ``mask`` the side cannot use.
+        """
+        check_mask(self._proto, mask)
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        try:
+            with self._command() as proto:
+                proto.send_ping(payload)
+                waiter = PongWaiter(payload)
+                self._keepalive_part().add(waiter)
+        except (ConnectionClosed, InvalidState):
+            if fail_silently and not self._open_for_sending():
+                return None
+            raise
+        return waiter
+
+    def pong(
+        self, data: str | bytes = b"", *, mask: bool | None = None, fail_silently: bool = False
+    ) -> None:
+        """Send an unsolicited pong (a one-way heartbeat, RFC 6455 §5.5.3).
+
+        ``mask`` and ``fail_silently`` are as for :meth:`ping`.
+        """
+        check_mask(self._proto, mask)
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        try:
+            with self._command() as proto:
+                proto.send_pong(payload)
+        except (ConnectionClosed, InvalidState):
+            if not (fail_silently and not self._open_for_sending()):
+                raise
 
     def _wait_send_turn_locked(self, timeout: float | None) -> None:
         """With the lock held: wait until the buffer drained and no other message is open."""

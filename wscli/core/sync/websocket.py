@@ -28,16 +28,17 @@ from typing import Any, TypeVar
 
 from ..client import ClientProtocol
 from ..exceptions import (
-    ConnectFailed,
     ConnectionClosedError,
     InvalidState,
     InvalidStatus,
     InvalidURI,
+    TLSFailed,
 )
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import PerMessageDeflateOptions, client_factory_from_options
 from ..headers import HeadersLike
 from ..http11 import MAX_HEAD_SIZE, MAX_HEADERS, Response
+from ..legacy.hixie76 import HIXIE76
 from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
 from ..uri import WebSocketURI, parse_uri, resolve_redirect, same_origin
 from .connection import Connection, ReadyState
@@ -108,8 +109,21 @@ class ErrorEvent:
         self.message = str(error)
 
 
-class _Supports:
-    binary = True
+class Supports:
+    """What ``ws.supports`` describes: ``binary`` is False on hixie-76, which has no
+    binary frames (a ``send(bytes)`` there raises)."""
+
+    __slots__ = ("binary",)
+
+    def __init__(self, binary: bool) -> None:
+        self.binary = binary
+
+    def __repr__(self) -> str:
+        return f"Supports(binary={self.binary})"
+
+
+_BINARY = Supports(True)
+_TEXT_ONLY = Supports(False)
 
 
 class RedirectError(InvalidStatus):
@@ -180,7 +194,7 @@ class WebSocket(Connection, WebSocketEvents):
         reactor: the reactor to use; the process-wide one by default.
     """
 
-    supports = _Supports()
+    _last_tls: TLSInfo | None = None
     CONNECTING = ReadyState.CONNECTING
     OPEN = ReadyState.OPEN
     CLOSING = ReadyState.CLOSING
@@ -406,6 +420,7 @@ class WebSocket(Connection, WebSocketEvents):
         self._interest = 0
         self._reading = False
         self._broken = None
+        self._bytes_read = 0  # bytes_received counts from the new handshake
         self._uri = target
         self.url = str(target)
         self.redirects.append(str(target))
@@ -437,9 +452,40 @@ class WebSocket(Connection, WebSocketEvents):
     # -- inspection -----------------------------------------------------------------------
 
     @property
+    def supports(self) -> Supports:
+        """The features of the protocol version spoken: ``supports.binary``."""
+        return _TEXT_ONLY if self.protocol_version == HIXIE76 else _BINARY
+
+    @property
     def tls(self) -> TLSInfo | None:
-        """The TLS version, cipher and peer certificate; ``None`` on a plain connection."""
-        return tls_info(self._sock) if self._sock is not None else None
+        """The TLS version, cipher and peer certificate; ``None`` on a plain connection.
+
+        Kept once the connection opened: still there after it closed.
+        """
+        if self._sock is None or self._finished:
+            return self._last_tls
+        info = tls_info(self._sock)
+        if info is not None and info.version is not None:
+            self._last_tls = info
+        return info if info is not None else self._last_tls
+
+    def _opened_now(self) -> None:
+        if self._tls:
+            self._last_tls = tls_info(self._sock)
+        super()._opened_now()
+
+    def _socket_error(self, exc: OSError) -> BaseException:
+        """A TLS failure before the client opened is a TLSFailed, as connect() raises.
+
+        With TLS 1.3 a server refuses our certificate only after our side of the TLS
+        handshake ended, so the refusal arrives at the first read rather than in
+        open_stream(); the ``error`` event and connect() then report the same thing.
+        """
+        if isinstance(exc, ssl.SSLError) and not self._opened and not self.is_server:
+            failure = TLSFailed(describe_tls_error(exc, self._uri.host))
+            failure.__cause__ = exc
+            return failure
+        return exc
 
     # -- listeners --------------------------------------------------------------------
 
@@ -517,11 +563,6 @@ class WebSocket(Connection, WebSocketEvents):
         try:
             remaining = self._remaining()
             self.wait_open(None if remaining is None else remaining + 1.0)
-        except ssl.SSLError as exc:
-            # With TLS 1.3 a server refuses our certificate only after the handshake, so
-            # the refusal surfaces at the first read rather than in open_stream().
-            self.terminate()
-            raise ConnectFailed(describe_tls_error(exc, self._uri.host)) from exc
         except BaseException:
             self.terminate()
             raise
