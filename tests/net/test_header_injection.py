@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from helpers import TIMEOUT
+from helpers import HIXIE_REQUEST, TIMEOUT
 from tlshelpers import running_server
 from wirepeer import RecordingServer, header_lines, header_names
 
@@ -156,3 +156,20 @@ def test_embedded_upgrade_with_a_folded_header_gets_400_not_a_traceback() -> Non
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"header X-Folded contains a control character" in answer
     assert not wss.clients
+
+
+def test_hixie76_response_follows_the_same_rule() -> None:
+    errors: queue.Queue[BaseException] = queue.Queue()
+    with running_server(allow_hixie76=True) as server:
+        server.on("headers", lambda headers, request: headers.update({"X-A": "1\nX-B: 2"}))
+        server.on("error", errors.put)
+        port = server.port
+        request = HIXIE_REQUEST.replace(b"Host: example.com", f"Host: 127.0.0.1:{port}".encode())
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.sendall(request)
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 500 ")
+    assert b"X-B" not in answer
+    assert "header X-A" in str(errors.get(timeout=TIMEOUT))
