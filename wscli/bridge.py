@@ -20,15 +20,19 @@ and it is terminated if it has not exited a few seconds later.
 
 Threads: the reactor never blocks on the pipe. Messages are queued for a writer thread;
 a reader thread turns stdout lines into sends.
+
+Buffers: the queue towards the process holds at most :data:`EXEC_BACKLOG` bytes (plus
+the one read that crossed it); above that the connection stops being read until the
+process has taken half, so a process that stops reading costs its peer's TCP window,
+not our memory. The other way, a send waits while the connection's outgoing buffer is
+full, so the process blocks on its own stdout.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
-import queue
-import shlex
-import shutil
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -41,31 +45,12 @@ if TYPE_CHECKING:
     from .commands import Peer
     from .output import CloseInfo, Printer
 
-__all__ = ["Bridge", "command_argv", "peer_environment"]
+__all__ = ["Bridge", "peer_environment"]
 
 #: Seconds a process may take to exit after its stdin closed, before SIGTERM (then SIGKILL).
 GRACE_PERIOD = 3.0
-
-
-def command_argv(command: str, shell: bool) -> list[str] | str:
-    """Return what ``Popen`` runs: argv (no shell), or the string for ``/bin/sh -c``.
-
-    Raises:
-        ValueError: the command is empty, unbalanced, or its program cannot be found.
-    """
-    if shell:
-        if not command.strip():
-            raise ValueError("the --exec command is empty")
-        return command
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise ValueError(f"cannot parse the --exec command: {exc}") from exc
-    if not argv:
-        raise ValueError("the --exec command is empty")
-    if shutil.which(argv[0]) is None:
-        raise ValueError(f"command not found: {argv[0]}")
-    return argv
+#: Bytes of messages that may wait for the process's stdin before reading pauses.
+EXEC_BACKLOG = 1024 * 1024
 
 
 def peer_environment(peer: Peer, *, path: str = "", url: str | None = None) -> dict[str, str]:
@@ -115,7 +100,13 @@ class Bridge:
         self.process: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
         self.done = threading.Event()
-        self._inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        #: Why the process could not start, when it could not.
+        self.start_error: str | None = None
+        self._inbox: collections.deque[bytes | None] = collections.deque()
+        self._inbox_bytes = 0
+        self._inbox_ready = threading.Condition()
+        self._holding = False
+        self._writer_done = False
 
     def start(self, peer: Peer, env: Mapping[str, str] | None = None) -> None:
         """Start the process and the threads that move data; close 1011 if it cannot run.
@@ -134,10 +125,17 @@ class Bridge:
                 env={**os.environ, **(env or {})},
                 bufsize=0,
             )
-        except OSError as exc:
-            self.printer.error(f"cannot run {self.argv!r}: {exc.strerror or exc}")
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            # ValueError: a NUL byte in an argument or in the environment (the request
+            # path is in WSCLI_PATH); OSError: the program cannot be run.
+            reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).lower()
+            self.start_error = reason
+            self.printer.error(f"{peer.label}: cannot start the --exec command: {reason}")
             with contextlib.suppress(Exception):
                 peer.close(1011, "cannot start the --exec command")
+            with self._inbox_ready:
+                self._inbox.clear()
+                self._inbox_bytes = 0
             self.done.set()
             return
         threading.Thread(target=self._write, name="wscli-exec-in", daemon=True).start()
@@ -149,31 +147,74 @@ class Bridge:
 
     def on_message(self, peer: Peer, data: str | bytes) -> None:
         """Peer hook (reactor thread): queue a message for the process's stdin."""
+        if self.start_error is not None:
+            return
         if isinstance(data, str):
             line = data.encode()
         elif self.binary:
             line = encode_binary(data, self.binary).encode()
         else:
             line = data
-        self._inbox.put(line + b"\n")
+        with self._inbox_ready:
+            if self._writer_done:
+                return  # the process closed its stdin: nobody will read this
+            self._inbox.append(line + b"\n")
+            self._inbox_bytes += len(line) + 1
+            hold = self._inbox_bytes > EXEC_BACKLOG and not self._holding
+            if hold:
+                self._holding = True
+            self._inbox_ready.notify()
+        if hold:
+            peer.hold("exec")
 
     def on_close(self, peer: Peer, info: CloseInfo) -> None:
         """Peer hook: close the process's stdin, and stop it if it lingers."""
-        self._inbox.put(None)
+        with self._inbox_ready:
+            self._inbox.append(None)
+            self._inbox_ready.notify()
         if self.process is not None:
             threading.Thread(target=self._reap, name="wscli-exec-reap", daemon=True).start()
+
+    @property
+    def backlog(self) -> int:
+        """Bytes of messages waiting for the process's stdin."""
+        return self._inbox_bytes
+
+    def _next_line(self) -> bytes | None:
+        """Writer thread: the next line for the process; resume reading below half."""
+        release = False
+        with self._inbox_ready:
+            while not self._inbox:
+                self._inbox_ready.wait()
+            line = self._inbox.popleft()
+            if line is not None:
+                self._inbox_bytes -= len(line)
+            if self._holding and self._inbox_bytes <= EXEC_BACKLOG // 2:
+                self._holding = False
+                release = True
+        if release and self.peer is not None:
+            self.peer.release("exec")
+        return line
 
     def _write(self) -> None:
         process = self.process
         assert process is not None and process.stdin is not None
         while True:
-            line = self._inbox.get()
+            line = self._next_line()
             if line is None:
                 break
             try:
                 process.stdin.write(line)
             except (BrokenPipeError, OSError, ValueError):
                 break
+        with self._inbox_ready:
+            # The process is gone: drop what it will never read, and read again.
+            self._writer_done = True
+            self._inbox.clear()
+            self._inbox_bytes = 0
+            if self._holding and self.peer is not None:
+                self._holding = False
+                self.peer.release("exec")
         with contextlib.suppress(OSError, ValueError):
             process.stdin.close()
 

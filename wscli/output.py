@@ -22,21 +22,23 @@ nobody watches; commands end the run quietly when it is set.
 
 from __future__ import annotations
 
+import collections
+import functools
 import json
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TypeVar, cast
 
 from rich.console import Console
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
 
 from .core.frames import OK_CLOSE_CODES
-from .params import encode_binary, format_duration
+from .escape import escape_bytes, escape_control, escape_json, escaped_text, is_terminal
+from .params import encode_binary, format_duration, format_size
 
 __all__ = [
     "Printer",
@@ -45,55 +47,21 @@ __all__ = [
     "escaped_text",
     "hexdump",
     "looks_like_json",
+    "json_depth_within",
 ]
-
-# C0 and C1 controls, DEL, and the bidirectional overrides that can disguise text
-# ("Trojan Source"). Newlines are kept where a message may span lines.
-_CONTROL_RE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_OR_NEWLINE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_NAMED_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n", "\0": "\\0"}
 
 #: Binary messages longer than this show a truncated hex dump on a terminal.
 HEXDUMP_LIMIT = 1024
-
-
-def _escape_char(char: str) -> str:
-    named = _NAMED_ESCAPES.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def escape_control(text: str, *, keep_newlines: bool = True) -> str:
-    """Replace control characters with visible escapes (``\\x1b``, ``\\r``, ``\\u202e``).
-
-    Args:
-        text: peer data or anything derived from it.
-        keep_newlines: keep ``\\n`` as a line break (message bodies); ``False`` for
-            one-line contexts such as close reasons and header values.
-    """
-    pattern = _CONTROL_RE if keep_newlines else _CONTROL_OR_NEWLINE_RE
-    return pattern.sub(lambda match: _escape_char(match.group()), text)
-
-
-def escaped_text(text: str, style: str = "", *, keep_newlines: bool = True) -> Text:
-    """Return ``text`` as a rich ``Text`` with control characters escaped and dimmed.
-
-    Dimming tells an escape the server could not avoid (``\\x1b``) from the same four
-    characters it sent literally.
-    """
-    pattern = _CONTROL_RE if keep_newlines else _CONTROL_OR_NEWLINE_RE
-    result = Text(style=style)
-    position = 0
-    for match in pattern.finditer(text):
-        if match.start() > position:
-            result.append(text[position : match.start()])
-        result.append(_escape_char(match.group()), style="dim")
-        position = match.end()
-    if position < len(text):
-        result.append(text[position:])
-    return result
+#: Text messages longer than this (in characters) are cut on a terminal, with a note of
+#: the bytes not shown; ``--full`` shows everything and ``/save`` writes it to a file.
+DISPLAY_LIMIT = 8192
+#: JSON is pretty-printed on a terminal only up to this size (characters) and depth;
+#: beyond, it is shown as it came (cut like any long text).
+PRETTY_JSON_LIMIT = 65536
+PRETTY_JSON_DEPTH = 32
+#: Bytes of rendered output that may wait for the output thread before the connections
+#: that feed it stop being read (see :meth:`Printer.backlog_full`).
+OUTPUT_BACKLOG = 4 * 2**20
 
 
 def hexdump(data: bytes, limit: int | None = HEXDUMP_LIMIT) -> list[str]:
@@ -117,19 +85,56 @@ def hexdump(data: bytes, limit: int | None = HEXDUMP_LIMIT) -> list[str]:
 
 
 def looks_like_json(text: str) -> Any:
-    """Return the parsed value when ``text`` is a JSON object or array, else ``None``.
+    """Return the parsed value when ``text`` is a JSON object or array worth pretty-printing.
 
     Only objects and arrays are pretty-printed: a bare ``42`` or ``"hi"`` reads better
-    as it came.
+    as it came. So is anything larger than :data:`PRETTY_JSON_LIMIT` or nested deeper
+    than :data:`PRETTY_JSON_DEPTH`: indenting it would multiply its size (depth 900 in
+    1.8 KB becomes megabytes) and the time to lay it out. ``None`` otherwise.
     """
     stripped = text.strip()
-    if not stripped or stripped[0] not in "[{":
+    if not stripped or stripped[0] not in "[{" or len(stripped) > PRETTY_JSON_LIMIT:
         return None
     try:
         value = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return value if isinstance(value, (dict, list)) else None
+    if not isinstance(value, (dict, list)) or not json_depth_within(value, PRETTY_JSON_DEPTH):
+        return None
+    return value
+
+
+def json_depth_within(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests no deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return False
+                stack.append((child, depth + 1))
+    return True
+
+
+_Method = TypeVar("_Method", bound=Callable[..., None])
+
+
+def _on_output_thread(method: _Method) -> _Method:
+    """Run a Printer method on its output thread when threaded (see ``Printer._submit``).
+
+    The job's size, for the backlog bound, is that of a ``data`` argument when there is
+    one (a message), else zero.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Printer, *args: Any, **kwargs: Any) -> None:
+        data = kwargs.get("data", args[1] if len(args) > 1 else None)
+        size = len(data) if isinstance(data, (str, bytes)) else 0
+        self._submit(functools.partial(method, self, *args, **kwargs), size)
+
+    return cast(_Method, wrapper)
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,14 @@ class CloseInfo:
         if not self.clean or self.error:
             return False
         return self.by == "us" or self.code in OK_CLOSE_CODES
+
+    @property
+    def shown_code(self) -> int:
+        """The code the explanation line names: the one we sent when we failed the
+        connection (1002, 1009…), otherwise the one received (1006 when none came)."""
+        if self.by == "us" and self.error and self.sent_code is not None:
+            return self.sent_code
+        return self.code
 
     def describe(self, peer: str = "the server") -> str:
         """Say who closed, with which code (and its name) and reason, in one line."""
@@ -216,6 +229,14 @@ class Printer:
         status_lines: print informational status lines (connects, closes) to stderr;
             by default only when interactive or verbose.
         stdout, stderr: streams to use instead of ``sys.stdout``/``sys.stderr``.
+        threaded: render and write on an output thread of the printer's own, so the
+            library's I/O thread never waits for a terminal or a pipe; the command
+            calls :meth:`flush` before it ends. Off by default: every call writes
+            before it returns.
+        full: on a terminal, show long messages whole instead of cut.
+
+    Whatever the threading, calls made on one thread are written in the order made;
+    a write error other than a broken pipe is kept in :attr:`output_error`.
     """
 
     def __init__(
@@ -231,8 +252,11 @@ class Printer:
         status_lines: bool | None = None,
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
+        threaded: bool = False,
+        full: bool = False,
     ) -> None:
         self.interactive = interactive
+        self.full = full
         self.as_json = as_json
         self.binary = binary
         self.separator = separator
@@ -244,7 +268,19 @@ class Printer:
         #: Set once stdout's reader went away; the command should end quietly.
         self.broken_pipe = threading.Event()
         self._on_broken_pipe: list[Callable[[], None]] = []
+        #: Why writing to stdout failed (a full disk, an I/O error), once it did.
+        self.output_error: OSError | None = None
+        self._on_output_error: list[Callable[[OSError], None]] = []
+        #: The last message received, whole, for the REPL's ``/save``.
+        self.last_received: str | bytes | None = None
         self._lock = threading.RLock()
+        self._threaded = threaded
+        self._jobs: collections.deque[tuple[Callable[[], None], int]] = collections.deque()
+        self._jobs_ready = threading.Condition()
+        self._backlog = 0
+        self._busy = False
+        self._on_drained: list[Callable[[], None]] = []
+        self._thread: threading.Thread | None = None
         # Interactive output follows sys.stdout (patched by prompt-toolkit); otherwise the
         # streams are fixed now, so a late reactor callback cannot write to another stream.
         self._stdout = stdout if stdout is not None or interactive else sys.stdout
@@ -283,9 +319,13 @@ class Printer:
         show_ping_pong: bool = False,
         verbose: int = 0,
         status_lines: bool | None = None,
+        full: bool = False,
+        threaded: bool = False,
     ) -> Printer:
-        """Build a printer from the shared ``--json --no-color --binary`` flags."""
+        """Build a command's printer from the shared output flags (see the class)."""
         return cls(
+            threaded=threaded,
+            full=full,
             interactive=interactive,
             as_json=as_json,
             color=False if no_color else None,
@@ -299,6 +339,77 @@ class Printer:
     def on_broken_pipe(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (once) when stdout's reader goes away."""
         self._on_broken_pipe.append(callback)
+
+    def on_output_error(self, callback: Callable[[OSError], None]) -> None:
+        """Call ``callback(error)`` (once) when writing to stdout fails (ENOSPC, EIO…)."""
+        self._on_output_error.append(callback)
+
+    # -- the output thread ---------------------------------------------------------------
+
+    def _submit(self, job: Callable[[], None], size: int = 0) -> None:
+        """Run ``job`` now, or queue it for the output thread when threaded."""
+        if not self._threaded or threading.current_thread() is self._thread:
+            job()
+            return
+        with self._jobs_ready:
+            self._jobs.append((job, size))
+            self._backlog += size
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run_jobs, name="wscli-output", daemon=True
+                )
+                self._thread.start()
+            self._jobs_ready.notify_all()
+
+    def _run_jobs(self) -> None:
+        while True:
+            with self._jobs_ready:
+                while not self._jobs:
+                    self._busy = False
+                    self._jobs_ready.notify_all()
+                    self._jobs_ready.wait()
+                job, size = self._jobs.popleft()
+                self._busy = True
+            try:
+                job()
+            except Exception as exc:  # a rendering bug must not silence the run
+                self.output_error = self.output_error or OSError(f"cannot show output: {exc}")
+            callbacks: list[Callable[[], None]] = []
+            with self._jobs_ready:
+                self._backlog -= size
+                if self._on_drained and self._backlog <= OUTPUT_BACKLOG // 2:
+                    callbacks, self._on_drained = self._on_drained, []
+            for callback in callbacks:
+                callback()
+
+    def backlog_full(self) -> bool:
+        """Whether more than :data:`OUTPUT_BACKLOG` bytes wait to be shown.
+
+        The connections feeding the printer stop being read until :meth:`when_drained`
+        calls back: the peer's TCP window closes instead of our memory growing.
+        """
+        return self._backlog > OUTPUT_BACKLOG
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the backlog is back under half its bound (maybe now)."""
+        with self._jobs_ready:
+            if self._backlog > OUTPUT_BACKLOG // 2:
+                self._on_drained.append(callback)
+                return
+        callback()
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until everything submitted so far is written; ``False`` on timeout."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._jobs_ready:
+            while self._jobs or self._busy:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._jobs_ready.wait(remaining)
+        return True
 
     # -- low-level writing -------------------------------------------------------------
 
@@ -340,13 +451,19 @@ class Printer:
             if exc.errno in (32, 22):  # EPIPE, EINVAL on some platforms
                 self._broken()
             else:
-                raise
+                self._output_failed(exc)
+
+    def _output_failed(self, exc: OSError) -> None:
+        """Stdout cannot take more (a full disk, an I/O error): say so once, stop writing."""
+        if self.output_error is not None:
+            return
+        self.output_error = exc
+        self.broken_pipe.set()  # nothing more is written to it
+        for callback in self._on_output_error:
+            callback(exc)
 
     def _stdout_is_terminal(self) -> bool:
-        try:
-            return self.stdout.isatty()
-        except (AttributeError, ValueError):
-            return False
+        return is_terminal(self.stdout)
 
     def _print(self, renderable: Any, *, err: bool = False) -> None:
         console = self.err_console if err else self.console
@@ -355,7 +472,11 @@ class Printer:
         except BrokenPipeError:
             if not err:
                 self._broken()
+        except OSError as exc:
+            if not err:
+                self._output_failed(exc)
 
+    @_on_output_thread
     def _err_line(self, text: str | Text) -> None:
         """Write one status line to stderr (rich when interactive, plain otherwise)."""
         with self._lock:
@@ -369,6 +490,7 @@ class Printer:
             except (OSError, ValueError):
                 pass
 
+    @_on_output_thread
     def event(self, type: str, **fields: Any) -> None:
         """Write one JSON object (``{"time", "type", ...}``) to stdout; ``None`` fields drop."""
         record: dict[str, Any] = {"time": round(time.time(), 3)}
@@ -379,9 +501,12 @@ class Printer:
         record["type"] = type
         record.update((key, value) for key, value in fields.items() if value is not None)
         line = json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
+        if self._stdout_is_terminal():
+            line = escape_json(line)
         with self._lock:
             self._write_stdout(line.encode("utf-8", "surrogateescape") + b"\n")
 
+    @_on_output_thread
     def out(self, text: str) -> None:
         """Write one line of results to stdout (escaped when stdout is a terminal)."""
         with self._lock:
@@ -411,6 +536,7 @@ class Printer:
         """A problem that ends the run or a command (stderr, always)."""
         self._err_line(escaped_text(f"error: {text}", "bold red", keep_newlines=False))
 
+    @_on_output_thread
     def table(self, rows: Sequence[tuple[str, str]], *, title: str | None = None) -> None:
         """Show name/value rows (``/stats``, ``/clients``) as aligned status lines."""
         width = max((len(name) for name, _ in rows), default=0)
@@ -442,12 +568,17 @@ class Printer:
         encoding = self.binary or "base64"
         return {encoding: encode_binary(data, encoding)}
 
+    @_on_output_thread
     def message(self, direction: str, data: str | bytes, *, peer: Any = None) -> None:
         """Show one data message: ``direction`` is ``"in"`` or ``"out"``.
 
         In a pipe only received messages are written (what was sent is the input);
-        interactive and JSON output show both directions.
+        interactive and JSON output show both directions. On a terminal, text longer
+        than :data:`DISPLAY_LIMIT` is cut (unless ``full``) with a note of what was not
+        shown; a pipe or a file gets every byte as it came.
         """
+        if direction == "in":
+            self.last_received = data
         if self.as_json:
             if isinstance(data, str):
                 self.event("text", client=peer, dir=direction, data=data)
@@ -459,15 +590,34 @@ class Printer:
             return
         if direction != "in":
             return
+        terminal = self._stdout_is_terminal()
         if isinstance(data, str):
-            text = escape_control(data) if self._stdout_is_terminal() else data
-            payload = text.encode("utf-8", "surrogateescape")
+            if terminal:
+                shown, note = self._cut(data)
+                data = escape_control(shown) + note
+            payload = data.encode("utf-8", "surrogateescape")
         elif self.binary:
             payload = encode_binary(data, self.binary).encode()
+        elif terminal:
+            shown_bytes, note = self._cut(data)
+            payload = (escape_bytes(shown_bytes) + note).encode("utf-8", "surrogateescape")
         else:
             payload = data
         with self._lock:
             self._write_stdout(payload + self.separator.encode())
+
+    def _cut(self, data: Any) -> tuple[Any, str]:
+        """Cut a long message for a terminal: the part shown and a note of the rest."""
+        if self.full or len(data) <= DISPLAY_LIMIT:
+            return data, ""
+        shown = data[:DISPLAY_LIMIT]
+        if isinstance(data, str):
+            hidden = len(data.encode("utf-8", "surrogateescape")) - len(
+                shown.encode("utf-8", "surrogateescape")
+            )
+        else:
+            hidden = len(data) - len(shown)
+        return shown, f" … {hidden} more bytes not shown ({format_size(hidden)}; --full or /save)"
 
     def _show_interactive(self, direction: str, data: str | bytes, peer: Any) -> None:
         line = self._prefix(direction, peer)
@@ -479,14 +629,18 @@ class Printer:
                 self._json_highlighter.highlight(body)
                 line.append_text(body)
             else:
-                line.append_text(escaped_text(data))
+                shown, note = self._cut(data)
+                line.append_text(escaped_text(shown))
+                if note:
+                    line.append(note, style="italic dim")
         else:
             line.append(f"binary, {len(data)} bytes", style="italic")
-            for row in hexdump(data):
+            for row in hexdump(data, None if self.full else HEXDUMP_LIMIT):
                 line.append("\n  " + row, style="")
         with self._lock:
             self._print(line)
 
+    @_on_output_thread
     def control(
         self,
         direction: str,
@@ -554,6 +708,7 @@ class Printer:
             text = f"#{peer} {text}"
         self.info(text, style="green")
 
+    @_on_output_thread
     def closed(self, info: CloseInfo, *, peer: Any = None, peer_name: str = "the server") -> None:
         """Explain how a connection ended: who closed, the code with its name, the reason.
 
@@ -564,7 +719,7 @@ class Printer:
             self.event(
                 "close",
                 client=peer,
-                code=info.code,
+                code=info.shown_code,
                 reason=info.reason,
                 by=info.by,
                 clean=info.clean,
@@ -578,6 +733,7 @@ class Printer:
         if self.status_lines or not info.ok:
             self._err_line(escaped_text(text, style, keep_newlines=False))
 
+    @_on_output_thread
     def handshake(
         self,
         request: Any,

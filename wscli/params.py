@@ -18,6 +18,8 @@ import binascii
 import inspect
 import math
 import re
+import shlex
+import shutil
 import ssl
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -66,6 +68,10 @@ __all__ = [
     "proxy_option",
     "redirect_options",
     "client_options",
+    "full_option",
+    "close_reason_callback",
+    "exec_argv",
+    "command_argv",
     "client_kwargs",
     "library_accepts",
     "client_ssl_context",
@@ -557,6 +563,59 @@ client_options = _stack(
     proxy_option,
     redirect_options,
 )
+
+
+full_option = click.option(
+    "--full",
+    is_flag=True,
+    help="On a terminal, show long messages whole (they are cut at 8192 characters).",
+)
+
+
+def close_reason_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Click callback: a close reason fits a control frame (123 bytes, RFC 6455 §5.5)."""
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > 123:
+        raise click.BadParameter(f"is {size} bytes of UTF-8; a close reason holds at most 123")
+    return value
+
+
+def exec_argv(command: str | None, shell: bool) -> list[str] | str | None:
+    """What ``--exec CMD`` (with ``--shell``) runs, or ``None`` without ``--exec``.
+
+    Raises:
+        click.BadParameter: the command cannot be parsed or found, or ``--shell`` was
+            given without ``--exec``.
+    """
+    if command is None:
+        if shell:
+            raise click.BadParameter("needs --exec", param_hint="--shell")
+        return None
+    try:
+        return command_argv(command, shell)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--exec") from exc
+
+
+def command_argv(command: str, shell: bool) -> list[str] | str:
+    """Return what ``Popen`` runs: argv (no shell), or the string for ``/bin/sh -c``.
+
+    Raises:
+        ValueError: the command is empty, unbalanced, or its program cannot be found.
+    """
+    if shell:
+        if not command.strip():
+            raise ValueError("the --exec command is empty")
+        return command
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ValueError(f"cannot parse the --exec command: {exc}") from exc
+    if not argv:
+        raise ValueError("the --exec command is empty")
+    if shutil.which(argv[0]) is None:
+        raise ValueError(f"command not found: {argv[0]}")
+    return argv
 
 
 # -- from options to library arguments -----------------------------------------------------

@@ -161,6 +161,20 @@ def standard_commands(
         printer.info(f"sending {path} as a {kind} message ({format_size(len(content))})")
         each(lambda peer: peer.send(data))
 
+    def save(arg: str) -> None:
+        if not arg.strip():
+            raise ValueError("usage: /save PATH (writes the last message received, whole)")
+        data = printer.last_received
+        if data is None:
+            raise ValueError("no message received yet")
+        path = Path(arg.strip()).expanduser()
+        content = data.encode() if isinstance(data, str) else data
+        try:
+            path.write_bytes(content)
+        except OSError as exc:
+            raise ValueError(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}") from exc
+        printer.info(f"saved the last message ({format_size(len(content))}) to {path}")
+
     def toggle_json(arg: str) -> None:
         printer.pretty_json = not printer.pretty_json
         printer.info(f"JSON pretty-printing {'on' if printer.pretty_json else 'off'}")
@@ -176,11 +190,11 @@ def standard_commands(
         each(lambda peer: peer.send_fragments(message, count))
 
     def pause(arg: str) -> None:
-        each(lambda peer: peer.ws.pause())
+        each(lambda peer: peer.hold("user"))
         printer.info("paused reading: messages wait in the peer's send buffer (/resume)")
 
     def resume(arg: str) -> None:
-        each(lambda peer: peer.ws.resume())
+        each(lambda peer: peer.release("user"))
         printer.info("resumed reading")
 
     def stats(arg: str) -> None:
@@ -203,6 +217,13 @@ def standard_commands(
             send_file,
             "/file PATH",
             "send a file (text if it is UTF-8, binary otherwise)",
+            complete=_complete_path,
+        ),
+        SlashCommand(
+            "/save",
+            save,
+            "/save PATH",
+            "write the last message received, whole, to a file",
             complete=_complete_path,
         ),
         SlashCommand("/json", toggle_json, "/json", "toggle JSON pretty-printing"),

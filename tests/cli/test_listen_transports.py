@@ -110,7 +110,7 @@ def _hixie76_request(port: int) -> bytes:
         b"GET /demo HTTP/1.1\r\nHost: 127.0.0.1:" + str(port).encode() + b"\r\n"
         b"Connection: Upgrade\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n"
         b"Sec-WebSocket-Protocol: sample\r\nUpgrade: WebSocket\r\n"
-        b"Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nOrigin: http://example.com\r\n\r\n"
+        b"Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nOrigin: http://localhost:8000\r\n\r\n"
         b"^n:ds[4U"
     )
 

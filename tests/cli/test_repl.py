@@ -176,7 +176,7 @@ def test_history_lives_in_the_state_directory(monkeypatch: pytest.MonkeyPatch) -
 
 def test_listen_commands_target_clients(screen: Screen) -> None:
     listen = ListenSession(screen.printer)
-    server = listen.start("127.0.0.1", 0, None, [])
+    server = listen.start("127.0.0.1", 0)
     try:
         first = wscli.connect(server.url)
         second = wscli.connect(server.url)

@@ -172,6 +172,7 @@ class Peer:
         self.closed = threading.Event()
         self._user_pings: list[Any] = []
         self._lock = threading.Lock()
+        self._holds: set[str] = set()
         ws.on("message", self._on_message)
         ws.on("ping", self._on_ping)
         ws.on("pong", self._on_pong)
@@ -200,8 +201,36 @@ class Peer:
             self.stats.bytes_in += _size(data)
         if self.show_messages:
             self.printer.message("in", data, peer=self.id)
+            if self.printer.backlog_full():
+                # The terminal or the pipe is behind: stop reading until it catches up.
+                self.hold("output")
+                self.printer.when_drained(lambda: self.release("output"))
         for hook in self.message_hooks:
             hook(self, data)
+
+    # -- flow control (any thread) -------------------------------------------------------
+
+    def hold(self, reason: str) -> None:
+        """Stop reading from the peer for ``reason`` (``"output"``, ``"exec"``, ``"user"``).
+
+        Reading resumes once every reason was released, so a slow terminal, a slow
+        ``--exec`` process and the REPL's ``/pause`` do not undo each other.
+        """
+        with self._lock:
+            first = not self._holds
+            self._holds.add(reason)
+        if first:
+            self.ws.pause()
+
+    def release(self, reason: str) -> None:
+        """Undo :meth:`hold` for ``reason``; read again when nothing else holds."""
+        with self._lock:
+            if reason not in self._holds:
+                return
+            self._holds.discard(reason)
+            last = not self._holds
+        if last:
+            self.ws.resume()
 
     def _on_ping(self, data: bytes) -> None:
         if self.printer.show_ping_pong:
@@ -240,6 +269,10 @@ class Peer:
             ConnectionClosed: the connection is closing or closed.
         """
         self.ws.send(data)
+        self.count_sent(data)
+
+    def count_sent(self, data: str | bytes) -> None:
+        """Count and show a message sent by other means (a broadcast)."""
         with self._lock:
             self.stats.messages_out += 1
             self.stats.bytes_out += _size(data)

@@ -42,6 +42,7 @@ from ..core import (
     InvalidStatus,
     connect,
 )
+from ..escape import is_terminal
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus
 from ..output import CloseInfo, Printer
 from . import InputReader, Peer, status_for_close, terminate_as_interrupt
@@ -71,6 +72,10 @@ BACKOFF_RESET_AFTER = 10.0
 #: and the close behind it in one go and then refuse to answer the message, so closing
 #: at once would lose the replies a pipe is usually run for.
 SETTLE_QUIET, SETTLE_MAX = 0.3, 2.0
+#: Once the run must end (``/quit``, ``--timeout``, a failed write), the server gets
+#: this long to answer our close before the connection is dropped: a stalled server
+#: must not keep a finished run waiting for the library's whole close timeout.
+QUIT_GRACE = 1.0
 
 
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
@@ -135,9 +140,13 @@ class ClientSession:
         self._count_reached = False
         self._timed_out = False
         self._broken = False
+        self._output_error: OSError | None = None
         self._attempt = 0
         self._last_activity = time.monotonic()
+        #: ``--timeout`` as a deadline for the whole run (handshakes and reconnects too).
+        self._deadline: float | None = None
         printer.on_broken_pipe(lambda: self.events.put(("broken",)))
+        printer.on_output_error(lambda exc: self.events.put(("output_error", exc)))
 
     # -- connecting ----------------------------------------------------------------------
 
@@ -161,16 +170,30 @@ class ClientSession:
         """
         config = self.config
         while True:
+            kwargs = config.kwargs
+            remaining = self._remaining()
+            if remaining is not None:
+                if remaining <= 0:
+                    self._timed_out = True
+                    return None
+                open_timeout = kwargs.get("open_timeout") or math.inf
+                kwargs = {**kwargs, "open_timeout": min(open_timeout, remaining)}
             try:
-                ws = connect(config.url, **config.kwargs)
+                ws = connect(config.url, **kwargs)
             except Exception as exc:
+                if isinstance(exc, TimeoutError) and self._remaining() == 0.0:
+                    self._timed_out = True
+                    return None
                 if isinstance(exc, InvalidStatus):
                     self._explain_refusal(exc)
-                if not self._retryable(exc):
-                    raise
+                error = self._connect_error(exc)
+                if not self._retryable(error):
+                    if error is exc:
+                        raise
+                    raise error from exc
                 delay = backoff_delay(self._attempt)
                 self._attempt += 1
-                self.printer.warning(f"{_one_line(exc)}; retrying in {delay:.1f}s")
+                self.printer.warning(f"{_one_line(error)}; retrying in {delay:.1f}s")
                 if self._stop.wait(delay):
                     return None
                 continue
@@ -204,6 +227,28 @@ class ClientSession:
         for item in pending:
             self.send(item)
         return peer
+
+    def _remaining(self) -> float | None:
+        """Seconds left before ``--timeout`` (0.0 once passed), ``None`` without one."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - time.monotonic())
+
+    def _connect_error(self, exc: BaseException) -> BaseException:
+        """Name a connection the server closed during the opening handshake as such.
+
+        The library reports it as an end of stream, a reset or a closed connection;
+        for the user it means "cannot connect" (exit 3), and a ``ws://`` URL aimed at
+        a ``wss://`` server is its most common cause.
+        """
+        closed = isinstance(exc, (EOFError, ConnectionClosed)) or (
+            isinstance(exc, ConnectionError) and not isinstance(exc, ConnectFailed)
+        )
+        if not closed:
+            return exc
+        secure = self.config.url.lower().startswith(("wss://", "ws+unix://"))
+        hint = "" if secure else " (is it a wss:// server?)"
+        return ConnectFailed(f"the server closed the connection during the handshake{hint}")
 
     def _explain_refusal(self, exc: InvalidStatus) -> None:
         """Show the refused response with --show-handshake, and hint at -L for redirects."""
@@ -329,8 +374,15 @@ class ClientSession:
     def status(self) -> ExitStatus:
         """The exit status of the run, once it ended (and the reason, on stderr)."""
         config = self.config
+        if self._output_error is not None:
+            reason = self._output_error.strerror or str(self._output_error)
+            self.printer.error(f"cannot write to stdout: {reason.lower()}")
+            return ExitStatus.ERROR
         if self._broken:
             return ExitStatus.OK
+        if self.bridge is not None and self.bridge.returncode not in (None, 0):
+            self.printer.error(f"the --exec process exited with status {self.bridge.returncode}")
+            return ExitStatus.CLOSED_WITH_ERROR
         if config.expecting:
             if config.expect is not None and self._matched:
                 return ExitStatus.OK
@@ -339,7 +391,13 @@ class ClientSession:
             self.printer.error(self._unmet())
             return ExitStatus.EXPECTATION_NOT_MET
         peer = self.peer
-        if peer is None or peer.info is None:
+        if peer is None and self._timed_out:
+            what = params.format_duration(config.timeout or 0)
+            self.printer.error(f"cannot connect: no connection within {what} (--timeout)")
+            return ExitStatus.CANNOT_CONNECT
+        if peer is None:
+            return ExitStatus.INTERRUPTED if self._stop.is_set() else ExitStatus.ERROR
+        if peer.info is None:
             return ExitStatus.ERROR
         return status_for_close(peer.info)
 
@@ -355,17 +413,23 @@ class ClientSession:
             return f"{what} in the first {config.count} messages"
         return f"{what} before the connection closed"
 
-    def _wait_closed(self) -> None:
+    def _wait_closed(self, grace: float | None = None) -> None:
+        """Wait for the close handshake: ``grace`` seconds, then drop the connection."""
         peer = self.peer
         if peer is None:
             return
-        limit = (peer.ws.close_timeout or 10.0) + 2.0
-        peer.wait_closed(limit)
+        limit = (peer.ws.close_timeout or 10.0) + 2.0 if grace is None else grace
+        if not peer.wait_closed(limit):
+            peer.ws.terminate()
+            peer.wait_closed(2.0)
 
     # -- the three ways to run -----------------------------------------------------------
 
     def run(self) -> ExitStatus:
         """Run until the connection ends as asked; return the exit status."""
+        if self.config.timeout is not None:
+            self._deadline = time.monotonic() + self.config.timeout
+        self._start_timeout()
         with terminate_as_interrupt():
             try:
                 if self.config.exec_argv is not None:
@@ -385,9 +449,11 @@ class ClientSession:
         def expire() -> None:
             if not self._stop.is_set():
                 self._timed_out = True
+                self._stop.set()  # no more reconnects; wakes a backoff wait
                 self.events.put(("timeout",))
                 if self.repl is not None:
                     self.finish()
+                    self.repl.stop()
 
         timer = threading.Timer(timeout, expire)
         timer.daemon = True
@@ -411,15 +477,15 @@ class ClientSession:
                 on_eof=lambda: self.events.put(("eof",)),
                 on_error=self.printer.warning,
             ).start()
-        self._start_timeout()
         if self.open() is None:
-            return ExitStatus.INTERRUPTED
+            return self.status()
         self._replay()
         wait = config.wait
         if wait is None and config.expecting:
             wait = math.inf  # the expectation decides when to stop
         linger: float | None = None  # close at this time (after end of input)
         settle: float | None = None  # or once replies settle, by this time at the latest
+        drop: float | None = None  # the run is over: drop the connection at this time
         while True:
             now = time.monotonic()
             if settle is not None:
@@ -427,7 +493,12 @@ class ClientSession:
             if linger is not None and now >= linger:
                 linger = settle = None
                 self.finish()
+            if drop is not None and now >= drop:
+                drop = None
+                self._drop()
             timeout = 1.0 if linger is None else max(0.0, min(1.0, linger - now))
+            if drop is not None:
+                timeout = max(0.0, min(timeout, drop - now))
             try:
                 event = self.events.get(timeout=timeout)
             except queue.Empty:
@@ -443,9 +514,15 @@ class ClientSession:
                     linger = time.monotonic() + wait
             elif kind in ("done", "timeout"):
                 self.finish()
+                if kind == "timeout":
+                    drop = time.monotonic() + QUIT_GRACE
             elif kind == "broken":
                 self._broken = True
                 self.finish(1001, "")
+            elif kind == "output_error":
+                self._output_error = event[1]
+                self.finish(1001, "")
+                drop = time.monotonic() + QUIT_GRACE
             elif kind == "closed":
                 closed: Peer = event[1]
                 if closed is not self.peer:
@@ -458,13 +535,18 @@ class ClientSession:
                     return self.status()
                 self._replay()
 
+    def _drop(self) -> None:
+        """Drop the connection now (the run is over and the server did not answer)."""
+        peer = self.peer
+        if peer is not None and not peer.closed.is_set():
+            peer.ws.terminate()
+
     def run_repl(self) -> ExitStatus:
         """Terminal mode: the prompt on the main thread, events printed above it."""
         from ..repl import Repl, standard_commands
 
         if self.open() is None:
-            return ExitStatus.INTERRUPTED
-        self._start_timeout()
+            return self.status()
         commands = standard_commands(self.printer, self._targets, on_close=self._stop.set)
         self.repl = Repl(self.printer, commands, self.send, binary=self.config.binary)
         self.printer.info("type a message and press Enter to send it; /help lists commands")
@@ -479,12 +561,12 @@ class ClientSession:
                 self.repl.stop()
         self.repl.run()
         self.finish()
-        self._wait_closed()
+        self._wait_closed(QUIT_GRACE)
         return self.status()
 
     def run_exec(self) -> ExitStatus:
         """``--exec``: a subprocess reads what arrives and writes what to send."""
-        from ..bridge import Bridge, peer_environment
+        from ..bridge import GRACE_PERIOD, Bridge, peer_environment
 
         assert self.config.exec_argv is not None
         bridge = self.bridge = Bridge(
@@ -492,15 +574,22 @@ class ClientSession:
         )
         peer = self.open()
         if peer is None:
-            return ExitStatus.INTERRUPTED
+            return self.status()
         path = peer.ws.request.path if peer.ws.request is not None else "/"
         bridge.start(peer, peer_environment(peer, path=path, url=str(peer.ws.url)))
-        self._start_timeout()
-        while not peer.closed.wait(0.5):
+        drop: float | None = None
+        while not peer.closed.wait(0.2):
+            if drop is not None and time.monotonic() >= drop:
+                self._drop()
             with contextlib.suppress(queue.Empty):
-                if self.events.get_nowait()[0] in ("done", "timeout"):
+                event = self.events.get_nowait()
+                if event[0] in ("done", "timeout", "output_error"):
+                    if event[0] == "output_error":
+                        self._output_error = event[1]
                     self.finish()
-        bridge.wait(10.0)
+                    if event[0] != "done":
+                        drop = time.monotonic() + QUIT_GRACE
+        bridge.wait(GRACE_PERIOD * 2 + 1.0)
         return self.status()
 
 
@@ -572,11 +661,18 @@ def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | Non
     show_default=True,
     help="Close code sent at the end of input, after -x, on /quit.",
 )
-@click.option("--close-reason", default="", metavar="TEXT", help="Close reason sent with it.")
+@click.option(
+    "--close-reason",
+    default="",
+    metavar="TEXT",
+    callback=params.close_reason_callback,
+    help="Close reason sent with it (at most 123 bytes of UTF-8).",
+)
 @params.no_color_option
 @params.json_option
 @params.binary_option
 @click.option("--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways.")
+@params.full_option
 @click.option(
     "--show-handshake",
     is_flag=True,
@@ -630,14 +726,7 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> None:
     if options["ping_interval"] is not None:
         kwargs["ping_interval"] = options["ping_interval"]
         kwargs["ping_timeout"] = options["ping_interval"]
-    exec_argv = None
-    if options["exec_command"] is not None:
-        from ..bridge import command_argv
-
-        try:
-            exec_argv = command_argv(options["exec_command"], options["shell"])
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--exec") from exc
+    exec_argv = params.exec_argv(options["exec_command"], options["shell"])
     config = ConnectConfig(
         url=url,
         kwargs=kwargs,
@@ -654,7 +743,7 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> None:
         null=options["null"],
         exec_argv=exec_argv,
     )
-    terminal = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
+    terminal = is_terminal(sys.stdin) and is_terminal(sys.stdout)
     printer = Printer.from_options(
         interactive=terminal,
         as_json=options["as_json"],
@@ -663,14 +752,13 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> None:
         null=options["null"],
         show_ping_pong=options["show_ping_pong"],
         verbose=root.get("verbose", 0),
+        full=options["full"],
+        threaded=True,
     )
     repl = terminal and not config.execute and exec_argv is None
     session = ClientSession(config, printer, interactive=repl)
-    ctx.exit(int(session.run()))
-
-
-def _is_terminal(stream: Any) -> bool:
     try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
+        status = session.run()
+    finally:
+        printer.flush()
+    ctx.exit(int(status))

@@ -15,7 +15,6 @@ The bound address is always announced on stderr as ``listening on ws://HOST:PORT
 from __future__ import annotations
 
 import contextlib
-import hmac
 import queue
 import ssl
 import sys
@@ -26,12 +25,17 @@ from typing import Any
 import click
 
 from .. import params
+from ..admission import AdmissionPolicy, Refusal
 from ..core import Request, Server, WebSocket, broadcast
+from ..escape import is_terminal
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed
 from ..output import CloseInfo, Printer
 from . import InputReader, Peer, terminate_as_interrupt
 
-__all__ = ["command", "ListenSession"]
+__all__ = ["command", "ListenSession", "offer", "EXEC_MAX_CLIENTS"]
+
+#: With ``--exec`` every client is a process: at most this many unless ``--max-clients``.
+EXEC_MAX_CLIENTS = 64
 
 EPILOG = f"""\b
 On a terminal: lines go to every client; /clients, /to ID MSG, /all MSG,
@@ -57,6 +61,8 @@ class ListenSession:
         broadcast: relay every message to every other client.
         exec_argv: run this per client (see :mod:`wscli.bridge`).
         binary: ``--binary`` encoding for input lines and ``--exec``.
+        policy: who is let in (see :mod:`wscli.admission`); the safe default when
+            not given.
     """
 
     def __init__(
@@ -67,8 +73,11 @@ class ListenSession:
         broadcast: bool = False,
         exec_argv: list[str] | str | None = None,
         binary: str | None = None,
+        policy: AdmissionPolicy | None = None,
     ) -> None:
         self.printer = printer
+        self.policy = policy if policy is not None else AdmissionPolicy()
+        self.policy.count_clients = lambda: len(self.clients)
         self.echo = echo
         self.broadcast = broadcast
         self.exec_argv = exec_argv
@@ -80,7 +89,9 @@ class ListenSession:
         self._next_id = 1
         self._lock = threading.Lock()
         self._pending: list[str | bytes] = []
+        self._slow: set[int | None] = set()
         printer.on_broken_pipe(lambda: self.events.put(("broken",)))
+        printer.on_output_error(lambda exc: self.events.put(("output_error", exc)))
 
     # -- the server --------------------------------------------------------------------
 
@@ -88,8 +99,7 @@ class ListenSession:
         self,
         host: str,
         port: int,
-        path: str | None,
-        headers: Sequence[tuple[str, str]],
+        headers: Sequence[tuple[str, str]] = (),
         **server_options: Any,
     ) -> Server:
         """Bind, announce ``listening on ws://HOST:PORT`` on stderr, and accept clients.
@@ -97,21 +107,42 @@ class ListenSession:
         Raises:
             ListenFailed: the address cannot be bound (exit status 3).
         """
+        server_options["verify_client"] = self.policy.verifier(self._refused)
+        unix = server_options.get("unix")
+        where = unix if unix is not None else format_host_port(host, port)
         try:
-            if server_options.get("unix") is not None:
-                server = Server(path=path, **server_options)
+            if unix is not None:
+                server = Server(**server_options)
             else:
-                server = Server(host, port, path=path, **server_options)
+                server = Server(host, port, **server_options)
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
-            where = server_options.get("unix") or f"{host}:{port}"
             raise ListenFailed(f"cannot listen on {where}: {reason}") from exc
         if headers:
             server.on("headers", lambda response_headers, request: response_headers.update(headers))
         server.on("connection", self._on_connection)
         self.server = server
-        self.printer.notice(f"listening on {server.url}{path or ''}")
+        self.printer.notice(f"listening on {server.url}{self.policy.path or ''}")
         return server
+
+    def _refused(self, info: Any, refusal: Refusal) -> None:
+        """Reactor thread: one line for every refused upgrade, whatever the verbosity."""
+        address = format_address(info.remote_address)
+        path = info.req.path
+        if self.printer.as_json:
+            self.printer.event(
+                "refused",
+                address=address,
+                path=path,
+                status=refusal.status,
+                reason=refusal.message,
+                origin=info.origin,
+            )
+            return
+        line = f"refused {address} {path}: {refusal.status} {refusal.message}"
+        if refusal.hint:
+            line += f" ({refusal.hint})"
+        self.printer.notice(line, style="yellow")
 
     def _on_connection(self, ws: WebSocket, request: Request) -> None:
         """Reactor thread: give the client an id, show it, wire echo/broadcast/exec."""
@@ -191,7 +222,12 @@ class ListenSession:
         return peer
 
     def send_all(self, item: str | bytes) -> None:
-        """Send to every client; with none yet, keep it for the first one."""
+        """Send to every client without waiting for any; with none yet, keep it for the first.
+
+        A client whose outgoing buffer is full (it stopped reading) misses this
+        message instead of stalling the others: the fan-out never blocks, and what a
+        slow client can hold is bounded by its ``write_limit``.
+        """
         peers = self.peers()
         if not peers:
             with self._lock:
@@ -200,7 +236,18 @@ class ListenSession:
                 self.printer.info("no clients yet: sending to the first one that connects")
             return
         for peer in peers:
-            _quietly(peer.send, item)
+            if not offer(peer, item):
+                self._skipped(peer)
+
+    def _skipped(self, peer: Peer) -> None:
+        """Warn once per client that it misses messages because it does not read."""
+        with self._lock:
+            first = peer.id not in self._slow
+            self._slow.add(peer.id)
+        if first:
+            self.printer.warning(
+                f"{peer.label} is not reading: messages for it are skipped while its buffer is full"
+            )
 
     def stop(self, code: int = 1001, reason: str = "") -> None:
         """Stop listening and close every client (waiting for them, within limits)."""
@@ -294,6 +341,10 @@ class ListenSession:
                 self.send_all(event[1])
             elif event[0] == "broken":
                 return ExitStatus.OK
+            elif event[0] == "output_error":
+                reason = event[1].strerror or str(event[1])
+                self.printer.error(f"cannot write to stdout: {reason.lower()}")
+                return ExitStatus.ERROR
 
     def run(self, *, interactive: bool, null: bool) -> ExitStatus:
         """Serve until the user ends it; every client gets 1001 on the way out."""
@@ -317,20 +368,29 @@ def _quietly(send: Any, data: str | bytes) -> None:
         send(data)
 
 
-def _auth_verifier(credentials: tuple[str, str]) -> Any:
-    """A ``verify_client`` that wants HTTP Basic ``credentials`` and answers 401 otherwise."""
-    expected = params.basic_authorization(*credentials).split(" ", 1)[1]
+def offer(peer: Peer, data: str | bytes) -> bool:
+    """Send to one client of a fan-out through the library's broadcast; never waits.
 
-    def verify(info: Any) -> Any:
-        # The scheme is case-insensitive (RFC 7235 §2.1): "basic" is "Basic".
-        scheme, _, token = (info.req.headers.get("Authorization") or "").strip().partition(" ")
-        if scheme.lower() == "basic" and hmac.compare_digest(
-            token.strip().encode(), expected.encode()
-        ):
-            return True
-        return (False, 401, "unauthorized", {"WWW-Authenticate": 'Basic realm="wscli"'})
+    Returns ``False`` when the client was skipped: its peer has more than
+    ``write_limit`` bytes waiting (it stopped reading), so it misses this message
+    rather than stall the others or make us buffer for it.
+    """
+    if broadcast([peer.ws], data) == 0:
+        return False
+    peer.count_sent(data)
+    return True
 
-    return verify
+
+def format_host_port(host: str, port: int | str) -> str:
+    """``host:port``, with an IPv6 address in brackets (``[::1]:8080``)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def format_address(address: Any) -> str:
+    """A peer address for people: ``host:port``, ``[v6]:port``, or the Unix path."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return format_host_port(str(address[0]), address[1])
+    return str(address or "?") if address != "" else "unix socket"
 
 
 def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
@@ -380,7 +440,13 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     multiple=True,
     metavar="URL",
     callback=params.origin_callback,
-    help="Accept only this Origin (repeatable); others get 403.",
+    help="Accept only this Origin (repeatable); others, and requests without one, get "
+    "403. Default: no Origin (command-line clients) and loopback origins only.",
+)
+@click.option(
+    "--any-origin",
+    is_flag=True,
+    help="Accept every Origin: any web page the user opens can then connect.",
 )
 @click.option(
     "--auth",
@@ -405,7 +471,7 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     type=click.IntRange(1),
     default=None,
     metavar="N",
-    help="Refuse clients beyond N with 503.",
+    help=f"Refuse clients beyond N with 503 (with --exec: {EXEC_MAX_CLIENTS} unless given).",
 )
 @click.option(
     "--compression/--no-compression",
@@ -425,6 +491,7 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
 @params.json_option
 @params.binary_option
 @click.option("--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways.")
+@params.full_option
 @params.no_color_option
 @click.option("-P", "--show-ping-pong", is_flag=True, help="Show ping and pong frames.")
 @click.option(
@@ -491,47 +558,33 @@ def command(ctx: click.Context, /, **options: Any) -> None:
     stdin lines go to every client and messages received go to stdout.
     """
     root = ctx.find_root().obj or {}
-    exec_argv = None
-    if options["exec_command"] is not None:
-        from ..bridge import command_argv
-
-        try:
-            exec_argv = command_argv(options["exec_command"], options["shell"])
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--exec") from exc
+    exec_argv = params.exec_argv(options["exec_command"], options["shell"])
+    if options["origins"] and options["any_origin"]:
+        raise click.BadParameter("cannot be combined with --origin", param_hint="--any-origin")
+    max_clients = options["max_clients"]
+    if max_clients is None and exec_argv is not None:
+        max_clients = EXEC_MAX_CLIENTS  # each client is a process
     server_options: dict[str, Any] = {
         "max_payload": options["max_size"],
         "per_message_deflate": options["compression"],
-        "max_connections": options["max_clients"],
+        "max_connections": max_clients,
         "ping_interval": options["ping_interval"],
         "ping_timeout": options["ping_interval"],
     }
     if options["subprotocols"]:
         server_options["handle_protocols"] = _subprotocol_chooser(options["subprotocols"])
-    if options["origins"]:
-        server_options["origins"] = list(options["origins"])
-    if options["auth"] is not None:
-        server_options["verify_client"] = _auth_verifier(options["auth"])
-    if options["tls_ca"] and not options["cert"]:
-        raise click.BadParameter("needs --tls-cert", param_hint="--tls-ca")
+    for name in ("tls_ca", "key", "passphrase"):
+        if options[name] and not options["cert"]:
+            flag = {"tls_ca": "--tls-ca", "key": "--tls-key", "passphrase": "--passphrase"}[name]
+            raise click.BadParameter("needs --tls-cert", param_hint=flag)
     if options["cert"]:
-        from ..core.sync.tls import server_ssl_context
-
-        try:
-            server_options["ssl"] = server_ssl_context(
-                options["cert"],
-                options["key"],
-                passphrase=options["passphrase"],
-                ca=options["tls_ca"],
-            )
-        except (OSError, ValueError, ssl.SSLError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--tls-cert") from exc
+        server_options["ssl"] = _server_tls(options)
     if options["hixie76"]:
         server_options["allow_hixie76"] = True
     if options["unix_path"]:
         server_options["unix"] = options["unix_path"]
         server_options["unix_mode"] = options["unix_mode"]
-    terminal = _is_terminal(sys.stdin) and _is_terminal(sys.stdout)
+    terminal = is_terminal(sys.stdin) and is_terminal(sys.stdout)
     printer = Printer.from_options(
         interactive=terminal,
         as_json=options["as_json"],
@@ -541,6 +594,8 @@ def command(ctx: click.Context, /, **options: Any) -> None:
         show_ping_pong=options["show_ping_pong"],
         verbose=root.get("verbose", 0),
         status_lines=True,
+        full=options["full"],
+        threaded=True,
     )
     session = ListenSession(
         printer,
@@ -548,15 +603,43 @@ def command(ctx: click.Context, /, **options: Any) -> None:
         broadcast=options["broadcast"],
         exec_argv=exec_argv,
         binary=options["binary"],
+        policy=AdmissionPolicy(
+            origins=tuple(options["origins"]),
+            any_origin=options["any_origin"],
+            credentials=options["auth"],
+            path=options["path"],
+            max_clients=max_clients,
+        ),
     )
-    session.start(
-        options["host"], options["port"], options["path"], options["headers"], **server_options
-    )
-    ctx.exit(int(session.run(interactive=terminal, null=options["null"])))
-
-
-def _is_terminal(stream: Any) -> bool:
     try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
+        session.start(options["host"], options["port"], options["headers"], **server_options)
+        status = session.run(interactive=terminal, null=options["null"])
+    finally:
+        printer.flush()
+    ctx.exit(int(status))
+
+
+def _server_tls(options: dict[str, Any]) -> Any:
+    """The TLS context for ``--tls-cert``: a usage error (exit 2) when it cannot be loaded.
+
+    A missing passphrase is passed as an empty one, so OpenSSL never prompts on the
+    terminal by itself; a wrong one says so instead of OpenSSL's "pem lib".
+    """
+    from ..core.sync.tls import server_ssl_context
+
+    passphrase = options["passphrase"]
+    try:
+        return server_ssl_context(
+            options["cert"],
+            options["key"],
+            passphrase=passphrase if passphrase is not None else "",
+            ca=options["tls_ca"],
+        )
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        text = str(exc)
+        if "pem lib" in text.lower() or "bad decrypt" in text.lower():
+            if passphrase is None:
+                text = "the private key is encrypted: give --passphrase (alone to be asked)"
+            else:
+                text = "wrong --passphrase for the private key, or a key of another certificate"
+        raise click.BadParameter(text, param_hint="--tls-cert") from exc
