@@ -1,0 +1,174 @@
+"""Exit statuses and deadlines against broken and hostile servers, through ``main()``.
+
+Raw sockets play the servers that no library would: closing during the handshake,
+never answering, answering a refusal whose body never ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from .conftest import TIMEOUT, ScriptedServer, free_port, run_cli, wscli_process
+
+
+@contextlib.contextmanager
+def raw_server(behave: Callable[[socket.socket], None]) -> Iterator[int]:
+    """Accept connections on 127.0.0.1 and hand each to ``behave`` on a thread."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conns.append(conn)
+            threading.Thread(target=behave, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(TIMEOUT)
+        listener.close()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    conn.settimeout(TIMEOUT)
+    data = b""
+    with contextlib.suppress(OSError):
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def close_after_request(conn: socket.socket) -> None:
+    read_request(conn)
+    conn.close()
+
+
+def reset_after_request(conn: socket.socket) -> None:
+    read_request(conn)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+    conn.close()
+
+
+def never_answer(conn: socket.socket) -> None:
+    read_request(conn)  # and keep the socket open until the test ends
+
+
+@pytest.mark.parametrize("behave", [close_after_request, reset_after_request])
+def test_close_during_the_handshake_is_cannot_connect(behave: Callable[..., None]) -> None:
+    with raw_server(behave) as port:
+        result = run_cli("connect", "-x", "hi", f"ws://127.0.0.1:{port}")
+    assert result.status == 3, result.stderr
+    assert "closed the connection during the handshake (is it a wss:// server?)" in result.stderr
+    assert "interrupted" not in result.stderr and "Errno" not in result.stderr
+
+
+def test_close_reason_longer_than_123_bytes_is_a_usage_error(server: ScriptedServer) -> None:
+    result = run_cli("connect", "-x", "hi", "--close-reason", "é" * 62, server.url)
+    assert result.status == 2
+    assert "124 bytes" in result.stderr and "123" in result.stderr
+    assert server.seen.requests == []  # refused before connecting
+
+
+def test_timeout_is_a_deadline_for_the_handshake() -> None:
+    with raw_server(never_answer) as port:
+        result = run_cli(
+            "connect", "-x", "hi", "-t", "0.5s", "--open-timeout", "60s", f"ws://127.0.0.1:{port}"
+        )
+    assert result.status == 3, result.stderr
+    assert "no connection within 500.0 ms (--timeout)" in result.stderr
+
+
+def test_timeout_is_a_deadline_for_reconnects() -> None:
+    result = run_cli(
+        "connect", "--reconnect", "-t", "1s", "-x", "hi", f"ws://127.0.0.1:{free_port()}"
+    )
+    assert result.status == 3, result.stderr
+    assert "no connection within 1.00 s" in result.stderr
+
+
+def test_timeout_with_count_against_a_silent_server_is_6() -> None:
+    with raw_server(never_answer) as port:
+        result = run_cli("connect", "--count", "1", "-t", "0.5s", f"ws://127.0.0.1:{port}")
+    assert result.status == 6, result.stderr
+    assert "received 0 of 1 messages within 500.0 ms" in result.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/dev/full")
+def test_write_errors_on_stdout_end_the_run_with_1(server: ScriptedServer) -> None:
+    with open("/dev/full", "wb") as full:
+        process = wscli_process("connect", "-x", "hello", "-w", "-1", server.url, stdout=full)
+        _, err = process.communicate(timeout=TIMEOUT * 2)
+    assert process.returncode == 1, err
+    assert b"cannot write to stdout: no space left on device" in err
+
+
+def test_failing_exec_child_is_reported(server: ScriptedServer) -> None:
+    result = run_cli("connect", "--exec", "exit 3", "--shell", server.url)
+    assert result.status == 5, result.stderr
+    assert "the --exec process exited with status 3" in result.stderr
+    server.seen.wait_for(lambda: bool(server.seen.closes))
+    assert server.seen.closes[0] == (1011, "process exited with status 3")
+
+
+def test_shell_without_exec_is_a_usage_error(server: ScriptedServer) -> None:
+    result = run_cli("connect", "--shell", "-x", "hi", server.url)
+    assert result.status == 2
+    assert "--shell" in result.stderr and "needs --exec" in result.stderr
+
+
+def test_listen_tls_key_without_cert_is_a_usage_error() -> None:
+    result = run_cli("listen", "--port", "0", "--tls-key", __file__)
+    assert result.status == 2
+    assert "--tls-key" in result.stderr and "needs --tls-cert" in result.stderr
+
+
+def test_listen_wrong_passphrase_says_so_and_never_prompts(tmp_path: object) -> None:
+    trustme = pytest.importorskip("trustme")
+    from cryptography.hazmat.primitives import serialization
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost")
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"right"),
+    )
+    cert_file, key_file = f"{tmp_path}/cert.pem", f"{tmp_path}/key.pem"
+    leaf.cert_chain_pems[0].write_to_path(cert_file)
+    with open(key_file, "wb") as file:
+        file.write(encrypted)
+    for extra, expected in (
+        (["--passphrase", "wrong"], "wrong --passphrase"),
+        ([], "the private key is encrypted: give --passphrase"),
+    ):
+        process = subprocess.run(
+            [sys.executable, "-m", "wscli", "listen", "--port", "0", "--tls-cert", cert_file,
+             "--tls-key", key_file, *extra],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        assert process.returncode == 2, process.stderr
+        assert expected.encode() in process.stderr
+        assert b"PEM pass phrase" not in process.stderr + process.stdout
