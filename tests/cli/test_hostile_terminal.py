@@ -140,7 +140,7 @@ def test_listen_on_a_terminal_escapes_what_clients_send() -> None:
     try:
         thread.join(TIMEOUT)
         deadline = time.monotonic() + TIMEOUT
-        while out.count(b"Z") < 2 and time.monotonic() < deadline:
+        while out.count(b"U000e0041Z") < 2 and time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 0.1)
             if ready:
                 out += os.read(master, 65536)
