@@ -15,7 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from wscli.core.sync.server import Server
+import wscli
 
 PAGE = b"""<!doctype html>
 <title>echo</title>
@@ -41,12 +41,15 @@ class PageHandler(BaseHTTPRequestHandler):
         pass  # keep the example's output quiet
 
 
-def make_servers(port: int = 8000) -> tuple[ThreadingHTTPServer, Server]:
-    """Build the HTTP server and the WebSocket server that shares its port."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), PageHandler)
-    wss = Server(server=httpd, path="/ws")
+def make_servers(port: int = 8000) -> tuple[ThreadingHTTPServer, wscli.Server]:
+    """Build the HTTP server and the WebSocket server that shares its port.
 
-    def on_connection(ws: Any, request: Any) -> None:
+    ws's ``new WebSocketServer({server: httpServer, path: '/ws'})``.
+    """
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), PageHandler)
+    wss = wscli.Server(server=httpd, path="/ws")
+
+    def on_connection(ws: wscli.WebSocket) -> None:
         ws.on("message", lambda data, flags: ws.send(data, binary=flags.binary))
 
     wss.on("connection", on_connection)

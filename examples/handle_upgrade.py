@@ -1,8 +1,10 @@
 """Decide in your own request handler which requests become WebSocket connections.
 
 ``Server(no_server=True)`` listens nowhere; the ``http.server`` handler calls
-``wss.handle_upgrade(self)`` for the requests it wants to upgrade (here: those with the
-right token in the query string) and answers the rest itself.
+``wss.handle_upgrade(self, callback=on_upgraded)`` for the requests it wants to upgrade
+(here: those with the right token in the query string) and answers the rest itself.
+As in ws, the callback gets the new connection (``function (client) {...}``); it runs
+on the WebSocket server's I/O thread.
 
 Run it, then connect to ws://127.0.0.1:8001/chat?token=letmein::
 
@@ -17,7 +19,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from wscli.core.sync.server import Server
+import wscli
 
 TOKEN = "letmein"
 
@@ -27,13 +29,12 @@ class AppServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, UpgradeHandler)
-        self.wss = Server(no_server=True)
-        self.wss.on("connection", on_connection)
+        self.wss = wscli.Server(no_server=True)
 
 
-def on_connection(ws: Any, request: Any) -> None:
-    ws.send("welcome")
-    ws.on("message", lambda data, flags: ws.send(data, binary=flags.binary))
+def on_upgraded(client: wscli.WebSocket) -> None:
+    client.send("welcome")
+    client.on("message", lambda data, flags: client.send(data, binary=flags.binary))
 
 
 class UpgradeHandler(BaseHTTPRequestHandler):
@@ -46,7 +47,7 @@ class UpgradeHandler(BaseHTTPRequestHandler):
         if wants_websocket and url.path == "/chat" and token == TOKEN:
             # The socket now belongs to the WebSocket server: write nothing more here.
             assert isinstance(self.server, AppServer)
-            self.server.wss.handle_upgrade(self)
+            self.server.wss.handle_upgrade(self, callback=on_upgraded)
             return
         status = 401 if wants_websocket else 404
         self.send_response(status)

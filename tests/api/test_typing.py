@@ -90,3 +90,15 @@ def test_mypy_flags_exactly_the_wrong_listener_shapes(
     flagged = {int(n) for n in re.findall(rf"{re.escape(program.name)}:(\d+): error", stdout)}
     assert stderr == ""
     assert flagged == wrong, stdout
+
+
+@pytest.mark.slow
+def test_examples_pass_mypy_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples are written in ws's shapes, and those shapes type-check."""
+    monkeypatch.setenv("MYPYPATH", str(ROOT))
+    examples = sorted(str(path) for path in (ROOT / "examples").glob("*.py"))
+    assert len(examples) >= 6
+    stdout, stderr, status = mypy_api.run(
+        ["--strict", "--no-error-summary", "--cache-dir", str(ROOT / ".mypy_cache"), *examples]
+    )
+    assert (status, stdout, stderr) == (0, "", "")

@@ -29,7 +29,7 @@ __all__ = ["OutBuffer", "SendCallback"]
 _IOV_MAX = 512
 _GATHER_BYTES = 1 << 20
 
-SendCallback = Callable[[BaseException | None], Any]
+SendCallback = Callable[[Exception | None], object]
 
 
 class OutBuffer:
