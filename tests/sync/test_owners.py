@@ -435,9 +435,11 @@ def test_listener_relaying_to_a_client_that_never_reads_drops_it_with_1013() -> 
         server.close(timeout=TIMEOUT)
 
 
-def test_broadcast_skips_a_client_that_never_reads_and_serves_the_others() -> None:
+def test_broadcast_from_a_user_thread_drops_a_client_that_never_reads_and_loses_nothing_else() -> (
+    None
+):
     limit = 64 * 1024
-    server = wscli.Server("127.0.0.1", 0, write_limit=limit)
+    server = wscli.Server("127.0.0.1", 0, write_limit=limit, close_timeout=0.5)
     accepted = Accepted(server)
     try:
         with StuckClient(server.port or 0) as stuck:
@@ -449,17 +451,56 @@ def test_broadcast_skips_a_client_that_never_reads_and_serves_the_others() -> No
                 delivered = []
                 for index in range(1024):  # 16 MiB, past what the kernel buffers
                     delivered.append(server.broadcast(f"{index:04d}{chunk}"))
-                    assert stuck_ws.buffered_amount <= limit + len(chunk) + 16
+                    assert stuck_ws.buffered_amount <= 4 * limit + len(chunk) + 16
+                    # The reader reads: it gets every message, in order.
                     assert reader.recv(TIMEOUT)[:4] == f"{index:04d}"
                 assert delivered[0] == 2
-                assert delivered[-1] == 1  # the stuck client is skipped, not waited for
-            assert not stuck_ws.finished  # skipped, not dropped
+                assert delivered[-1] == 1  # the stuck client was dropped, not waited for
+            assert wait_for(lambda: stuck_ws.finished)
+            assert stuck_ws.close_sent is not None and stuck_ws.close_sent.code == 1013
+    finally:
+        server.close(timeout=TIMEOUT)
+
+
+def test_relay_through_broadcast_paces_the_sender_to_a_slow_reader_without_loss() -> None:
+    limit = 128 * 1024
+    server = wscli.Server("127.0.0.1", 0, write_limit=limit)
+    accepted = Accepted(server)
+    try:
+        slow = wscli.connect(server.url, max_queue=4)
+        slow_ws = accepted.next_open()
+        source = wscli.connect(server.url)
+        source_ws = accepted.next_open()
+        peaks: list[int] = []
+
+        def relay(data: Any, flags: Any) -> None:
+            assert wscli.broadcast([slow_ws], data) == 1
+            peaks.append(slow_ws.buffered_amount)
+
+        source_ws.on("message", relay)
+        chunk = b"s" * 16384
+        count = 1024  # 16 MiB
+        sender = threading.Thread(target=lambda: [source.send(chunk) for _ in range(count)])
+        sender.start()
+        received = 0
+        for _ in range(count):
+            assert slow.recv(TIMEOUT) == chunk
+            received += 1
+            if received % 256 == 0:
+                threading.Event().wait(0.05)  # a slow but honest reader
+        sender.join(TIMEOUT)
+        assert received == count
+        # The relay held the sender back instead of buffering for the slow reader: the
+        # buffer passed write_limit by at most what one read of the source relayed.
+        assert max(peaks) <= limit + 256 * 1024 + len(chunk)
+        source.close()
+        slow.close()
     finally:
         server.close(timeout=TIMEOUT)
 
 
 def test_module_broadcast_from_a_listener_never_blocks() -> None:
-    server = wscli.Server("127.0.0.1", 0, write_limit=32 * 1024)
+    server = wscli.Server("127.0.0.1", 0, write_limit=32 * 1024, close_timeout=0.5)
     accepted = Accepted(server)
     try:
         with StuckClient(server.port or 0) as stuck:

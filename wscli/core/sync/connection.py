@@ -100,6 +100,7 @@ class Connection(SendSide, Delivery):
     _flush_scheduled = False
     _dispatching = False  # _feed is handing events on; it flushes afterwards
     _paused = False
+    _paused_for: set[object] | None = None  # consumers whose full buffers hold reading
     _reading = False
     _opened = False
     _finished = False
@@ -322,11 +323,14 @@ class Connection(SendSide, Delivery):
             events = proto.events_received()
             self._queue_output_locked()
         if events:
+            reactor = self._reactor
             self._dispatching = True
+            reactor.dispatching = self
             try:
                 self._handle_events(events)
             finally:
                 self._dispatching = False
+                reactor.dispatching = None
         self._events_handled()
 
     def _events_handled(self) -> None:
@@ -410,7 +414,7 @@ class Connection(SendSide, Delivery):
         if self._finished:
             return
         want = 0
-        if self._reading and not self._paused and not self._queue_paused:
+        if self._reading and not self._paused and not self._queue_paused and not self._paused_for:
             # A peer that does not read what we write (pongs, echoes) is not read
             # either, until the buffer drains: memory stays bounded by write_limit.
             # Only output made by reading counts: a user thread's sends already wait at
@@ -433,6 +437,25 @@ class Connection(SendSide, Delivery):
             self._fail_now(exc)
             return
         self._interest = want
+
+    def pause_for(self, consumer: object) -> None:
+        """On the reactor thread: stop reading until ``consumer``'s buffer drains.
+
+        A listener of this connection sent to ``consumer``, whose peer is behind: reading
+        on would relay more than it can take (see :mod:`~wscli.core.sync.sending`).
+        """
+        if self._paused_for is None:
+            self._paused_for = set()
+        self._paused_for.add(consumer)
+        self._update_interest()
+
+    def resume_for(self, consumer: object) -> None:
+        """On the reactor thread: ``consumer`` drained; read again unless another holds."""
+        if self._paused_for is not None:
+            self._paused_for.discard(consumer)
+            if not self._paused_for:
+                self._paused_for = None
+        self._update_interest()
 
     def _set_reading_paused(self, paused: bool) -> None:
         """On the reactor thread: stop or restart reading (``pause`` does it from any thread)."""
@@ -518,6 +541,8 @@ class Connection(SendSide, Delivery):
             self._broken = self._socket_error(error)
         if was_over and out.reactor_size <= self.write_limit:
             self._reactor.call_soon(self._update_interest)  # read again
+        if self._held_sources and out.size <= self.write_limit:
+            self._reactor.call_soon(self._release_sources)
         for callback in out.due_callbacks():
             self._reactor.call_soon(callback, None)
         if self._cond is not None and out.size <= self.write_limit:
@@ -750,6 +775,8 @@ class Connection(SendSide, Delivery):
                 self._cond.notify_all()
         if self._keepalive is not None:
             self._keepalive.stop(closed)
+        if self._held_sources:
+            self._release_sources()
         for callback in callbacks:
             self._reactor.call_soon(callback, closed)
         self._closed()

@@ -181,6 +181,14 @@ class Delivery(EventEmitter):
         if not self._catch_up_due:
             return
         self._catch_up_due = False
+        reactor = self._reactor
+        previous, reactor.dispatching = reactor.dispatching, self
+        try:
+            self._catch_up_events()
+        finally:
+            reactor.dispatching = previous
+
+    def _catch_up_events(self) -> None:
         self._replay("open")
         drained = False
         while self.listener_count("message"):

@@ -108,6 +108,9 @@ class Reactor:
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
         self._start_lock = threading.Lock()
+        #: The connection whose events are being handed on (its listeners are running),
+        #: or None: a send those listeners make to another, slow connection pauses it.
+        self.dispatching: Any = None
         #: A buffer the reactor thread reads into, shared by every connection it serves.
         self.read_buffer = bytearray(262144)
         self.read_view = memoryview(self.read_buffer)

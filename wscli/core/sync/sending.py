@@ -16,13 +16,24 @@ send side until its last fragment:
   aborted``): a half-sent message is never completed by whatever is sent next, and the
   peer never takes a truncated message for a whole one.
 
-**Bounds.** A user thread sending while more than ``write_limit`` bytes wait blocks
-until the peer reads (with its ``timeout``). A send that cannot wait (on the reactor
-thread) and finds more than ``HARD_LIMIT_FACTOR × write_limit`` bytes waiting (held
-messages included) fails the connection with 1013 (try again later) and raises
-:class:`ConnectionClosedError`: a peer that does not read is dropped rather than
-allowed to grow memory. :func:`~wscli.core.sync.server.broadcast` skips such peers
-instead of failing them.
+**Bounds: every sender, whatever its thread.** A user thread sending while more than
+``write_limit`` bytes wait blocks until the peer reads (with its ``timeout``). A sender
+that cannot wait (a listener on the reactor thread, or :meth:`SendSide.offer` and
+:func:`broadcast` from anywhere) is never blocked; instead:
+
+* when a listener of connection A sends to connection B and leaves more than
+  ``write_limit`` waiting for B, A is not read until B's buffer drains: a relay runs at
+  the pace of its slowest reader, and nothing is dropped;
+* a B that stays above ``write_limit`` for ``close_timeout`` while holding a source has
+  stopped reading: it is failed with 1013 (try again later) and its sources read again,
+  so one stuck client stalls a relay for ``close_timeout`` at most;
+* a send that finds more than ``HARD_LIMIT_FACTOR × write_limit`` waiting (held
+  messages included), for instance where no source can be paused (a timer, a user
+  thread's ``offer``), fails B with 1013 at once; ``send`` then raises
+  :class:`ConnectionClosedError`, ``offer`` and ``broadcast`` return False for it.
+
+So no peer can make the sender hold more than about ``HARD_LIMIT_FACTOR × write_limit``
+for it.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Protocol as Interface
 
 from ..exceptions import ConnectionClosed, ConnectionClosedError, InvalidState
 from ..frames import CloseCode, Opcode
@@ -41,7 +53,7 @@ from .keepalive import Keepalive, PongWaiter
 from .outbuffer import OutBuffer, SendCallback
 
 if TYPE_CHECKING:
-    from .reactor import Reactor
+    from .reactor import Reactor, TimerHandle
 
 __all__ = ["HARD_LIMIT_FACTOR", "MessageStream", "SendSide", "broadcast", "check_mask"]
 
@@ -85,6 +97,16 @@ def _payload(data: Any) -> bytes:
     raise TypeError(f"data must be str or bytes-like, not {type(data).__name__}")
 
 
+class ReadingSource(Interface):
+    """A connection whose reading another connection's full buffer can hold."""
+
+    def pause_for(self, consumer: object) -> None:
+        """Stop reading until ``resume_for(consumer)``."""
+
+    def resume_for(self, consumer: object) -> None:
+        """Read again, unless another consumer still holds the reading."""
+
+
 class SendSide:
     """The sending half of :class:`~wscli.core.sync.connection.Connection`."""
 
@@ -102,6 +124,10 @@ class SendSide:
     _send_owner: int | None = None
     _held: list[tuple[bytes, bool, bool | None, SendCallback | None]] | None = None
     _held_size = 0
+    # Connections not read until this buffer drains, and how long they may wait.
+    _held_sources: set[ReadingSource] | None = None
+    _drain_timer: TimerHandle | None = None
+    close_timeout: float | None
 
     # -- hooks the connection provides ------------------------------------------------
 
@@ -173,40 +199,66 @@ class SendSide:
         if binary is None:
             binary = not isinstance(data, str)
         payload = _payload(data)
-        in_reactor = self._reactor.in_thread()
         try:
             with self._lock:
-                if not in_reactor and (
-                    self._out.size > self.write_limit or self._send_owner is not None
-                ):
-                    self._wait_send_turn_locked(timeout)
-                if self._finished:
-                    raise self._closed_exception()
-                if in_reactor:
-                    owner = self._send_owner
-                    if owner is not None and owner != threading.get_ident():
-                        if not fin:
-                            raise InvalidState("another thread is sending a fragmented message")
-                        # Cannot wait here: hold the message until the fragmented one ends.
-                        if self._held is None:
-                            self._held = []
-                        self._held_size += len(payload)
-                        self._check_hard_limit_locked()
-                        # Held only once accepted: a refused send's callback runs once.
-                        self._held.append((payload, binary, compress, callback))
-                        return
-                    self._check_hard_limit_locked()
-                self._send_locked(payload, binary, fin, compress)
-                self._queue_output_locked()
-                if callback is not None:
-                    self._out.add_callback(callback, 0)
-                self._schedule_flush()
+                if self._reactor.in_thread():
+                    over = self._send_nowait_locked(payload, binary, fin, compress, callback)
+                else:
+                    over = False
+                    if self._out.size > self.write_limit or self._send_owner is not None:
+                        self._wait_send_turn_locked(timeout)
+                    if self._finished:
+                        raise self._closed_exception()
+                    self._send_locked(payload, binary, fin, compress)
+                    self._queue_output_locked()
+                    if callback is not None:
+                        self._out.add_callback(callback, 0)
+                    self._schedule_flush()
         except (ConnectionClosed, InvalidState) as exc:
             if callback is None or self._open_for_sending():
                 raise  # no callback, or the caller's misuse rather than the state
             # As ws does: with a callback, a connection that is not open is reported
             # through it, at once and on this thread, instead of raised.
             callback(exc)
+            return
+        if over:
+            self._hold_source()
+
+    def _send_nowait_locked(
+        self,
+        payload: bytes,
+        binary: bool,
+        fin: bool,
+        compress: bool | None,
+        callback: SendCallback | None,
+    ) -> bool:
+        """With the lock held, for a sender that cannot wait: queue, or hold behind a
+        fragmented message; return whether more than ``write_limit`` now waits.
+
+        Raises:
+            ConnectionClosedError: past the hard bound (the connection was failed).
+        """
+        if self._finished:
+            raise self._closed_exception()
+        owner = self._send_owner
+        if owner is not None and owner != threading.get_ident():
+            if not fin:
+                raise InvalidState("another thread is sending a fragmented message")
+            # Cannot wait here: hold the message until the fragmented one ends.
+            if self._held is None:
+                self._held = []
+            self._held_size += len(payload)
+            self._check_hard_limit_locked()
+            # Held only once accepted: a refused send's callback runs once.
+            self._held.append((payload, binary, compress, callback))
+        else:
+            self._check_hard_limit_locked()
+            self._send_locked(payload, binary, fin, compress)
+            self._queue_output_locked()
+            if callback is not None:
+                self._out.add_callback(callback, 0)
+            self._schedule_flush()
+        return self._out.size + self._held_size > self.write_limit
 
     def _open_for_sending(self) -> bool:
         """Whether the connection is open and not closing: what a send needs."""
@@ -293,14 +345,8 @@ class SendSide:
         """On the reactor thread: fail with 1013 a peer too far behind to wait for."""
         if self._out.size + self._held_size <= self.write_limit * HARD_LIMIT_FACTOR:
             return
-        proto = self._proto
-        if proto.state is State.OPEN:
-            logger.info("%s: peer not reading, dropped", self.url or self.remote_address)
-            self.error = ConnectionClosedError(None, None)
-            proto.fail(CloseCode.TRY_AGAIN_LATER, "peer too slow")
-            self._queue_output_locked()
-            self._schedule_flush()
-        raise ConnectionClosedError(proto.close_rcvd, proto.close_sent)
+        self._shed_locked()
+        raise ConnectionClosedError(self._proto.close_rcvd, self._proto.close_sent)
 
     def _send_locked(self, payload: bytes, binary: bool, fin: bool, compress: bool | None) -> None:
         """With the lock held: one data frame, opening, continuing or ending a message."""
@@ -344,13 +390,12 @@ class SendSide:
     def offer(
         self, data: str | bytes | bytearray | memoryview, *, binary: bool | None = None
     ) -> bool:
-        """Send a whole message if that needs no waiting; return whether it was queued.
+        """Send a whole message without ever blocking; return whether it was queued.
 
-        Never blocks and never raises for the connection's state: the message is
-        skipped (False) when the connection is not open, when more than ``write_limit``
-        bytes already wait for this peer, or while a fragmented message owns the send
-        side. This is what :func:`broadcast` uses; a slow peer then misses messages
-        rather than growing the sender's memory.
+        Never raises for the connection's state: False when the connection is not open
+        or was just failed for being too far behind (see the module docstring). Above
+        ``write_limit``, called from a listener, it pauses the connection that listener
+        serves until this one drains. This is what :func:`broadcast` uses.
 
         Raises:
             TypeError: ``data`` is neither ``str`` nor bytes-like.
@@ -359,20 +404,69 @@ class SendSide:
             binary = not isinstance(data, str)
         payload = _payload(data)
         with self._lock:
-            if (
-                self._finished
-                or self._out.size > self.write_limit
-                or self._send_owner is not None
-                or self._proto.state is not State.OPEN
-            ):
+            if self._finished or self._proto.state is not State.OPEN:
                 return False
             try:
-                self._send_locked(payload, binary, True, None)
+                over = self._send_nowait_locked(payload, binary, True, None, None)
             except (ConnectionClosed, InvalidState):
                 return False
+        if over:
+            self._hold_source()
+        return True
+
+    # -- flow control between connections ------------------------------------------------
+
+    def _hold_source(self) -> None:
+        """After a send that cannot wait left more than ``write_limit`` waiting here: stop
+        reading the connection whose listener sent it, until this buffer drains.
+
+        So a relay runs at the pace of its slowest reader instead of buffering for it.
+        A peer that stays above ``write_limit`` for ``close_timeout`` (it stopped
+        reading) is failed with 1013, and the connections it held are read again.
+        """
+        if not self._reactor.in_thread():
+            return
+        source = self._reactor.dispatching
+        if source is None or source is self:
+            return  # an echo: the connection's own reading is bounded by its output
+        sources = self._held_sources
+        if sources is None:
+            sources = self._held_sources = set()
+        if source in sources:
+            return
+        sources.add(source)
+        source.pause_for(self)
+        if self._drain_timer is None:
+            grace = self.close_timeout if self.close_timeout is not None else 10.0
+            self._drain_timer = self._reactor.call_later(grace, self._drain_timed_out)
+
+    def _release_sources(self) -> None:
+        """On the reactor thread: read again the connections this buffer held."""
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        sources, self._held_sources = self._held_sources, None
+        for source in sources or ():
+            source.resume_for(self)
+
+    def _drain_timed_out(self) -> None:
+        self._drain_timer = None
+        if not self._held_sources:
+            return
+        with self._lock:
+            if not self._finished and self._out.size > self.write_limit:
+                self._shed_locked()
+        self._release_sources()
+
+    def _shed_locked(self) -> None:
+        """Fail the connection with 1013: its peer stopped reading what it must read."""
+        proto = self._proto
+        if proto.state is State.OPEN:
+            logger.info("%s: peer not reading, dropped", self.url or self.remote_address)
+            self.error = ConnectionClosedError(None, None)
+            proto.fail(CloseCode.TRY_AGAIN_LATER, "peer too slow")
             self._queue_output_locked()
             self._schedule_flush()
-        return True
 
     def _drop_held_locked(self) -> list[SendCallback]:
         """Once the connection ended: forget held sends; return their callbacks."""
@@ -424,12 +518,12 @@ def broadcast(
 ) -> int:
     """Send one message to many connections without blocking; return how many took it.
 
-    Each connection gets it through :meth:`SendSide.offer`: a connection that is not
-    open, whose peer has more than ``write_limit`` bytes waiting (a slow or stuck
-    reader), or that is in the middle of a fragmented message is skipped for this
-    message. So a relay's memory stays bounded by ``write_limit`` per client however
-    slow one of them is, and one stuck client never delays the others. Safe from any
-    thread, listeners on the reactor thread included.
+    Each connection gets it through :meth:`SendSide.offer`, so nothing waits and
+    nothing raises. Called from a listener, a slow reader pauses the connection that
+    listener serves until it catches up (a relay goes at its slowest reader's pace and
+    loses nothing); a reader that stopped reading is failed with 1013 after
+    ``close_timeout``, or at once past ``HARD_LIMIT_FACTOR × write_limit`` waiting, and
+    is not counted. Memory per client stays bounded either way. Safe from any thread.
 
     Args:
         clients: the connections (for instance ``server.clients``).

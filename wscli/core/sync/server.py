@@ -409,10 +409,10 @@ class Server(ServerEvents[WebSocket]):
     ) -> int:
         """Send one message to every open client (or to ``clients``); never blocks.
 
-        A client whose peer already has more than ``write_limit`` bytes waiting is
-        skipped for this message (see :func:`~wscli.core.sync.sending.broadcast`), so a
-        client that stops reading costs at most ``write_limit`` of memory and never
-        delays the others. Safe from any thread, listeners included.
+        From a listener, a client that reads slowly holds back the connection whose
+        message is relayed until it catches up; a client that stopped reading is
+        dropped with 1013 (see :func:`~wscli.core.sync.sending.broadcast`). Memory per
+        client stays bounded and nothing is silently skipped. Safe from any thread.
 
         Args:
             data: ``str`` for a text message, bytes-like for binary, unless ``binary``
