@@ -1,8 +1,9 @@
 """Broadcasting, as ws users write it: every message goes to every connected client.
 
-ws keeps the open connections in ``wss.clients``; so does ``wscli.Server`` (a set).
-``wscli.broadcast(wss.clients, data)`` sends without blocking: a client too slow to
-read skips a message rather than making the server hold it in memory.
+ws keeps the open connections in ``wss.clients`` and its users loop over them; so
+does ``wscli.Server`` (a set), and ``wss.broadcast(data)`` is that loop, without
+blocking: a client too slow to read skips a message rather than making the server
+hold it in memory.
 
 Run it and connect a few clients (``wscli connect ws://127.0.0.1:8081``)::
 
@@ -21,7 +22,7 @@ def start(port: int = 8081, host: str = "127.0.0.1") -> wscli.Server:
     wss = wscli.Server(host, port=port)
 
     def on_connection(ws: wscli.WebSocket) -> None:
-        ws.on("message", lambda data: wscli.broadcast(wss.clients, data))
+        ws.on("message", lambda data: wss.broadcast(data))
 
     wss.on("connection", on_connection)
     return wss
