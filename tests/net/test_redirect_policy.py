@@ -8,6 +8,7 @@ settings) goes along unless ``location_trusted``.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import socket
@@ -178,3 +179,22 @@ def test_sni_and_private_ca_stay_with_the_first_host(tmp_path: Path) -> None:
             ) as ws:
                 assert ws.url == location
             assert names == [None, "localhost"]
+
+
+def test_url_credentials_follow_a_same_origin_hop_only() -> None:
+    expected = b"Authorization: Basic " + base64.b64encode(b"ann:pw")
+    with RecordingServer() as other:
+
+        def answer(head: bytes) -> bytes:
+            if head.startswith(b"GET /old "):
+                return redirect_answer("/new")(head)
+            return redirect_answer(other.url + "/away")(head)
+
+        with RecordingServer(answer) as server:
+            url = server.url.replace("ws://", "ws://ann:pw@") + "/old"
+            with connect(url, follow_redirects=True, open_timeout=TIMEOUT):
+                pass
+            old, new = server.heads
+        (away,) = other.heads
+    assert expected in header_lines(old) and expected in header_lines(new)
+    assert "authorization" not in header_names(away)

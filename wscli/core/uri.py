@@ -170,4 +170,7 @@ def resolve_redirect(
             location,
             "it would leave wss:// for cleartext ws:// (allow_insecure_redirect allows it)",
         )
+    if target.user_info is None and same_origin(current, target):
+        # user:pass@ of the address stays with its origin, as a relative link would keep it.
+        target = dataclasses.replace(target, user_info=current.user_info)
     return target
