@@ -14,19 +14,20 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 import wscli
-from wscli.cli import cli
 from wscli.commands.bench import parse_size_range
 from wscli.loadgen import ErrorKind, LoadConfig, Problem, Stats
 
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, ["bench", *args], catch_exceptions=False)
+from .conftest import Run, run_cli
 
 
-def result_of(result: Result) -> dict[str, Any]:
+def run(*args: str) -> Run:
+    """Run ``wscli bench ARGS`` through ``main()``, the real error boundary."""
+    return run_cli("bench", *args)
+
+
+def result_of(result: Run) -> dict[str, Any]:
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, result.stdout
     data: dict[str, Any] = json.loads(lines[0])
@@ -82,7 +83,7 @@ def check_consistent(data: dict[str, Any]) -> None:
 
 def test_closed_loop_counts_add_up(echo_url: str) -> None:
     result = run(echo_url, "-c", "3", "-n", "40", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.status == 0, result.stderr
     data = result_of(result)
     check_consistent(data)
     assert data["messages"]["sent"] == 120
@@ -100,7 +101,7 @@ def test_pipeline_binary_and_size_range(echo_url: str) -> None:
     result = run(
         echo_url, "-c", "2", "-n", "300", "--pipeline", "16", "-s", "1-3KiB", "--binary", "--json"
     )
-    assert result.exit_code == 0
+    assert result.status == 0
     data = result_of(result)
     check_consistent(data)
     verified = data["messages"]["bytes_verified"]
@@ -110,7 +111,7 @@ def test_pipeline_binary_and_size_range(echo_url: str) -> None:
 
 def test_open_loop_sends_every_scheduled_message(echo_url: str) -> None:
     result = run(echo_url, "-c", "2", "-n", "25", "--rate", "2000", "--json")
-    assert result.exit_code == 0
+    assert result.status == 0
     data = result_of(result)
     check_consistent(data)
     assert data["messages"]["sent"] == 50
@@ -119,7 +120,7 @@ def test_open_loop_sends_every_scheduled_message(echo_url: str) -> None:
 
 def test_duration_mode(echo_url: str) -> None:
     result = run(echo_url, "-d", "0.3s", "--pipeline", "4", "--json")
-    assert result.exit_code == 0
+    assert result.status == 0
     data = result_of(result)
     check_consistent(data)
     assert data["messages"]["sent"] > 0
@@ -128,14 +129,14 @@ def test_duration_mode(echo_url: str) -> None:
 
 def test_ramp_opens_every_connection(echo_url: str) -> None:
     result = run(echo_url, "-c", "4", "-n", "5", "--ramp", "200", "--json")
-    assert result.exit_code == 0
+    assert result.status == 0
     assert result_of(result)["connections"]["opened"] == 4
 
 
 def test_compression_is_negotiated_and_reported() -> None:
     with serving(per_message_deflate=True) as url:
         result = run(url, "-n", "30", "-s", "4KiB", "--compression", "--json")
-    assert result.exit_code == 0
+    assert result.status == 0
     data = result_of(result)
     check_consistent(data)
     assert "permessage-deflate" in data["config"]["extensions"]
@@ -143,7 +144,7 @@ def test_compression_is_negotiated_and_reported() -> None:
 
 def test_table_output(echo_url: str) -> None:
     result = run(echo_url, "-c", "2", "-n", "50")
-    assert result.exit_code == 0
+    assert result.status == 0
     out = result.stdout
     assert out.startswith(f"wscli bench {echo_url}")
     for label in ("connections", "handshake", "messages", "throughput", "latency", "errors"):
@@ -176,17 +177,17 @@ def test_wss(tmp_path: Any) -> None:
             str(ca_file),
             "--json",
         )
-        assert result.exit_code == 0, result.stdout
+        assert result.status == 0, result.stdout
         check_consistent(result_of(result))
         untrusted = run(secure, "-n", "1", "--json")
-    assert untrusted.exit_code == 3
+    assert untrusted.status == 3
     [reason] = result_of(untrusted)["errors"]
     assert reason.startswith("tls: ")
 
 
 def test_embedded_server_when_no_url() -> None:
     result = run("-n", "50", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.status == 0, result.stderr
     data = result_of(result)
     check_consistent(data)
     assert data["server"] == "embedded"
@@ -194,7 +195,7 @@ def test_embedded_server_when_no_url() -> None:
 
 def test_workers_merge_their_stats(echo_url: str) -> None:
     result = run(echo_url, "-c", "3", "-n", "20", "--workers", "2", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.status == 0, result.stderr
     data = result_of(result)
     check_consistent(data)
     assert data["messages"]["sent"] == 60
@@ -234,7 +235,7 @@ def test_raw_mode_against_a_raw_tcp_echo() -> None:
         stop.set()
         thread.join(5)
         listener.close()
-    assert result.exit_code == 0
+    assert result.status == 0
     check_consistent(result_of(result))
 
 
@@ -253,7 +254,7 @@ def test_fragmented_echoes_are_joined_and_checked() -> None:
         url = f"ws://127.0.0.1:{server.port}"
         for kind in ([], ["--binary"]):
             result = run(url, "-n", "30", "--pipeline", "3", "-s", "100", *kind, "--json")
-            assert result.exit_code == 0
+            assert result.status == 0
             check_consistent(result_of(result))
     finally:
         server.close(timeout=2)
@@ -277,7 +278,7 @@ def test_pings_from_the_server_are_answered() -> None:
         result = run(f"ws://127.0.0.1:{server.port}", "-n", "20", "--json")
     finally:
         server.close(timeout=2)
-    assert result.exit_code == 0
+    assert result.status == 0
     check_consistent(result_of(result))
     assert pongs and set(pongs) == {b"are you there"}
 
@@ -347,7 +348,7 @@ def scripted_server(answer: bytes) -> Iterator[str]:
 def test_protocol_errors_from_the_server(answer: bytes, reason: str) -> None:
     with scripted_server(answer) as url:
         result = run(url, "-n", "3", "-W", "2", "--json")
-    assert result.exit_code == 1
+    assert result.status == 1
     data = result_of(result)
     assert data["errors"] == {reason: 1}
     assert data["error_kinds"] == {"protocol": 1}
@@ -356,7 +357,7 @@ def test_protocol_errors_from_the_server(answer: bytes, reason: str) -> None:
 def test_dropped_connection_is_reported() -> None:
     with scripted_server(b"") as url:
         result = run(url, "-n", "3", "-W", "5", "--json")
-    assert result.exit_code == 1
+    assert result.status == 1
     data = result_of(result)
     assert data["errors"] == {"connection dropped (no close frame)": 1}
     assert data["messages"]["lost"] == 1
@@ -381,7 +382,7 @@ def corrupt_third(n: int, data: Any) -> Any:
 def test_bad_echo_is_caught(transform: Callable[[int, Any], Any], reason: str) -> None:
     with serving(transform) as url:
         result = run(url, "-n", "10", "--pipeline", "4", "--json")
-    assert result.exit_code == 1
+    assert result.status == 1
     data = result_of(result)
     assert data["errors"] == {reason: 1}
     assert data["messages"]["verified"] == 2  # the two before the bad one
@@ -391,7 +392,7 @@ def test_bad_echo_is_caught(transform: Callable[[int, Any], Any], reason: str) -
 def test_missing_echo_times_out() -> None:
     with serving(lambda n, data: None if n == 3 else data) as url:
         result = run(url, "-n", "10", "-W", "0.3", "--json")
-    assert result.exit_code == 1
+    assert result.status == 1
     data = result_of(result)
     assert data["errors"] == {"no echo within 0.3 s": 1}
     assert data["messages"]["lost"] == 1
@@ -401,7 +402,7 @@ def test_missing_echo_times_out() -> None:
 def test_bad_echo_shows_in_the_table() -> None:
     with serving(corrupt_third) as url:
         result = run(url, "-n", "10")
-    assert result.exit_code == 1
+    assert result.status == 1
     assert "1 × echo mismatch: wrong content" in result.stdout
 
 
@@ -424,7 +425,7 @@ def test_server_closing_midway_counts_lost_messages() -> None:
         result = run(f"ws://127.0.0.1:{server.port}", "-n", "100", "--pipeline", "1", "--json")
     finally:
         server.close(timeout=2)
-    assert result.exit_code == 1
+    assert result.status == 1
     data = result_of(result)
     assert data["messages"]["verified"] == 4
     assert data["messages"]["lost"] == 1
@@ -437,7 +438,7 @@ def test_refused_connection_exits_3() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     result = run(f"ws://127.0.0.1:{port}", "-c", "2", "-n", "1", "--json")
-    assert result.exit_code == 3
+    assert result.status == 3
     data = result_of(result)
     assert data["connections"]["failed"] == 2
     assert data["errors"] == {"connect: connection refused": 2}
@@ -449,18 +450,18 @@ def test_refused_handshake_exits_4() -> None:
         result = run(f"ws://127.0.0.1:{server.port}", "-n", "1", "--json")
     finally:
         server.close(timeout=2)
-    assert result.exit_code == 4
+    assert result.status == 4
     assert result_of(result)["errors"] == {"handshake: HTTP 401": 1}
 
 
 def test_messages_and_duration_exclude_each_other(echo_url: str) -> None:
     result = run(echo_url, "-n", "5", "-d", "1")
-    assert result.exit_code == 2
+    assert result.status == 2
     assert "not both" in result.stderr
 
 
 def test_bad_url_is_a_usage_error() -> None:
-    assert run("ftp://example.com").exit_code == 2
+    assert run("ftp://example.com").status == 2
 
 
 # -- pieces ---------------------------------------------------------------------------------
