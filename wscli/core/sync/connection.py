@@ -36,7 +36,6 @@ from typing import Any
 
 from ..events import Message, Ping, Pong
 from ..exceptions import (
-    ConcurrencyError,
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -104,11 +103,8 @@ class Connection(SendSide, Delivery):
     _reading = False
     _opened = False
     _finished = False
-    _done = False  # set under the lock once close_code and friends are final
     _broken: BaseException | None = None
     _handshake_failed = False
-    _reader_holding = False  # recv() returned a message and wasn't called since
-    _receiving = False
     _tls = False
     _bytes_read = 0  # from the socket, the opening handshake included
     close_code: int | None = None
@@ -156,6 +152,28 @@ class Connection(SendSide, Delivery):
         except OSError:
             self.remote_address = None
         sock.setblocking(False)
+
+    def _replace_transport(self, protocol: Protocol) -> None:
+        """On the reactor thread, before the handshake completed: drop the socket and
+        everything tied to it, and start over with ``protocol`` (a client following a
+        redirect). The connection's identity, listeners and options stay.
+        """
+        if self._sock is not None:
+            self._reactor.unregister(self._sock)
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        for timer in (self._timer, self._pending_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._pending_timer = None
+        with self._lock:
+            self._out = OutBuffer()
+            self._proto = protocol
+        self._interest = 0
+        self._reading = False
+        self._broken = None
+        self._handshake_failed = False
+        self._bytes_read = 0  # bytes_received counts from the new handshake
 
     # -- properties -------------------------------------------------------------------
 
@@ -642,57 +660,6 @@ class Connection(SendSide, Delivery):
     def _notify_locked(self) -> None:
         if self._cond is not None:
             self._cond.notify_all()
-
-    def recv(self, timeout: float | None = None) -> str | bytes:
-        """Return the next message that no ``message`` listener took: ``str`` or ``bytes``.
-
-        Raises:
-            TimeoutError: nothing arrived within ``timeout`` seconds.
-            ConnectionClosedOK: the connection closed normally (1000, 1001 or no code).
-            ConnectionClosedError: it closed with an error or dropped.
-            ConcurrencyError: another thread is already waiting in ``recv``.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            cond = self._condition()
-            if self._receiving:
-                raise ConcurrencyError("another thread is already reading this connection")
-            self._receiving = True
-            self._reader_holding = False
-            try:
-                while not self._queue:
-                    if self._pending_timer is not None:
-                        self._lock.release()
-                        try:
-                            self._apply_pending()
-                        finally:
-                            self._lock.acquire()
-                        continue
-                    if self._done:
-                        raise self._closed_exception()
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise TimeoutError(f"no message within {timeout} seconds")
-                    cond.wait(_WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE))
-                data, resume = self._take_locked()
-                self._reader_holding = True
-            finally:
-                self._receiving = False
-        if resume:
-            self._reactor.call_soon(self._update_interest)
-        return data
-
-    def __iter__(self) -> Iterator[str | bytes]:
-        """Yield messages until the connection closes.
-
-        Ends quietly on a normal close (1000, 1001 or no code); raises ``ConnectionClosedError``
-        otherwise.
-        """
-        while True:
-            try:
-                yield self.recv()
-            except ConnectionClosedOK:
-                return
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Block until the TCP connection is closed; return False on timeout.

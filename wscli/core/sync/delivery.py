@@ -29,15 +29,20 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..logs import logger
 from .emitter import EventEmitter
 
 if TYPE_CHECKING:
-    from .reactor import Reactor
+    from .reactor import Reactor, TimerHandle
 
 __all__ = ["Delivery", "MessageFlags"]
+
+_WAIT_SLICE = 3600.0  # longest single wait; lets Ctrl-C through on every platform
 
 # One-shot events a late listener is still told about, in the order they can happen.
 _STICKY = ("open", "error", "close")
@@ -77,7 +82,21 @@ class Delivery(EventEmitter):
     _queue_paused = False
     _catch_up_due = False
 
+    _receiving = False  # a thread is in recv()
+    _reader_holding = False  # recv() returned a message and wasn't called since
+    _pending_timer: TimerHandle | None = None
+    _done = False  # set under the lock once close_code and friends are final
+
     # -- hooks the connection provides ------------------------------------------------
+
+    def _condition(self) -> threading.Condition:
+        raise NotImplementedError
+
+    def _apply_pending(self) -> None:
+        raise NotImplementedError
+
+    def _closed_exception(self) -> ConnectionClosed:
+        raise NotImplementedError
 
     def _update_interest(self) -> None:
         raise NotImplementedError
@@ -111,6 +130,59 @@ class Delivery(EventEmitter):
             self._cond.notify_all()
         if len(queue) >= self.max_queue:
             self._queue_paused = True
+
+    # -- reading, from any thread -----------------------------------------------------
+
+    def recv(self, timeout: float | None = None) -> str | bytes:
+        """Return the next message that no ``message`` listener took: ``str`` or ``bytes``.
+
+        Raises:
+            TimeoutError: nothing arrived within ``timeout`` seconds.
+            ConnectionClosedOK: the connection closed normally (1000, 1001 or no code).
+            ConnectionClosedError: it closed with an error or dropped.
+            ConcurrencyError: another thread is already waiting in ``recv``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            cond = self._condition()
+            if self._receiving:
+                raise ConcurrencyError("another thread is already reading this connection")
+            self._receiving = True
+            self._reader_holding = False
+            try:
+                while not self._queue:
+                    if self._pending_timer is not None:
+                        self._lock.release()
+                        try:
+                            self._apply_pending()
+                        finally:
+                            self._lock.acquire()
+                        continue
+                    if self._done:
+                        raise self._closed_exception()
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise TimeoutError(f"no message within {timeout} seconds")
+                    cond.wait(_WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE))
+                data, resume = self._take_locked()
+                self._reader_holding = True
+            finally:
+                self._receiving = False
+        if resume:
+            self._reactor.call_soon(self._update_interest)
+        return data
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        """Yield messages until the connection closes.
+
+        Ends quietly on a normal close (1000, 1001 or no code); raises ``ConnectionClosedError``
+        otherwise.
+        """
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosedOK:
+                return
 
     # -- delivering, on the reactor thread ----------------------------------------------
 

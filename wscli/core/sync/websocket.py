@@ -396,14 +396,6 @@ class WebSocket(Connection, WebSocketEvents):
         replaced, and the time spent so far counts against ``open_timeout``.
         """
         old = self._uri
-        self._reactor.unregister(self._sock)
-        try:
-            self._sock.close()
-        except OSError:  # pragma: no cover - closing a socket rarely fails
-            pass
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         options = self._client_options
         dropped = ""
         if not same_origin(old, target) and not self.location_trusted:
@@ -414,13 +406,7 @@ class WebSocket(Connection, WebSocketEvents):
             dropped = self._forget_first_origin()
             options = self._client_options
         logger.info("%s: %d redirect to %s%s", old, response.status_code, target, dropped)
-        with self._lock:
-            self._out.clear()
-            self._proto = ClientProtocol(target, **options)
-        self._interest = 0
-        self._reading = False
-        self._broken = None
-        self._bytes_read = 0  # bytes_received counts from the new handshake
+        self._replace_transport(ClientProtocol(target, **options))
         self._uri = target
         self.url = str(target)
         self.redirects.append(str(target))
