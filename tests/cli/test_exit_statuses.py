@@ -172,3 +172,113 @@ def test_listen_wrong_passphrase_says_so_and_never_prompts(tmp_path: object) -> 
         assert process.returncode == 2, process.stderr
         assert expected.encode() in process.stderr
         assert b"PEM pass phrase" not in process.stderr + process.stdout
+
+
+def handshake_then(behave: Callable[[socket.socket], None]) -> Callable[[socket.socket], None]:
+    """A raw server that completes the opening handshake, then does ``behave``."""
+    import base64
+    import hashlib
+
+    def serve(conn: socket.socket) -> None:
+        request = read_request(conn).decode("latin-1")
+        key = next(
+            line.split(":", 1)[1].strip()
+            for line in request.split("\r\n")
+            if line.lower().startswith("sec-websocket-key:")
+        )
+        accept = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        ).decode()
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
+        )
+        behave(conn)
+
+    return serve
+
+
+def stall(conn: socket.socket) -> None:
+    """Read nothing, answer nothing, close nothing (until the test ends)."""
+    threading.Event().wait(TIMEOUT * 3)
+
+
+#: Well under the library's 10 s close timeout, which the run must not wait for.
+DEAD_CONNECTION_BOUND = 8.0
+
+
+def test_connection_failed_by_wscli_ends_the_run_at_once() -> None:
+    import time
+
+    def bad_frame_then_stall(conn: socket.socket) -> None:
+        conn.sendall(b"\x83\x00")  # reserved opcode 3: wscli fails the connection (1002)
+        stall(conn)
+
+    with raw_server(handshake_then(bad_frame_then_stall)) as port:
+        started = time.monotonic()
+        result = run_cli("connect", "-w", "-1", "-x", "hi", f"ws://127.0.0.1:{port}")
+        elapsed = time.monotonic() - started
+    assert result.status == 5, result.stderr
+    assert "wscli closed the connection: 1002" in result.stderr
+    assert elapsed < DEAD_CONNECTION_BOUND
+
+
+def test_keepalive_timeout_ends_the_run_at_once() -> None:
+    import time
+
+    with raw_server(handshake_then(stall)) as port:
+        started = time.monotonic()
+        result = run_cli(
+            "connect", "--ping-interval", "0.3s", "-w", "-1", "-x", "hi", f"ws://127.0.0.1:{port}"
+        )
+        elapsed = time.monotonic() - started
+    assert result.status == 5, result.stderr
+    assert "1011" in result.stderr and "keepalive" in result.stderr
+    assert elapsed < DEAD_CONNECTION_BOUND
+
+
+def test_json_close_event_names_the_code_of_the_text_line() -> None:
+    def bad_frame(conn: socket.socket) -> None:
+        conn.sendall(b"\x83\x00")
+        stall(conn)
+
+    with raw_server(handshake_then(bad_frame)) as port:
+        result = run_cli("connect", "--json", "-w", "-1", "-x", "hi", f"ws://127.0.0.1:{port}")
+    import json
+
+    closes = [json.loads(line) for line in result.stdout.splitlines() if '"close"' in line]
+    assert closes and closes[-1]["code"] == 1002, result.stdout
+
+
+def test_refusal_whose_body_never_ends_is_still_the_refusal() -> None:
+    def partial_refusal(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 1000\r\n\r\norigin \x1b[31mx is not allowed"
+        )
+        stall(conn)
+
+    with raw_server(partial_refusal) as port:
+        result = run_cli("connect", "--open-timeout", "1s", "-x", "hi", f"ws://127.0.0.1:{port}")
+    assert result.status == 4, result.stderr
+    assert "403" in result.stderr
+    assert "origin \\x1b[31mx is not allowed" in result.stderr
+    assert "\x1b" not in result.stderr
+
+
+def test_refusal_shows_status_escaped_body_and_with_show_handshake_the_request() -> None:
+    def refuse(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 30\r\nConnection: close\r\n\r\n"
+            b"origin \x1b]0;x\x07 is not allowed\n"
+        )
+        conn.close()
+
+    with raw_server(refuse) as port:
+        result = run_cli("connect", "--show-handshake", "-x", "hi", f"ws://127.0.0.1:{port}")
+    assert result.status == 4, result.stderr
+    assert "> GET / HTTP/1.1" in result.stderr
+    assert "< HTTP/1.1 403 Forbidden" in result.stderr
+    assert "origin \\x1b]0;x\\x07 is not allowed" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr

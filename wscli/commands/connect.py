@@ -430,6 +430,10 @@ class ClientSession:
         if self.config.timeout is not None:
             self._deadline = time.monotonic() + self.config.timeout
         self._start_timeout()
+        ended = threading.Event()
+        threading.Thread(
+            target=self._drop_dead_connections, args=(ended,), name="wscli-watch", daemon=True
+        ).start()
         with terminate_as_interrupt():
             try:
                 if self.config.exec_argv is not None:
@@ -440,6 +444,38 @@ class ClientSession:
             except KeyboardInterrupt:
                 self.interrupt()
                 raise
+            finally:
+                ended.set()
+
+    def _drop_dead_connections(self, ended: threading.Event) -> None:
+        """Drop a connection that is over but whose TCP close would be waited for.
+
+        When the library fails the connection itself (a protocol error, a keepalive
+        timeout) it sends its close frame and then waits up to ``close_timeout`` for
+        the peer, which is broken or gone; after a complete closing handshake it waits
+        for the server to close TCP. Neither wait helps the user: give the peer
+        :data:`QUIT_GRACE`, then drop it, so the run ends at once.
+        """
+        since: float | None = None
+        watched: Peer | None = None
+        while not ended.wait(0.1):
+            peer = self.peer
+            if peer is not watched:
+                watched, since = peer, None
+            if peer is None or peer.closed.is_set():
+                continue
+            ws = peer.ws
+            over = ws.close_sent is not None and (
+                ws.close_rcvd is not None or not self._stop.is_set()
+            )
+            if not over:
+                continue
+            now = time.monotonic()
+            if since is None:
+                since = now
+            elif now - since >= QUIT_GRACE:
+                ws.terminate()
+                since = math.inf
 
     def _start_timeout(self) -> None:
         timeout = self.config.timeout
