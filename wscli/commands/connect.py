@@ -76,6 +76,8 @@ SETTLE_QUIET, SETTLE_MAX = 0.3, 2.0
 #: this long to answer our close before the connection is dropped: a stalled server
 #: must not keep a finished run waiting for the library's whole close timeout.
 QUIT_GRACE = 1.0
+#: Characters of a refused upgrade's body shown on stderr (escaped, on one line).
+REFUSAL_BODY_SHOWN = 500
 
 
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
@@ -251,12 +253,19 @@ class ClientSession:
         return ConnectFailed(f"the server closed the connection during the handshake{hint}")
 
     def _explain_refusal(self, exc: InvalidStatus) -> None:
-        """Show the refused response with --show-handshake, and hint at -L for redirects."""
+        """Show why the server refused: its body (escaped, capped), with --show-handshake
+        the request and response heads, and a hint at -L for a redirect not followed."""
         response = exc.response
         if self.config.show_handshake:
-            self.printer.handshake(None, response)
+            self.printer.handshake(exc.request, response)
+        body = bytes(response.body or b"").decode("utf-8", "replace").strip()
+        if body:
+            cut = body[:REFUSAL_BODY_SHOWN]
+            more = f" … ({len(body) - len(cut)} more characters)" if len(cut) < len(body) else ""
+            self.printer.notice(f"the server said: {cut}{more}")
         location = response.headers.get("Location")
-        if 300 <= response.status_code < 400 and location:
+        following = bool(self.config.kwargs.get("follow_redirects"))
+        if 300 <= response.status_code < 400 and location and not following:
             self.printer.notice(f"the server redirects to {location}; -L follows redirects")
 
     def _reconnect_delay(self, peer: Peer) -> float:

@@ -209,8 +209,20 @@ class ClientProtocol(Protocol):
             return
         response.body = bytes(self._buf[:wanted])
         self._refused = None
-        self._handshake_failed(InvalidStatus(response))
+        self._handshake_failed(InvalidStatus(response, self.request))
         self._events.append(response)
+
+    def end_refusal(self) -> bool:
+        """Stop waiting for the rest of a refusal's body (the open timeout ran out).
+
+        A server may announce a longer body than it sends; the refusal is still the
+        answer. Returns whether a refusal was pending: the handshake then fails with
+        ``InvalidStatus`` keeping the part of the body that arrived.
+        """
+        if self._refused is None:
+            return False
+        self._read_refusal_body(eof=True)
+        return True
 
     def receive_eof(self) -> None:
         """Tell the protocol the peer closed its side; ends a refusal's body."""

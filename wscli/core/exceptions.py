@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .frames import Close
-    from .http11 import Response
+    from .http11 import Request, Response
 
 __all__ = [
     "WebSocketError",
@@ -126,11 +126,13 @@ InvalidHandshake = HandshakeError
 class InvalidStatus(HandshakeError):
     """The server answered the upgrade with a status other than 101.
 
-    The whole response is kept in ``response`` so callers can show it.
+    The whole response is kept in ``response`` so callers can show it, and the
+    request it answered in ``request`` (``None`` when not known).
     """
 
-    def __init__(self, response: Response) -> None:
+    def __init__(self, response: Response, request: Request | None = None) -> None:
         self.response = response
+        self.request = request
         reason = f" {response.reason_phrase}" if response.reason_phrase else ""
         super().__init__(
             f"server rejected websocket connection: HTTP {response.status_code}{reason}"

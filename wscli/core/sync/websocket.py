@@ -348,6 +348,15 @@ class WebSocket(Connection, WebSocketEvents):
         self.open_timeout = self._remaining()
         self._start()
 
+    def _open_timed_out(self) -> None:
+        proto = self._proto
+        if isinstance(proto, ClientProtocol) and proto.end_refusal():
+            # The refusal is the answer even when its body never fully arrived.
+            assert proto.handshake_exc is not None
+            self._fail_now(proto.handshake_exc)
+            return
+        super()._open_timed_out()
+
     # -- redirects (client) -------------------------------------------------------------
 
     def _handshake_done(self) -> None:

@@ -1,0 +1,171 @@
+"""``wscli listen`` against hostile clients: foreign origins, clients that never read,
+children that never read, request paths that cannot become an environment variable."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import time
+
+import pytest
+
+import wscli
+
+from .conftest import TIMEOUT, listening, readline_within, reap, wscli_process
+
+
+def upgrade(
+    port: int, path: str = "/", origin: str | None = None, rcvbuf: int = 0
+) -> socket.socket:
+    """Open a raw WebSocket connection (optionally with a tiny receive buffer)."""
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    head = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    )
+    if origin is not None:
+        head += f"Origin: {origin}\r\n"
+    sock.sendall(head.encode() + b"\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        answer += chunk
+    return sock, int(answer.split(b" ", 2)[1])
+
+
+def masked_frame(payload: bytes, opcode: int = 1) -> bytes:
+    """A client frame with a zero mask (so the payload goes as is)."""
+    length = len(payload)
+    if length < 126:
+        head = bytes([0x80 | opcode, 0x80 | length])
+    elif length < 65536:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + length.to_bytes(8, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        (None, 101),
+        ("http://localhost:3000", 101),
+        ("https://127.0.0.2", 101),
+        ("http://[::1]:8000", 101),
+        ("https://evil.example", 403),
+        ("http://localhost.evil.example", 403),
+        ("null", 403),
+    ],
+)
+def test_default_origin_policy(origin: str | None, status: int) -> None:
+    with listening() as (process, port):
+        sock, answer = upgrade(port, origin=origin)
+        sock.close()
+        assert answer == status
+        if status == 403:
+            assert process.stderr is not None
+            line = readline_within(process.stderr).decode()
+            assert line.startswith("refused 127.0.0.1:")
+            assert f"403 origin {origin} is not allowed" in line
+            assert f"--origin {origin}" in line and "--any-origin" in line
+
+
+def test_any_origin_accepts_every_origin() -> None:
+    with listening("--any-origin") as (_, port):
+        sock, answer = upgrade(port, origin="https://evil.example")
+        sock.close()
+        assert answer == 101
+
+
+def test_every_refusal_is_logged_in_one_line_without_verbose() -> None:
+    with listening("--auth", "ann:secret", "--path", "/chat") as (process, port):
+        assert process.stderr is not None
+        for path, expected in (("/other", "400 no websocket endpoint at /other"), ("/chat", "401")):
+            sock, _ = upgrade(port, path=path)
+            sock.close()
+            line = readline_within(process.stderr).decode()
+            assert line.startswith("refused 127.0.0.1:") and expected in line, line
+
+
+def test_exec_child_that_never_reads_pauses_the_client() -> None:
+    """Memory stays bounded: the client's sends stop instead of listen buffering them."""
+    with listening("--exec", "sleep 60") as (process, port):
+        ws = wscli.connect(f"ws://127.0.0.1:{port}")
+        chunk = "x" * 65536
+        sent = 0
+        try:
+            # Sends block (then time out) once every buffer on the way is full.
+            while sent < 300 * 2**20:
+                ws.send(chunk, timeout=2.0)
+                sent += len(chunk)
+        except TimeoutError:
+            pass
+        finally:
+            ws.terminate()
+        # 1 MiB for the child + its pipe + both sockets' buffers + the client's limit,
+        # far below the 300 MiB the client tried to push.
+        assert sent < 64 * 2**20, sent
+        with open(f"/proc/{process.pid}/status") as status:
+            rss_kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+        assert rss_kib < 200 * 1024, rss_kib
+
+
+def test_nul_in_request_path_refuses_exec_cleanly() -> None:
+    with listening("--exec", "cat") as (process, port):
+        sock, status = upgrade(port, path="/a\x00b")
+        assert status == 101
+        frame = b""
+        while len(frame) < 4:
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            frame += chunk
+        sock.close()
+        assert process.stderr is not None
+        lines = b""
+        deadline = time.monotonic() + TIMEOUT
+        while b"cannot start the --exec command" not in lines and time.monotonic() < deadline:
+            lines += readline_within(process.stderr)
+    assert frame[:1] == b"\x88" and int.from_bytes(frame[2:4], "big") == 1011, frame
+    assert b"cannot start the --exec command: embedded null byte" in lines
+
+
+def test_a_client_that_never_reads_does_not_stall_stdin_fan_out() -> None:
+    import threading
+
+    from .conftest import read_port
+
+    process = wscli_process("listen", "--port", "0")
+    try:
+        port = read_port(process)
+        stuck, _ = upgrade(port, rcvbuf=4096)  # never reads a byte
+        reader = wscli.connect(f"ws://127.0.0.1:{port}")
+        assert process.stdin is not None and process.stderr is not None
+        while b"#2 connected" not in readline_within(process.stderr):
+            pass  # the fan-out starts once listen counts both clients
+        stdin = process.stdin
+        line = b"y" * 65535 + b"\n"
+        total = 24 * 2**20 // len(line)  # far more than the stuck client's buffers hold
+
+        def feed() -> None:
+            for _ in range(total):
+                stdin.write(line)
+            stdin.flush()
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        for _ in range(total):  # a stalled fan-out would make this time out
+            assert reader.recv(timeout=TIMEOUT) == "y" * 65535
+        writer.join(TIMEOUT)
+        reader.close()
+        stuck.close()
+    finally:
+        reap(process)
