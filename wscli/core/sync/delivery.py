@@ -192,7 +192,12 @@ class Delivery(EventEmitter):
         message_listeners = listeners.get("message") if listeners else None
         if message_listeners and not self._catch_up_due and not self._queue:
             # The per-message path: call the listeners without emit()'s generality.
-            self._call_message_listeners(message_listeners, data)
+            flags = _BINARY_FLAGS if type(data) is bytes else _TEXT_FLAGS
+            for listener in message_listeners:
+                try:
+                    listener(data, flags)
+                except BaseException as exc:
+                    self._listener_raised("message", exc)
             return
         if self._catch_up_due or self._queue:
             self._catch_up()

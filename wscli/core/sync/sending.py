@@ -195,14 +195,31 @@ class SendSide:
             TimeoutError: the buffer stayed full, or another thread's message stayed
                 open, for ``timeout`` seconds.
         """
-        check_mask(self._proto, mask)
+        if mask is not None:
+            check_mask(self._proto, mask)
         if binary is None:
             binary = not isinstance(data, str)
-        payload = _payload(data)
+        payload = data if type(data) is bytes else _payload(data)
         try:
             with self._lock:
                 if self._reactor.in_thread():
-                    over = self._send_nowait_locked(payload, binary, fin, compress, callback)
+                    out = self._out
+                    if (
+                        fin
+                        and self._send_owner is None
+                        and not self._finished
+                        and out.size <= self.write_limit
+                    ):
+                        # The per-message path (a listener's reply): nothing in the way,
+                        # so skip the general checks of _send_nowait_locked.
+                        self._send_locked(payload, binary, True, compress)
+                        out.queue(self._proto.data_to_send(), from_reactor=True)
+                        if callback is not None:
+                            out.add_callback(callback, 0)
+                        self._schedule_flush()
+                        over = out.size > self.write_limit
+                    else:
+                        over = self._send_nowait_locked(payload, binary, fin, compress, callback)
                 else:
                     over = False
                     if self._out.size > self.write_limit or self._send_owner is not None:
