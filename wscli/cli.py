@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .exitcodes import EXIT_STATUS_HELP, ExitStatus, status_for
+from .exitcodes import EXIT_STATUS_HELP, ExitStatus, describe_error, status_for
 
 __all__ = ["cli", "main", "COMMANDS"]
 
@@ -140,13 +140,8 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:
         if show_traceback:
             raise
-        click.echo(f"wscli: {_describe(exc)}", err=True)
+        click.echo(f"wscli: {describe_error(exc)}", err=True)
         sys.exit(status_for(exc))
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _silence_stdout() -> None:

@@ -8,6 +8,7 @@ list them, and a status never changes meaning. ``ping`` follows ping(8) instead
 from __future__ import annotations
 
 import enum
+import re
 import socket
 import ssl
 
@@ -19,7 +20,7 @@ from .core.exceptions import (
 )
 from .core.sync.net import ConnectFailed
 
-__all__ = ["ExitStatus", "status_for", "EXIT_STATUS_HELP", "ListenFailed"]
+__all__ = ["ExitStatus", "status_for", "describe_error", "EXIT_STATUS_HELP", "ListenFailed"]
 
 
 class ExitStatus(enum.IntEnum):
@@ -43,6 +44,33 @@ EXIT_STATUS_HELP = (
     "5 closed with an error code or dropped, 6 expectation not met (no pong, --count, "
     "--expect), 130 interrupted (Ctrl-C sends 1001 first)."
 )
+
+
+_ERRNO_PREFIX = re.compile(r"^\[(?:Errno|WinError) -?\d+\] ")
+_SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)")
+_SSL_TAG = re.compile(r"\[[A-Za-z0-9_]+: [A-Za-z0-9_]+\] ")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line that says why a run failed, for people: the single error formatter.
+
+    The first line of the message, without the ``[Errno 104]`` or ``[SSL: …]``
+    prefixes and ``(_ssl.c:1000)`` suffixes Python adds, with every hidden character
+    escaped (a message may quote what a peer sent).
+    """
+    from .escape import escape_control
+
+    if isinstance(exc, OSError) and exc.strerror and not str(exc).startswith(exc.strerror):
+        text = exc.strerror.lower()
+        if exc.filename is not None:
+            text = f"{exc.filename}: {text}"
+    else:
+        text = str(exc) or type(exc).__name__
+    lines = text.splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    text = _SSL_SOURCE.sub("", _ERRNO_PREFIX.sub("", text))
+    text = _SSL_TAG.sub("", text)
+    return escape_control(text, keep_newlines=False)
 
 
 class ListenFailed(OSError):

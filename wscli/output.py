@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import os
 import sys
 import threading
 import time
@@ -285,6 +286,10 @@ class Printer:
         # streams are fixed now, so a late reactor callback cannot write to another stream.
         self._stdout = stdout if stdout is not None or interactive else sys.stdout
         self._stderr = stderr if stderr is not None or interactive else sys.stderr
+        if color is None and os.environ.get("NO_COLOR"):
+            # no-color.org asks for no colour; bold and dim are styling of the same kind
+            # (and rich would keep them), so NO_COLOR turns every style off.
+            color = False
         color_system: Any = "auto" if color is not False else None
         self.console = Console(
             file=self._stdout,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from wscli.cli import cli
 from wscli.commands.completion import SHELLS, completion_script
 
 from .conftest import TIMEOUT, run_cli
@@ -19,7 +20,7 @@ COMPLETIONS = Path(__file__).resolve().parents[2] / "completions"
 @pytest.mark.parametrize("shell", SHELLS)
 def test_committed_script_is_up_to_date(shell: str) -> None:
     committed = (COMPLETIONS / f"wscli.{shell}").read_text()
-    assert committed == completion_script(shell), (
+    assert committed == completion_script(shell, cli), (
         f"completions/wscli.{shell} is stale: run `wscli completion {shell} > "
         f"completions/wscli.{shell}`"
     )
@@ -29,7 +30,7 @@ def test_committed_script_is_up_to_date(shell: str) -> None:
 def test_completion_command_prints_the_script(shell: str) -> None:
     run = run_cli("completion", shell)
     assert run.status == 0
-    assert run.stdout == completion_script(shell)
+    assert run.stdout == completion_script(shell, cli)
     assert "_WSCLI_COMPLETE" in run.stdout
 
 

@@ -201,3 +201,64 @@ def test_handshake_is_shown_on_stderr() -> None:
         "extensions: permessage-deflate",
     ]
     assert out.getvalue() == ""
+
+
+def test_no_color_drops_bold_and_dim_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    p, out, err = printer(interactive=True, out=Terminal(), err=Terminal())
+    p.message("in", "esc\x1b")
+    p.error("boom")
+    assert "\x1b[" not in out.getvalue() and "\x1b[" not in err.getvalue()
+    assert "esc\\x1b" in out.getvalue()
+
+
+def test_hidden_characters_are_all_escaped_in_one_line_contexts() -> None:
+    from wscli.escape import escape_control
+
+    hostile = "\u061c\u2028\u2029\u200b\u2066\u00ad\ufeff\U000e0041\x7f\x85"
+    escaped = escape_control(hostile, keep_newlines=False)
+    assert escaped == ("\\u061c\\u2028\\u2029\\u200b\\u2066\\xad\\ufeff\\U000e0041\\x7f\\x85")
+
+
+def test_deep_or_large_json_is_not_pretty_printed() -> None:
+    deep = "[" * 900 + "]" * 900
+    assert looks_like_json(deep) is None
+    assert looks_like_json(json.dumps(list(range(40000)))) is None  # > 64 KiB
+    assert looks_like_json('{"a": [[1]]}') == {"a": [[1]]}
+    p, out, _ = printer(interactive=True, color=False)
+    p.message("in", deep)
+    assert out.getvalue().count("\n") <= 2  # shown as it came, not 1,800 lines
+
+
+class BlockedStream(io.StringIO):
+    """A stdout whose writes wait until the test lets them through (a stuck terminal)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.gate = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.gate.wait(30)
+        return super().write(text)
+
+
+def test_threaded_printer_never_makes_the_caller_wait_for_the_terminal() -> None:
+    import threading
+
+    stream = BlockedStream()
+    p = Printer(stdout=stream, stderr=io.StringIO(), threaded=True)
+    big = "m" * (3 * 2**20)
+    caller = threading.Thread(target=lambda: [p.message("in", big) for _ in range(2)])
+    caller.start()
+    caller.join(10)
+    assert not caller.is_alive()  # returned while the terminal takes nothing
+    assert p.backlog_full()  # 6 MiB waiting: the connections feeding it get paused
+    drained = threading.Event()
+    p.when_drained(drained.set)
+    assert not drained.is_set()
+    stream.gate.set()
+    assert p.flush(10)
+    assert drained.is_set() and not p.backlog_full()
+    assert stream.getvalue() == (big + "\n") * 2

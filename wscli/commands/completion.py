@@ -13,7 +13,9 @@ __all__ = ["command", "completion_script", "SHELLS"]
 
 SHELLS = ("bash", "zsh", "fish")
 
-EPILOG = """\b
+EPILOG = """Exit status: 0 the script was printed, 2 usage error (an unknown shell).
+
+\b
 Examples:
   eval "$(wscli completion bash)"                      # in ~/.bashrc
   wscli completion zsh > "${fpath[1]}/_wscli"          # zsh, then restart it
@@ -21,12 +23,17 @@ Examples:
 """
 
 
-def completion_script(shell: str) -> str:
-    """Return the completion script for ``shell`` (bash, zsh or fish)."""
+def completion_script(shell: str, root: click.Command | None = None) -> str:
+    """Return the completion script for ``shell`` (bash, zsh or fish).
+
+    Args:
+        shell: the shell.
+        root: the ``wscli`` group; by default the one running now.
+    """
     from click.shell_completion import get_completion_class
 
-    from ..cli import cli
-
+    # The root command is the running group; importing wscli.cli here would be a cycle.
+    cli = root if root is not None else click.get_current_context().find_root().command
     completion_class = get_completion_class(shell)
     if completion_class is None:  # pragma: no cover - SHELLS are all built into click
         raise click.BadParameter(f"no completion for {shell}")

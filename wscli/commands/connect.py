@@ -43,7 +43,7 @@ from ..core import (
     connect,
 )
 from ..escape import is_terminal
-from ..exitcodes import EXIT_STATUS_HELP, ExitStatus
+from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, describe_error
 from ..output import CloseInfo, Printer
 from . import InputReader, Peer, status_for_close, terminate_as_interrupt
 
@@ -639,8 +639,7 @@ class ClientSession:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
+    return describe_error(exc)
 
 
 def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:

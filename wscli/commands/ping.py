@@ -30,6 +30,7 @@ import click
 from ..core import ConnectionClosed, WebSocket
 from ..core.frames import MAX_CONTROL_PAYLOAD
 from ..core.sync.net import default_ssl_context
+from ..exitcodes import describe_error
 from ..histogram import Histogram
 from ..output import Printer
 from ..params import (
@@ -530,5 +531,4 @@ def _format_percent(value: float) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
+    return describe_error(exc)

@@ -34,6 +34,12 @@ def default_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
 
 
+def _host_port(uri: WebSocketURI) -> str:
+    """``host:port`` for messages, an IPv6 address in brackets (``[::1]:8080``)."""
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    return f"{host}:{uri.port}"
+
+
 def _connect_tcp(uri: WebSocketURI, timeout: float | None) -> socket.socket:
     try:
         # DNS counts against the timeout too (socket.create_connection's does not).
@@ -41,10 +47,10 @@ def _connect_tcp(uri: WebSocketURI, timeout: float | None) -> socket.socket:
     except socket.gaierror as exc:
         raise ConnectFailed(f"cannot resolve host {uri.host}: {exc.strerror}") from exc
     except TimeoutError as exc:
-        raise ConnectFailed(f"timed out connecting to {uri.host}:{uri.port}") from exc
+        raise ConnectFailed(f"timed out connecting to {_host_port(uri)}") from exc
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise ConnectFailed(f"cannot connect to {uri.host}:{uri.port}: {reason.lower()}") from exc
+        raise ConnectFailed(f"cannot connect to {_host_port(uri)}: {reason.lower()}") from exc
 
 
 def _connect_unix(path: str, timeout: float | None) -> socket.socket:
