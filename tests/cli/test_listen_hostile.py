@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import select
 import socket
 import time
 
@@ -149,8 +150,15 @@ def test_a_client_that_never_reads_does_not_stall_stdin_fan_out() -> None:
         stuck, _ = upgrade(port, rcvbuf=4096)  # never reads a byte
         reader = wscli.connect(f"ws://127.0.0.1:{port}")
         assert process.stdin is not None and process.stderr is not None
-        while b"#2 connected" not in readline_within(process.stderr):
-            pass  # the fan-out starts once listen counts both clients
+        # The fan-out starts once listen counts both clients. Read the descriptor
+        # itself: a buffered readline may hold both lines where select cannot see them.
+        seen = b""
+        deadline = time.monotonic() + TIMEOUT
+        while b"#2 connected" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stderr], [], [], 0.1)
+            if ready:
+                seen += os.read(process.stderr.fileno(), 4096)
+        assert b"#2 connected" in seen, seen
         stdin = process.stdin
         line = b"y" * 65535 + b"\n"
         total = 24 * 2**20 // len(line)  # far more than the stuck client's buffers hold
