@@ -6,6 +6,7 @@ the case where the REPL is off and output used to be written raw.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -155,3 +156,50 @@ def test_listen_on_a_terminal_escapes_what_clients_send() -> None:
     for raw in RAW:
         assert raw not in text
     assert text.count("A\\x1b[2J") == 2, text
+
+
+def test_quit_against_a_stalled_server_ends_at_once() -> None:
+    """The REPL on a real terminal: /quit while the server answers nothing."""
+    import fcntl
+    import struct
+    import termios
+
+    from .test_exit_statuses import handshake_then, raw_server, stall
+
+    with raw_server(handshake_then(stall)) as port:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        env = {**os.environ, "NO_COLOR": "1", "WSCLI_HISTORY": os.devnull, "TERM": "xterm"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wscli", "connect", f"ws://127.0.0.1:{port}"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+        )
+        os.close(slave)
+        out = b""
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while b"/help lists commands" not in out and time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.1)
+                if ready:
+                    out += os.read(master, 65536)
+            assert b"/help lists commands" in out, out
+            started = time.monotonic()
+            os.write(master, b"/quit\r")
+            while process.poll() is None and time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.1)
+                if ready:
+                    with contextlib.suppress(OSError):
+                        out += os.read(master, 65536)
+            status = process.wait(TIMEOUT)
+            elapsed = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(TIMEOUT)
+            os.close(master)
+    assert status == 5, out
+    assert b"never answered the close" in out
+    assert elapsed < 8.0  # not the library's 10 s close timeout
