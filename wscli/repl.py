@@ -30,6 +30,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from .core import ConnectionClosed
+from .core.craft import FRAME_SPEC_HELP, parse_frame_spec
 from .core.frames import MAX_CONTROL_PAYLOAD
 from .params import decode_binary, format_size
 
@@ -197,6 +198,15 @@ def standard_commands(
         each(lambda peer: peer.release("user"))
         printer.info("resumed reading")
 
+    def frame(arg: str) -> None:
+        spec = parse_frame_spec(arg)
+
+        def send(peer: Peer) -> None:
+            peer.ws.send_raw(spec.to_bytes(client=not peer.ws.is_server))
+            printer.info(f"sent a crafted frame: {spec.describe()}")
+
+        each(send)
+
     def stats(arg: str) -> None:
         peers = list(targets())
         if not peers:
@@ -231,6 +241,12 @@ def standard_commands(
         SlashCommand("/pause", pause, "/pause", "stop reading from the socket"),
         SlashCommand("/resume", resume, "/resume", "read from the socket again"),
         SlashCommand("/stats", stats, "/stats", "messages, bytes and latency so far"),
+        SlashCommand(
+            "/frame",
+            frame,
+            "/frame " + FRAME_SPEC_HELP,
+            "send one raw frame as given, valid or not (op=1 fin=0 mask=none len=200 ...)",
+        ),
     ]
 
 

@@ -869,6 +869,23 @@ class Protocol:
             raise ValueError(f"pong payload is longer than {MAX_CONTROL_PAYLOAD} bytes")
         self._send_frame(Opcode.PONG, data)
 
+    def send_raw(self, data: bytes) -> None:
+        """Queue ``data`` exactly as given, outside the state machine.
+
+        For crafted frames (:mod:`wscli.core.craft`) that test how a peer reacts to
+        what RFC 6455 forbids. Nothing is checked, masked or recorded: the state, the
+        fragmentation and the close handshake stay as they were, so what the peer
+        sends back is judged by the usual rules.
+
+        Raises:
+            InvalidState: the connection is not open or closing, or was half-closed.
+        """
+        if self.state not in (State.OPEN, State.CLOSING) or self._eof_sent:
+            raise InvalidState(f"connection is {self.state.name.lower()}")
+        if self._debug:
+            self.logger.debug("> raw %d bytes %r", len(data), bytes(data[:80]))
+        self._out.append(bytes(data))
+
     def send_close(self, code: int | None = None, reason: str = "") -> None:
         """Start the closing handshake; ``code=None`` sends a close frame without a status.
 

@@ -339,6 +339,18 @@ class SendSide:
             if not (fail_silently and not self._open_for_sending()):
                 raise
 
+    def send_raw(self, data: bytes) -> None:
+        """Write ``data`` as it is: a crafted frame (:mod:`wscli.core.craft`), unchecked.
+
+        The protocol's state does not change (see ``Protocol.send_raw``); the bytes join
+        the outgoing buffer behind what is already queued.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+        """
+        with self._command() as proto:
+            proto.send_raw(bytes(data))
+
     def _wait_send_turn_locked(self, timeout: float | None) -> None:
         """With the lock held: wait until the buffer drained and no other message is open."""
         deadline = None if timeout is None else time.monotonic() + timeout
