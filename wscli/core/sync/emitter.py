@@ -36,6 +36,11 @@ _E = TypeVar("_E", bound="EventEmitter")
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
+# Adding and removing listeners is rare and may happen on any thread (the application's,
+# the I/O thread's in a listener): one lock for every emitter keeps each change whole.
+# Emitting takes no lock: it iterates the list it found, which changes never mutate.
+_REGISTRY_LOCK = threading.Lock()
+
 
 def required_arguments(function: Callable[..., object]) -> int | None:
     """Return how many positional arguments ``function`` requires; ``None`` for ``*args``.
@@ -57,36 +62,51 @@ def required_arguments(function: Callable[..., object]) -> int | None:
     return required
 
 
-class _Wrapper:
-    """A stored listener standing in for the one the application gave (``listener``)."""
-
-    __slots__ = ("listener",)
-
-    listener: Listener
+# The attribute a stored listener keeps the application's function in, when it wraps one.
+_GIVEN = "wscli_given"
 
 
-class _Fitted(_Wrapper):
-    """Calls ``listener`` with the first ``count`` arguments only."""
-
-    __slots__ = ("count",)
-
-    def __init__(self, listener: Listener, count: int) -> None:
-        self.listener = listener
-        self.count = count
-
-    def __call__(self, *args: Any) -> object:
-        return self.listener(*args[: self.count])
+def _given(entry: Listener) -> Listener:
+    """Return the function the application gave for a stored listener."""
+    given: Listener = getattr(entry, _GIVEN, entry)
+    return given
 
 
-class _Once(_Wrapper):
+def _fitted(listener: Listener, count: int) -> Listener:
+    """Return a function calling ``listener`` with the first ``count`` arguments only.
+
+    Closures rather than an object with ``__call__``: a one-argument ``message`` listener
+    is called once per message, and a plain function call is the cheapest there is.
+    """
+    call: Listener
+    if count == 0:
+
+        def call(*args: Any) -> object:
+            return listener()
+
+    elif count == 1:
+
+        def call(first: Any, *rest: Any) -> object:
+            return listener(first)
+
+    else:
+
+        def call(*args: Any) -> object:
+            return listener(*args[:count])
+
+    setattr(call, _GIVEN, listener)
+    return call
+
+
+class _Once:
     """Removes itself before its first call."""
 
-    __slots__ = ("emitter", "name", "call")
+    __slots__ = ("emitter", "name", "call", _GIVEN)
 
     def __init__(self, emitter: EventEmitter, name: str, listener: Listener) -> None:
         self.emitter = emitter
         self.name = name
-        self.listener = listener
+        setattr(self, _GIVEN, listener)
         self.call = fit_arguments(listener, emitter.event_arguments.get(name))
 
     def __call__(self, *args: Any) -> object:
@@ -109,7 +129,7 @@ def fit_arguments(listener: Listener, count: int | None = None) -> Listener:
     if count is not None and wanted > count:
         # Asks for more than the event has: calling it raises the TypeError that says so.
         return listener
-    return _Fitted(listener, wanted)
+    return _fitted(listener, wanted)
 
 
 class EventEmitter:
@@ -136,47 +156,45 @@ class EventEmitter:
             entry: Listener = _Once(self, name, listener)
         else:
             entry = fit_arguments(listener, self.event_arguments.get(name))
-        if self._listeners is None:
-            self._listeners = {}
-        # Copy on write: an emit in progress keeps iterating its own list.
-        self._listeners[name] = [*self._listeners.get(name, ()), entry]
+        with _REGISTRY_LOCK:
+            if self._listeners is None:
+                self._listeners = {}
+            # Copy on write: an emit in progress keeps iterating its own list.
+            self._listeners[name] = [*self._listeners.get(name, ()), entry]
         self._listener_added(name, entry)
         return self
 
     def off(self: _E, name: str, listener: Listener) -> _E:
         """Remove ``listener`` (added by ``on`` or ``once``) from ``name``; returns self."""
-        if not self._listeners or name not in self._listeners:
-            return self
-        listeners = self._listeners[name]
-        for index, candidate in enumerate(listeners):
-            if candidate is listener or (
-                isinstance(candidate, _Wrapper) and candidate.listener is listener
-            ):
-                self._listeners[name] = listeners[:index] + listeners[index + 1 :]
-                break
-        if not self._listeners[name]:
-            del self._listeners[name]
+        with _REGISTRY_LOCK:
+            if not self._listeners or name not in self._listeners:
+                return self
+            listeners = self._listeners[name]
+            for index, candidate in enumerate(listeners):
+                if candidate is listener or _given(candidate) is listener:
+                    self._listeners[name] = listeners[:index] + listeners[index + 1 :]
+                    break
+            if not self._listeners[name]:
+                del self._listeners[name]
         return self
 
     remove_listener = off
 
     def remove_all_listeners(self: _E, name: str | None = None) -> _E:
         """Remove every listener of ``name``, or of every event when ``name`` is None."""
-        if self._listeners is not None:
-            if name is None:
-                self._listeners = {}
-            else:
-                self._listeners.pop(name, None)
+        with _REGISTRY_LOCK:
+            if self._listeners is not None:
+                if name is None:
+                    self._listeners = {}
+                else:
+                    self._listeners.pop(name, None)
         return self
 
     def listeners(self, name: str) -> list[Listener]:
         """Return the listeners of ``name`` as they were given, in calling order."""
         if not self._listeners:
             return []
-        return [
-            entry.listener if isinstance(entry, _Wrapper) else entry
-            for entry in self._listeners.get(name, ())
-        ]
+        return [_given(entry) for entry in self._listeners.get(name, ())]
 
     def listener_count(self, name: str) -> int:
         """Return how many listeners ``name`` has."""
