@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> Any:
     args = sys.argv[1:] if argv is None else argv
     show_traceback = "--traceback" in args
     try:
-        # Without standalone mode click returns ctx.exit()'s status instead of exiting;
-        # exit with it here so `python -m wscli` and the console script agree.
+        # Every command returns its exit status (an ExitStatus; ping(8)'s for ping);
+        # without standalone mode click hands it back here, the one place that exits.
         status = cli.main(args=args, prog_name="wscli", standalone_mode=False)
         sys.exit(status if isinstance(status, int) else ExitStatus.OK)
     except click.exceptions.Exit as exc:

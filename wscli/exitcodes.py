@@ -32,8 +32,7 @@ class ExitStatus(enum.IntEnum):
     CANNOT_CONNECT = 3  #: DNS, TCP refused, TLS or timeout; listen: cannot bind
     HANDSHAKE_REFUSED = 4  #: the server refused the upgrade (the HTTP status is shown)
     CLOSED_WITH_ERROR = 5  #: the connection closed with an error code, or dropped
-    NO_PONG = 6  #: no pong, or an expectation (--count, --expect) not met in time
-    EXPECTATION_NOT_MET = 6  #: alias of NO_PONG for connect --count/--expect
+    EXPECTATION_NOT_MET = 6  #: connect --count/--expect not met before the end or -t
     INTERRUPTED = 130  #: Ctrl-C or SIGTERM (a 1001 close is sent first)
 
 
@@ -41,8 +40,8 @@ class ExitStatus(enum.IntEnum):
 EXIT_STATUS_HELP = (
     "Exit status: 0 clean close (1000/1001 or no code, or the close you asked for), 1 unexpected "
     "error, 2 usage error, 3 cannot connect (listen: cannot bind), 4 handshake refused, "
-    "5 closed with an error code or dropped, 6 expectation not met (no pong, --count, "
-    "--expect), 130 interrupted (Ctrl-C sends 1001 first)."
+    "5 closed with an error code or dropped, 6 expectation not met (--count, --expect "
+    "before the end or -t), 130 interrupted (Ctrl-C sends 1001 first)."
 )
 
 

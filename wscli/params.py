@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import inspect
 import math
 import re
 import shlex
 import shutil
-import ssl
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -35,7 +33,6 @@ __all__ = [
     "DURATION",
     "HEADER",
     "CLOSE_CODE",
-    "UnsupportedOption",
     "parse_size",
     "parse_duration",
     "parse_header",
@@ -69,13 +66,16 @@ __all__ = [
     "redirect_options",
     "client_options",
     "full_option",
+    "null_option",
+    "show_ping_pong_option",
+    "message_output_options",
+    "ping_interval_option",
+    "keepalive_kwargs",
+    "exec_options",
     "close_reason_callback",
     "exec_argv",
     "command_argv",
     "client_kwargs",
-    "library_accepts",
-    "client_ssl_context",
-    "server_ssl_context",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -402,12 +402,6 @@ HEADER = HeaderType()
 CLOSE_CODE = CloseCodeType()
 
 
-class UnsupportedOption(click.ClickException):
-    """A flag the installed library cannot honour yet; a usage error (exit status 2)."""
-
-    exit_code = 2
-
-
 # -- options -----------------------------------------------------------------------------
 
 
@@ -572,6 +566,43 @@ full_option = click.option(
 )
 
 
+null_option = click.option(
+    "--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways."
+)
+show_ping_pong_option = click.option(
+    "-P", "--show-ping-pong", is_flag=True, help="Show ping and pong frames."
+)
+#: How messages are shown and read, the same for ``connect`` and ``listen``.
+message_output_options = _stack(
+    json_option, binary_option, null_option, full_option, no_color_option, show_ping_pong_option
+)
+
+
+def ping_interval_option(whom: str) -> Callable[[F], F]:
+    """``--ping-interval``: keepalive pings to ``whom``; read back with keepalive_kwargs()."""
+    return click.option(
+        "--ping-interval",
+        type=DURATION,
+        default=None,
+        help=f"Ping {whom} this often; close with 1011 if its pong is late.",
+    )
+
+
+def keepalive_kwargs(interval: float | None) -> dict[str, Any]:
+    """Library arguments for ``--ping-interval``: the pong may take one interval."""
+    if interval is None:
+        return {}
+    return {"ping_interval": interval, "ping_timeout": interval}
+
+
+def exec_options(what: str) -> Callable[[F], F]:
+    """``--exec CMD`` and ``--shell``; read back with :func:`exec_argv`."""
+    return _stack(
+        click.option("--exec", "exec_command", metavar="CMD", help=what),
+        click.option("--shell", is_flag=True, help="Run the --exec command through /bin/sh."),
+    )
+
+
 def close_reason_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Click callback: a close reason fits a control frame (123 bytes, RFC 6455 §5.5)."""
     size = len(value.encode("utf-8", "surrogateescape"))
@@ -621,62 +652,6 @@ def command_argv(command: str, shell: bool) -> list[str] | str:
 # -- from options to library arguments -----------------------------------------------------
 
 
-def library_accepts(name: str) -> bool:
-    """Tell whether :class:`wscli.WebSocket` takes the keyword argument ``name``.
-
-    TLS files, proxies and redirects are being added to the library; the CLI asks
-    rather than assumes, so an older library gives a clear error instead of a
-    ``TypeError`` traceback.
-    """
-    from .core import WebSocket
-
-    parameters = inspect.signature(WebSocket.__init__).parameters
-    return name in parameters
-
-
-def client_ssl_context(
-    ca: str | None = None,
-    cert: str | None = None,
-    key: str | None = None,
-    passphrase: str | None = None,
-    no_check: bool = False,
-) -> ssl.SSLContext:
-    """Build a client TLS context from the ``--ca/--cert/--key/--passphrase/-n`` flags.
-
-    Raises:
-        click.BadParameter: a file could not be loaded.
-    """
-    try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
-    except (OSError, ssl.SSLError) as exc:
-        raise click.BadParameter(f"cannot load {ca}: {exc}", param_hint="--ca") from exc
-    if cert:
-        try:
-            context.load_cert_chain(cert, key, password=passphrase)
-        except (OSError, ssl.SSLError) as exc:
-            raise click.BadParameter(f"cannot load {cert}: {exc}", param_hint="--cert") from exc
-    if no_check:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def server_ssl_context(
-    cert: str, key: str | None = None, passphrase: str | None = None
-) -> ssl.SSLContext:
-    """Build a server TLS context for ``listen --cert``.
-
-    Raises:
-        click.BadParameter: the certificate or key could not be loaded.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(cert, key, password=passphrase)
-    except (OSError, ssl.SSLError) as exc:
-        raise click.BadParameter(f"cannot load {cert}: {exc}", param_hint="--cert") from exc
-    return context
-
-
 def client_kwargs(
     *,
     headers: Sequence[tuple[str, str]] = (),
@@ -701,13 +676,9 @@ def client_kwargs(
     """Turn the values of :func:`client_options` into ``wscli.connect`` keyword arguments.
 
     Takes a command's whole ``**params`` (unknown keys are ignored), so a command can
-    write ``wscli.connect(url, **client_kwargs(**params))``. TLS flags go to the
-    library by keyword when it accepts them, and otherwise become an ``ssl.SSLContext``
-    built here, so they work with either version of the library.
-
-    Raises:
-        UnsupportedOption: ``--proxy`` or ``-L`` was given and the library cannot do it.
-        click.BadParameter: a TLS file could not be loaded.
+    write ``wscli.connect(url, **client_kwargs(**params))``. TLS files, the proxy and
+    redirects are the library's own arguments: it loads and checks them (a file that
+    cannot be used is a ``ValueError``, which the CLI reports as a usage error).
     """
     kwargs: dict[str, Any] = {
         "headers": list(headers),
@@ -720,35 +691,15 @@ def client_kwargs(
         kwargs["origin"] = origin
     if compression is not None:
         kwargs["per_message_deflate"] = compression
-    if ca or cert or key or passphrase or no_check:
-        if library_accepts("ca"):
-            kwargs.update(
-                {
-                    name: value
-                    for name, value in (
-                        ("ca", ca),
-                        ("cert", cert),
-                        ("key", key),
-                        ("passphrase", passphrase),
-                    )
-                    if value is not None
-                }
-            )
-            if no_check:
-                kwargs["reject_unauthorized"] = False
-        else:
-            kwargs["ssl"] = client_ssl_context(ca, cert, key, passphrase, no_check)
+    tls = (("ca", ca), ("cert", cert), ("key", key), ("passphrase", passphrase))
+    kwargs.update((name, value) for name, value in tls if value is not None)
+    if no_check:
+        kwargs["reject_unauthorized"] = False
     if sni:
-        kwargs["servername" if library_accepts("servername") else "server_hostname"] = sni
+        kwargs["servername"] = sni
     if proxy:
-        if not library_accepts("proxy"):
-            raise UnsupportedOption("--proxy is not supported by this version of wscli.core yet")
         kwargs["proxy"] = proxy
     if location:
-        if not library_accepts("follow_redirects"):
-            raise UnsupportedOption(
-                "-L/--location is not supported by this version of wscli.core yet"
-            )
         kwargs["follow_redirects"] = True
         kwargs["max_redirects"] = max_redirects
         kwargs["location_trusted"] = location_trusted

@@ -17,18 +17,28 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from helpers import TIMEOUT
 
 import wscli
-from wscli.cli import cli
 from wscli.commands.ping import ping_payload
+
+from .conftest import run_cli
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+class Result:
+    """A ``wscli ping`` run through ``main()``, the real exit-status boundary."""
+
+    def __init__(self, *args: str) -> None:
+        run = run_cli("ping", *args)
+        self.exit_code = run.status
+        self.stdout = run.stdout
+        self.stderr = run.stderr
+
+
 def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, ["ping", *args], catch_exceptions=False)
+    return Result(*args)
 
 
 def json_lines(result: Result) -> list[dict[str, Any]]:

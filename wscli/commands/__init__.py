@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +38,7 @@ __all__ = [
     "status_for_close",
     "split_fragments",
     "terminate_as_interrupt",
+    "read_stdin_into",
 ]
 
 
@@ -401,6 +404,23 @@ class InputReader:
                 self.on_error(str(exc))
             return
         self.on_item(record.decode("utf-8", "replace"))
+
+
+def read_stdin_into(
+    events: queue.Queue[tuple[Any, ...]], printer: Printer, *, binary: str | None, null: bool
+) -> InputReader:
+    """Start reading stdin into a session's event queue: ``("item", message)`` per
+    record, then ``("eof",)``; records that cannot be decoded are warnings."""
+    reader = InputReader(
+        sys.stdin,
+        binary=binary,
+        null=null,
+        on_item=lambda item: events.put(("item", item)),
+        on_eof=lambda: events.put(("eof",)),
+        on_error=printer.warning,
+    )
+    reader.start()
+    return reader
 
 
 @contextlib.contextmanager

@@ -37,7 +37,6 @@ from ..loadgen import (
 from ..output import Printer, escape_control
 from ..params import (
     DURATION,
-    client_ssl_context,
     format_size,
     header_option,
     json_option,
@@ -246,7 +245,12 @@ def command(
         seed=seed,
     )
     if url is not None and parse_uri(url).secure:
-        config.ssl_context = client_ssl_context(ca=ca, no_check=no_check)
+        from ..core.sync.tls import client_ssl_context
+
+        try:
+            config.ssl_context = client_ssl_context(ca=ca, reject_unauthorized=not no_check)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--ca") from exc
         if no_check:
             warn_no_check()
     if connections > 500:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from ..exitcodes import ExitStatus
+
 __all__ = ["command", "completion_script", "SHELLS"]
 
 SHELLS = ("bash", "zsh", "fish")
@@ -48,6 +50,7 @@ def completion_script(shell: str, root: click.Command | None = None) -> str:
     short_help="Print the shell completion script.",
 )
 @click.argument("shell", type=click.Choice(SHELLS))
-def command(shell: str) -> None:
+def command(shell: str) -> ExitStatus:
     """Print the completion script for SHELL (bash, zsh or fish)."""
     click.echo(completion_script(shell), nl=False)
+    return ExitStatus.OK

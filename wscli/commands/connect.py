@@ -45,7 +45,7 @@ from ..core import (
 from ..escape import is_terminal
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, describe_error
 from ..output import CloseInfo, Printer
-from . import InputReader, Peer, status_for_close, terminate_as_interrupt
+from . import Peer, read_stdin_into, status_for_close, terminate_as_interrupt
 
 __all__ = ["command", "ConnectConfig", "ClientSession", "backoff_delay"]
 
@@ -514,14 +514,7 @@ class ClientSession:
         """Pipe (and ``-x``) mode: the main thread reads the event queue until the end."""
         config = self.config
         if not config.execute:
-            InputReader(
-                sys.stdin,
-                binary=config.binary,
-                null=config.null,
-                on_item=lambda item: self.events.put(("item", item)),
-                on_eof=lambda: self.events.put(("eof",)),
-                on_error=self.printer.warning,
-            ).start()
+            read_stdin_into(self.events, self.printer, binary=config.binary, null=config.null)
         if self.open() is None:
             return self.status()
         self._replay()
@@ -691,13 +684,7 @@ def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | Non
     help="Keep receiving this long after the last message sent (-1: until the "
     "server closes). Default: close at once and wait for the close handshake.",
 )
-@click.option("-P", "--show-ping-pong", is_flag=True, help="Show ping and pong frames.")
-@click.option(
-    "--ping-interval",
-    type=params.DURATION,
-    default=None,
-    help="Send a keepalive ping this often; close with 1011 if its pong is late.",
-)
+@params.ping_interval_option("the server")
 @click.option(
     "--close-code",
     type=params.CLOSE_CODE,
@@ -712,11 +699,7 @@ def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | Non
     callback=params.close_reason_callback,
     help="Close reason sent with it (at most 123 bytes of UTF-8).",
 )
-@params.no_color_option
-@params.json_option
-@params.binary_option
-@click.option("--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways.")
-@params.full_option
+@params.message_output_options
 @click.option(
     "--show-handshake",
     is_flag=True,
@@ -747,15 +730,9 @@ def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | Non
     is_flag=True,
     help="Reconnect after a drop, with backoff and jitter; replays -x messages.",
 )
-@click.option(
-    "--exec",
-    "exec_command",
-    metavar="CMD",
-    help="Bridge the connection to CMD: messages to its stdin, its stdout lines back.",
-)
-@click.option("--shell", is_flag=True, help="Run the --exec command through /bin/sh.")
+@params.exec_options("Bridge the connection to CMD: messages to its stdin, its stdout lines back.")
 @click.pass_context
-def command(ctx: click.Context, /, url: str, **options: Any) -> None:
+def command(ctx: click.Context, /, url: str, **options: Any) -> ExitStatus:
     """Connect to a WebSocket server at URL.
 
     On a terminal this opens a REPL; in a pipe it sends each stdin line as a
@@ -767,9 +744,7 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> None:
     if options["auth"] is not None:
         kwargs["headers"].append(("Authorization", params.basic_authorization(*options["auth"])))
     kwargs["protocol_version"] = int(options["protocol_version"])
-    if options["ping_interval"] is not None:
-        kwargs["ping_interval"] = options["ping_interval"]
-        kwargs["ping_timeout"] = options["ping_interval"]
+    kwargs.update(params.keepalive_kwargs(options["ping_interval"]))
     exec_argv = params.exec_argv(options["exec_command"], options["shell"])
     config = ConnectConfig(
         url=url,
@@ -802,7 +777,6 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> None:
     repl = terminal and not config.execute and exec_argv is None
     session = ClientSession(config, printer, interactive=repl)
     try:
-        status = session.run()
+        return session.run()
     finally:
         printer.flush()
-    ctx.exit(int(status))

@@ -30,7 +30,7 @@ from ..core import Request, Server, WebSocket, broadcast
 from ..escape import is_terminal
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed
 from ..output import CloseInfo, Printer
-from . import InputReader, Peer, terminate_as_interrupt
+from . import Peer, read_stdin_into, terminate_as_interrupt
 
 __all__ = ["command", "ListenSession", "offer", "EXEC_MAX_CLIENTS"]
 
@@ -324,14 +324,7 @@ class ListenSession:
 
         End of input does not stop the server (``listen < /dev/null`` serves on).
         """
-        InputReader(
-            sys.stdin,
-            binary=self.binary,
-            null=null,
-            on_item=lambda item: self.events.put(("item", item)),
-            on_eof=lambda: self.events.put(("eof",)),
-            on_error=self.printer.warning,
-        ).start()
+        read_stdin_into(self.events, self.printer, binary=self.binary, null=null)
         while True:
             try:
                 event = self.events.get(timeout=1.0)
@@ -480,27 +473,11 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     help="Accept permessage-deflate.",
 )
 @params.max_size_option
-@click.option(
-    "--ping-interval",
-    type=params.DURATION,
-    default=None,
-    help="Ping each client this often; close with 1011 if its pong is late.",
-)
+@params.ping_interval_option("each client")
 @click.option("--echo", is_flag=True, help="Send every message back to its sender.")
 @click.option("--broadcast", is_flag=True, help="Relay every message to every other client.")
-@params.json_option
-@params.binary_option
-@click.option("--null", is_flag=True, help="Messages end with NUL instead of a newline, both ways.")
-@params.full_option
-@params.no_color_option
-@click.option("-P", "--show-ping-pong", is_flag=True, help="Show ping and pong frames.")
-@click.option(
-    "--exec",
-    "exec_command",
-    metavar="CMD",
-    help="Run CMD for each client: messages to its stdin, its stdout lines back.",
-)
-@click.option("--shell", is_flag=True, help="Run the --exec command through /bin/sh.")
+@params.message_output_options
+@params.exec_options("Run CMD for each client: messages to its stdin, its stdout lines back.")
 @click.option(
     "--tls-cert",
     "--cert",
@@ -551,7 +528,7 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     help="Also accept the legacy hixie-76 handshake (off by default; old clients only).",
 )
 @click.pass_context
-def command(ctx: click.Context, /, **options: Any) -> None:
+def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
     """Accept WebSocket clients and show what they send.
 
     On a terminal this opens a REPL that talks to every client; in a pipe,
@@ -568,8 +545,7 @@ def command(ctx: click.Context, /, **options: Any) -> None:
         "max_payload": options["max_size"],
         "per_message_deflate": options["compression"],
         "max_connections": max_clients,
-        "ping_interval": options["ping_interval"],
-        "ping_timeout": options["ping_interval"],
+        **params.keepalive_kwargs(options["ping_interval"]),
     }
     if options["subprotocols"]:
         server_options["handle_protocols"] = _subprotocol_chooser(options["subprotocols"])
@@ -613,10 +589,9 @@ def command(ctx: click.Context, /, **options: Any) -> None:
     )
     try:
         session.start(options["host"], options["port"], options["headers"], **server_options)
-        status = session.run(interactive=terminal, null=options["null"])
+        return session.run(interactive=terminal, null=options["null"])
     finally:
         printer.flush()
-    ctx.exit(int(status))
 
 
 def _server_tls(options: dict[str, Any]) -> Any:

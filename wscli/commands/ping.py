@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import ssl
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,7 +212,7 @@ def command(
     as_json: bool,
     no_color: bool,
     **options: Any,
-) -> None:
+) -> int:
     """Measure round trips to URL with ping/pong frames, like ping(8).
 
     Prints how long TCP, TLS and the upgrade took, then one line per reply, then a
@@ -235,9 +234,8 @@ def command(
     run = _PingRun(printer, url, count, interval, size, timeout, deadline, quiet, echo)
     kwargs = client_kwargs(**options)
     kwargs["per_message_deflate"] = False  # measure the network, not zlib
-    # Not ctx.exit(): with standalone_mode=False click returns that status instead of
-    # exiting, and ``python -m wscli`` drops the return value of main().
-    sys.exit(run.run(kwargs))
+    # ping(8)'s statuses (0 replies, 1 none, 2 error); the CLI's boundary exits with it.
+    return run.run(kwargs)
 
 
 class _PingRun:
