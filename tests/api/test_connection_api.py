@@ -333,3 +333,39 @@ def test_refused_client_certificate_is_tls_failed_on_error_event_and_from_connec
     assert str(error) == str(raised.value)
     assert str(error).startswith("tls: ")
     assert isinstance(error.__cause__, ssl.SSLError)
+
+
+def test_send_callback_reports_a_peer_too_slow_for_a_listener_instead_of_raising() -> None:
+    # A listener cannot wait for a peer that stopped reading: past 4 × write_limit the
+    # connection fails with 1013. With a callback, the send reports it there.
+    outcome: queue.Queue[tuple[str, Any]] = queue.Queue()
+    chunk = b"x" * 65536
+
+    def on_connection(ws: wscli.WebSocket) -> None:
+        errors: list[Exception | None] = []
+
+        def on_message(data: str | bytes) -> None:
+            try:
+                for _ in range(2000):  # at most 128 MiB offered; fails long before
+                    ws.send(chunk, callback=errors.append)
+                    if any(error is not None for error in errors):
+                        break
+            except Exception as exc:
+                outcome.put(("raised", exc))
+                return
+            outcome.put(("reported", next(e for e in errors if e is not None)))
+
+        ws.on("message", on_message)
+
+    server = wscli.Server("127.0.0.1", 0, write_limit=1024)
+    server.on("connection", on_connection)
+    try:
+        ws = wscli.connect(server.url, open_timeout=TIMEOUT)
+        ws.pause()  # never read again
+        ws.send("go")
+        kind, error = outcome.get(timeout=TIMEOUT)
+        ws.terminate()
+    finally:
+        server.close(timeout=TIMEOUT)
+    assert kind == "reported", error
+    assert isinstance(error, wscli.ConnectionClosedError)
