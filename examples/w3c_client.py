@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
 
 import wscli
 
@@ -22,16 +21,16 @@ def run(url: str, timeout: float = 10.0) -> list[str]:
     done = threading.Event()
     ws = wscli.WebSocket(url)
 
-    def on_message(event: Any) -> None:
+    def on_message(event: wscli.MessageEvent) -> None:
         log.append(f"message {event.data!r}")
         if len(log) == 3:
             ws.close()
 
-    def on_close(event: Any) -> None:
+    def on_close(event: wscli.CloseEvent) -> None:
         log.append(f"close {event.code} clean={event.was_clean}")
         done.set()
 
-    def on_open(event: Any) -> None:
+    def on_open(event: wscli.OpenEvent) -> None:
         log.append("open")
         ws.send("hello")
 

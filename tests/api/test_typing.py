@@ -66,6 +66,13 @@ def uses(server: wscli.Server) -> None:
         ws.on("close", lambda code, reason: reason + 1)  # wrong
         ws.on("open", lambda event: None)  # wrong
         ws.on("ping", lambda data: data.upper() + "x")  # wrong
+        ws.onmessage = lambda event: print(event.data, event.binary)
+        ws.onclose = lambda event: print(event.code + 1, event.reason, event.was_clean)
+        ws.onerror = lambda event: print(event.error)
+        ws.add_event_listener("message", lambda event: event.data, once=True)
+        ws.onmessage = lambda event: event.code  # wrong
+        ws.add_event_listener("close", lambda event: event.data)  # wrong
+        ws.add_event_listener("message", lambda event, extra: None)  # wrong
 """
 
 

@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from ..client import ClientProtocol
 from ..exceptions import (
@@ -486,20 +486,54 @@ class WebSocket(Connection, WebSocketEvents):
 
     # -- W3C style --------------------------------------------------------------------
 
+    @overload
     def add_event_listener(
-        self, type: str, listener: Callable[[Any], Any], *, once: bool = False
+        self, type: Literal["open"], listener: Callable[[OpenEvent], object], *, once: bool = ...
+    ) -> None: ...
+    @overload
+    def add_event_listener(
+        self,
+        type: Literal["message"],
+        listener: Callable[[MessageEvent], object],
+        *,
+        once: bool = ...,
+    ) -> None: ...
+    @overload
+    def add_event_listener(
+        self, type: Literal["close"], listener: Callable[[CloseEvent], object], *, once: bool = ...
+    ) -> None: ...
+    @overload
+    def add_event_listener(
+        self, type: Literal["error"], listener: Callable[[ErrorEvent], object], *, once: bool = ...
+    ) -> None: ...
+    @overload
+    def add_event_listener(
+        self,
+        type: Literal["ping", "pong"],
+        listener: Callable[[bytes], object],
+        *,
+        once: bool = ...,
+    ) -> None: ...
+
+    def add_event_listener(
+        self, type: str, listener: Callable[[Any], object], *, once: bool = False
     ) -> None:
-        """Call ``listener(event)`` with a W3C-style event object for ``type``."""
+        """Call ``listener(event)`` with a W3C-style event object for ``type``.
+
+        ``open``, ``message``, ``close`` and ``error`` listeners get an
+        :class:`OpenEvent`, :class:`MessageEvent`, :class:`CloseEvent` or
+        :class:`ErrorEvent`; ``ping`` and ``pong`` listeners get the payload.
+        """
         self._add(type, _W3CListener(self, type, listener), once=once)
 
-    def remove_event_listener(self, type: str, listener: Callable[[Any], Any]) -> None:
+    def remove_event_listener(self, type: str, listener: Callable[..., object]) -> None:
         """Remove a listener added with :meth:`add_event_listener`."""
         for candidate in self.listeners(type):
             if isinstance(candidate, _W3CListener) and candidate.listener is listener:
                 self.off(type, candidate)
                 return
 
-    def _set_handler(self, type: str, handler: Callable[[Any], Any] | None) -> None:
+    def _set_handler(self, type: str, handler: Callable[[Any], object] | None) -> None:
         if self._w3c is None:
             self._w3c = {}
         old = self._w3c.pop(type, None)
@@ -510,22 +544,45 @@ class WebSocket(Connection, WebSocketEvents):
             self._w3c[type] = wrapper
             self._add(type, wrapper)
 
-    def _get_handler(self, type: str) -> Callable[[Any], Any] | None:
+    def _get_handler(self, type: str) -> Callable[[Any], object] | None:
         wrapper = (self._w3c or {}).get(type)
         return wrapper.listener if isinstance(wrapper, _W3CListener) else None
 
-    onopen = property(
-        lambda self: self._get_handler("open"), lambda self, f: self._set_handler("open", f)
-    )
-    onmessage = property(
-        lambda self: self._get_handler("message"), lambda self, f: self._set_handler("message", f)
-    )
-    onclose = property(
-        lambda self: self._get_handler("close"), lambda self, f: self._set_handler("close", f)
-    )
-    onerror = property(
-        lambda self: self._get_handler("error"), lambda self, f: self._set_handler("error", f)
-    )
+    @property
+    def onopen(self) -> Callable[[OpenEvent], object] | None:
+        """The W3C ``onopen`` handler: ``handler(event)``, or None."""
+        return self._get_handler("open")
+
+    @onopen.setter
+    def onopen(self, handler: Callable[[OpenEvent], object] | None) -> None:
+        self._set_handler("open", handler)
+
+    @property
+    def onmessage(self) -> Callable[[MessageEvent], object] | None:
+        """The W3C ``onmessage`` handler: ``handler(event)`` with ``event.data``, or None."""
+        return self._get_handler("message")
+
+    @onmessage.setter
+    def onmessage(self, handler: Callable[[MessageEvent], object] | None) -> None:
+        self._set_handler("message", handler)
+
+    @property
+    def onclose(self) -> Callable[[CloseEvent], object] | None:
+        """The W3C ``onclose`` handler: ``handler(event)`` with ``code``, ``reason``."""
+        return self._get_handler("close")
+
+    @onclose.setter
+    def onclose(self, handler: Callable[[CloseEvent], object] | None) -> None:
+        self._set_handler("close", handler)
+
+    @property
+    def onerror(self) -> Callable[[ErrorEvent], object] | None:
+        """The W3C ``onerror`` handler: ``handler(event)`` with ``event.error``, or None."""
+        return self._get_handler("error")
+
+    @onerror.setter
+    def onerror(self, handler: Callable[[ErrorEvent], object] | None) -> None:
+        self._set_handler("error", handler)
 
     @property
     def binary_type(self) -> str:
