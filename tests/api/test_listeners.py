@@ -283,6 +283,30 @@ def test_connection_listener_exception_is_logged_and_the_server_keeps_serving(
     assert all(r.levelno == logging.ERROR for r in caplog.records if r.exc_info)
 
 
+def test_message_listener_exception_is_logged_and_the_next_message_still_arrives(
+    server: wscli.Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    got: queue.Queue[str | bytes] = queue.Queue()
+
+    def on_connection(ws: wscli.WebSocket) -> None:
+        def on_message(data: str | bytes) -> None:
+            if data == "bad":
+                raise ValueError("message listener bug")
+            got.put(data)
+
+        ws.on("message", on_message)
+
+    server.on("connection", on_connection)
+    with caplog.at_level(logging.ERROR, logger="wscli"):
+        with wscli.connect(server.url, open_timeout=TIMEOUT) as ws:
+            ws.send("bad")
+            ws.send("good")
+            assert got.get(timeout=TIMEOUT) == "good"
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert record.levelno == logging.ERROR and "'message' listener raised" in record.getMessage()
+    assert str(record.exc_info[1]) == "message listener bug"  # type: ignore[index]
+
+
 def test_handle_upgrade_callback_in_the_ws_shape() -> None:
     wss = wscli.Server(no_server=True)
     upgraded: queue.Queue[Any] = queue.Queue()
