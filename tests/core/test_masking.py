@@ -193,14 +193,16 @@ def test_property_pieces_with_running_offset_equal_whole(
     assert b"".join(pieces) == implementation(data, mask)
 
 
-def test_public_function_is_the_c_one_when_built() -> None:
-    assert HAVE_SPEEDUPS is (_apply_mask_c is not None)
+def test_public_function_is_the_c_one_when_built_and_not_switched_off() -> None:
+    switched_off = os.environ.get("WSCLI_NO_EXTENSIONS", "") not in ("", "0")
+    assert HAVE_SPEEDUPS is (_apply_mask_c is not None and not switched_off)
     assert apply_mask is (_apply_mask_c if HAVE_SPEEDUPS else _apply_mask_python)
 
 
 def test_falls_back_to_python_when_speedups_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     # Load a private copy of the module while the extension cannot be imported.
     monkeypatch.setitem(sys.modules, "wscli.core._speedups", None)
+    monkeypatch.delenv("WSCLI_NO_EXTENSIONS", raising=False)
     spec = importlib.util.spec_from_file_location("_masking_without_speedups", masking.__file__)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

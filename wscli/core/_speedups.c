@@ -1,12 +1,22 @@
 /*
- * wscli.core._speedups: the optional C accelerator for RFC 6455 masking.
+ * wscli.core._speedups: the optional C accelerator for the frame hot path.
  *
  * Every frame a client sends, and every frame a server receives, has its
  * payload XORed with a 4-byte key (RFC 6455 §5.3). That is the one step of
- * the protocol that touches every payload byte, so it is the one worth
- * writing in C. wscli/core/masking.py imports apply_mask() from here when
- * this module was built and falls back to pure Python otherwise; both must
- * return identical bytes (tests/core/test_masking.py checks that).
+ * the protocol that touches every payload byte, so it is the first worth
+ * writing in C: apply_mask(). The others remove Python operations per
+ * frame rather than per byte:
+ *
+ * - parse_frames(): every whole, simple data frame in a receive buffer in one
+ *   call (header, length, mask, unmask, UTF-8 check); it stops, without
+ *   deciding anything, at the first frame the general parser must see;
+ * - encode_frame(): header + (masked) payload in one allocation;
+ * - new_payload() / unmask_into(): a large payload unmasked straight from
+ *   each received chunk into the bytes object the application gets.
+ *
+ * wscli/core/masking.py selects this module (unless WSCLI_NO_EXTENSIONS=1)
+ * and the pure-Python code paths stay; both must behave identically
+ * (tests/core/test_masking.py and tests/core/test_speedups.py check that).
  *
  * Portability notes:
  * - Data is read and written 8 bytes at a time through memcpy() into a
@@ -98,9 +108,375 @@ done:
     return result;
 }
 
+/* -- the frame fast path ------------------------------------------------------------ */
+
+PyDoc_STRVAR(parse_frames_doc,
+"parse_frames($module, buf, pos, expect_mask, max_size, message, events, /)\n"
+"--\n"
+"\n"
+"Parse the whole, simple data frames at buf[pos:]; return the position after them.\n"
+"\n"
+"A simple frame has FIN set, no RSV bit, opcode text or binary, the mask bit equal\n"
+"to expect_mask (0x80 on a server, 0 on a client), a payload of at most max_size\n"
+"bytes (max_size < 0: no limit) and is complete in buf. For each one, its payload is\n"
+"unmasked (and decoded as strict UTF-8 for text) and message(payload) is appended to\n"
+"the list events. Parsing stops at the first frame that is anything else (control,\n"
+"fragment, reserved bits, incomplete, too large, invalid UTF-8, wrong mask bit),\n"
+"which the caller's general parser then handles: this function never fails the\n"
+"connection itself, so it cannot decide anything the general parser would not.");
+
+static PyObject *
+parse_frames(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t pos, max_size;
+    long expect_mask;
+    PyObject *message, *events, *result = NULL;
+    unsigned char small[256];
+
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "parse_frames takes exactly 6 arguments");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    expect_mask = PyLong_AsLong(args[2]);
+    if (expect_mask == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    max_size = PyLong_AsSsize_t(args[3]);
+    if (max_size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    message = args[4];
+    events = args[5];
+    if (!PyList_Check(events)) {
+        PyErr_SetString(PyExc_TypeError, "events must be a list");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (pos < 0 || pos > view.len) {
+        PyErr_SetString(PyExc_ValueError, "pos out of range");
+        goto done;
+    }
+
+    {
+        const unsigned char *buf = (const unsigned char *)view.buf;
+        const Py_ssize_t n = view.len;
+
+        while (n - pos >= 2) {
+            const unsigned char b0 = buf[pos], b1 = buf[pos + 1];
+            const unsigned char *mask = NULL;
+            unsigned char opcode = b0 & 0x0F;
+            Py_ssize_t hlen = 2, length = b1 & 0x7F, start;
+            PyObject *payload, *event;
+            int failed;
+
+            if ((b0 & 0xF0) != 0x80 || (opcode != 1 && opcode != 2)) {
+                break;
+            }
+            if ((long)(b1 & 0x80) != expect_mask) {
+                break;
+            }
+            if (length == 126) {
+                if (n - pos < 4) {
+                    break;
+                }
+                length = ((Py_ssize_t)buf[pos + 2] << 8) | buf[pos + 3];
+                hlen = 4;
+            }
+            else if (length == 127) {
+                uint64_t wide = 0;
+                int i;
+                if (n - pos < 10) {
+                    break;
+                }
+                for (i = 2; i < 10; i++) {
+                    wide = (wide << 8) | buf[pos + i];
+                }
+                if (wide > (uint64_t)PY_SSIZE_T_MAX) {
+                    break;  /* includes the invalid 64th bit: the general parser fails it */
+                }
+                length = (Py_ssize_t)wide;
+                hlen = 10;
+            }
+            if (max_size >= 0 && length > max_size) {
+                break;
+            }
+            if (expect_mask) {
+                if (n - pos < hlen + 4) {
+                    break;
+                }
+                mask = buf + pos + hlen;
+                hlen += 4;
+            }
+            if (n - pos - hlen < length) {
+                break;
+            }
+            start = pos + hlen;
+
+            if (opcode == 2) {
+                payload = PyBytes_FromStringAndSize(NULL, length);
+                if (payload == NULL) {
+                    goto done;
+                }
+                if (mask != NULL) {
+                    xor_mask(buf + start, (unsigned char *)PyBytes_AS_STRING(payload),
+                             (size_t)length, mask, 0);
+                }
+                else {
+                    memcpy(PyBytes_AS_STRING(payload), buf + start, (size_t)length);
+                }
+            }
+            else {
+                const char *text = (const char *)(buf + start);
+                unsigned char *scratch = NULL;
+                if (mask != NULL) {
+                    scratch = length <= (Py_ssize_t)sizeof(small)
+                        ? small : (unsigned char *)PyMem_Malloc((size_t)length);
+                    if (scratch == NULL) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    xor_mask(buf + start, scratch, (size_t)length, mask, 0);
+                    text = (const char *)scratch;
+                }
+                payload = PyUnicode_DecodeUTF8(text, length, NULL);
+                if (scratch != NULL && scratch != small) {
+                    PyMem_Free(scratch);
+                }
+                if (payload == NULL) {
+                    if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                        /* Leave the frame to the general parser, which fails with 1007. */
+                        PyErr_Clear();
+                        break;
+                    }
+                    goto done;
+                }
+            }
+            event = PyObject_CallOneArg(message, payload);
+            Py_DECREF(payload);
+            if (event == NULL) {
+                goto done;
+            }
+            failed = PyList_Append(events, event);
+            Py_DECREF(event);
+            if (failed) {
+                goto done;
+            }
+            pos = start + length;
+        }
+    }
+    result = PyLong_FromSsize_t(pos);
+
+done:
+    PyBuffer_Release(&view);
+    return result;
+}
+
+PyDoc_STRVAR(encode_frame_doc,
+"encode_frame($module, first_byte, data, mask, /)\n"
+"--\n"
+"\n"
+"Return one frame: the header for first_byte and len(data), then data, masked with\n"
+"the 4-byte mask unless mask is None (RFC 6455 §5.2), in one bytes object.");
+
+static PyObject *
+encode_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data, mask;
+    long first;
+    Py_ssize_t hlen;
+    PyObject *result = NULL;
+    unsigned char *out;
+    int has_mask;
+
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "encode_frame takes exactly 3 arguments");
+        return NULL;
+    }
+    first = PyLong_AsLong(args[0]);
+    if (first == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (first < 0 || first > 255) {
+        PyErr_SetString(PyExc_ValueError, "first_byte must be in range(256)");
+        return NULL;
+    }
+    has_mask = args[2] != Py_None;
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (has_mask) {
+        if (PyObject_GetBuffer(args[2], &mask, PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+        if (mask.len != MASK_SIZE) {
+            PyErr_Format(PyExc_ValueError, "mask must be 4 bytes, got %zd", mask.len);
+            goto done;
+        }
+    }
+    hlen = data.len < 126 ? 2 : data.len < 65536 ? 4 : 10;
+    result = PyBytes_FromStringAndSize(NULL, hlen + (has_mask ? MASK_SIZE : 0) + data.len);
+    if (result == NULL) {
+        goto done;
+    }
+    out = (unsigned char *)PyBytes_AS_STRING(result);
+    out[0] = (unsigned char)first;
+    if (hlen == 2) {
+        out[1] = (unsigned char)data.len;
+    }
+    else if (hlen == 4) {
+        out[1] = 126;
+        out[2] = (unsigned char)(data.len >> 8);
+        out[3] = (unsigned char)data.len;
+    }
+    else {
+        uint64_t wide = (uint64_t)data.len;
+        int i;
+        out[1] = 127;
+        for (i = 9; i >= 2; i--) {
+            out[i] = (unsigned char)wide;
+            wide >>= 8;
+        }
+    }
+    if (has_mask) {
+        out[1] |= 0x80;
+        memcpy(out + hlen, mask.buf, MASK_SIZE);
+        xor_mask((const unsigned char *)data.buf, out + hlen + MASK_SIZE, (size_t)data.len,
+                 (const unsigned char *)mask.buf, 0);
+    }
+    else if (data.len) {
+        memcpy(out + hlen, data.buf, (size_t)data.len);
+    }
+
+done:
+    PyBuffer_Release(&data);
+    if (has_mask) {
+        PyBuffer_Release(&mask);
+    }
+    return result;
+}
+
+/* -- one copy for large payloads ------------------------------------------------------- */
+
+PyDoc_STRVAR(new_payload_doc,
+"new_payload($module, size, /)\n"
+"--\n"
+"\n"
+"Return a bytes object of size bytes for unmask_into() to fill.\n"
+"\n"
+"Its content is undefined until filled: the caller must fill all of it before\n"
+"sharing it, and must not share it before it is filled.");
+
+static PyObject *
+new_payload(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    Py_ssize_t size = PyLong_AsSsize_t(arg);
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "size must not be negative");
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize(NULL, size);
+}
+
+PyDoc_STRVAR(unmask_into_doc,
+"unmask_into($module, dst, offset, src, mask, mask_offset, /)\n"
+"--\n"
+"\n"
+"Write src, XORed with mask from mask byte mask_offset % 4 (or copied when mask is\n"
+"None), into dst[offset:offset + len(src)].\n"
+"\n"
+"dst is a bytearray, or a bytes object from new_payload() that nothing else holds\n"
+"yet: this is how a large payload goes from the receive buffer to the application\n"
+"with one copy. Raises ValueError when src does not fit.");
+
+static PyObject *
+unmask_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer src, mask;
+    Py_ssize_t offset, mask_offset, dst_len;
+    unsigned char *dst;
+    int has_mask;
+    PyObject *result = NULL;
+
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "unmask_into takes exactly 5 arguments");
+        return NULL;
+    }
+    if (PyBytes_CheckExact(args[0])) {
+        dst = (unsigned char *)PyBytes_AS_STRING(args[0]);
+        dst_len = PyBytes_GET_SIZE(args[0]);
+    }
+    else if (PyByteArray_CheckExact(args[0])) {
+        dst = (unsigned char *)PyByteArray_AS_STRING(args[0]);
+        dst_len = PyByteArray_GET_SIZE(args[0]);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError, "dst must be bytes or bytearray");
+        return NULL;
+    }
+    offset = PyLong_AsSsize_t(args[1]);
+    if (offset == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    mask_offset = PyLong_AsSsize_t(args[4]);
+    if (mask_offset == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    has_mask = args[3] != Py_None;
+    if (PyObject_GetBuffer(args[2], &src, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (has_mask) {
+        if (PyObject_GetBuffer(args[3], &mask, PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&src);
+            return NULL;
+        }
+        if (mask.len != MASK_SIZE) {
+            PyErr_Format(PyExc_ValueError, "mask must be 4 bytes, got %zd", mask.len);
+            goto done;
+        }
+    }
+    if (offset < 0 || offset > dst_len || src.len > dst_len - offset) {
+        PyErr_SetString(PyExc_ValueError, "src does not fit in dst at offset");
+        goto done;
+    }
+    if (has_mask) {
+        xor_mask((const unsigned char *)src.buf, dst + offset, (size_t)src.len,
+                 (const unsigned char *)mask.buf, (size_t)mask_offset & 3);
+    }
+    else if (src.len) {
+        memcpy(dst + offset, src.buf, (size_t)src.len);
+    }
+    result = Py_NewRef(Py_None);
+
+done:
+    PyBuffer_Release(&src);
+    if (has_mask) {
+        PyBuffer_Release(&mask);
+    }
+    return result;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask,
      METH_VARARGS | METH_KEYWORDS, apply_mask_doc},
+    {"parse_frames", (PyCFunction)(void (*)(void))parse_frames, METH_FASTCALL,
+     parse_frames_doc},
+    {"encode_frame", (PyCFunction)(void (*)(void))encode_frame, METH_FASTCALL,
+     encode_frame_doc},
+    {"new_payload", new_payload, METH_O, new_payload_doc},
+    {"unmask_into", (PyCFunction)(void (*)(void))unmask_into, METH_FASTCALL,
+     unmask_into_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -115,7 +491,7 @@ static PyModuleDef_Slot speedups_slots[] = {
 };
 
 PyDoc_STRVAR(speedups_doc,
-"C implementation of RFC 6455 payload masking; see wscli.core.masking.");
+"C implementations of RFC 6455 masking and of the frame hot path; see wscli.core.masking.");
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,

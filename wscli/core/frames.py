@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .exceptions import ProtocolError
-from .masking import apply_mask
+from .masking import SPEEDUPS, apply_mask
 
 __all__ = [
     "Opcode",
@@ -25,7 +26,9 @@ __all__ = [
     "encode_header",
     "encode_frame",
     "OK_CLOSE_CODES",
+    "pack_frame",
     "close_code_is_valid",
+    "control_frame_error",
     "close_code_name",
 ]
 
@@ -99,6 +102,20 @@ _CLOSE_CODE_NAMES = {
 _SENDABLE_CODES = frozenset(
     {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 )
+
+
+def control_frame_error(opcode: int, fin: int, rsv: int, length: int) -> str | None:
+    """Return why a control frame's header is invalid (all 1002), or None if it is valid."""
+    if opcode > Opcode.PONG:
+        return f"invalid opcode {opcode:#x}"
+    if rsv:
+        return "reserved bits must be 0"
+    # RFC 6455 §5.5: control frames are never fragmented and carry at most 125 bytes.
+    if not fin:
+        return "fragmented control frame"
+    if length > MAX_CONTROL_PAYLOAD:
+        return "control frame too long"
+    return None
 
 
 def close_code_is_valid(code: int) -> bool:
@@ -209,6 +226,24 @@ def encode_header(first_byte: int, length: int, mask: bytes | None) -> bytes:
     return header
 
 
+def _pack_frame_python(first_byte: int, data: bytes, mask: bytes | None) -> bytes:
+    """Return header + payload (masked when ``mask`` is given) as one bytes object."""
+    header = encode_header(first_byte, len(data), mask)
+    if mask is not None:
+        return header + apply_mask(data, mask)
+    return header + data
+
+
+pack_frame: Callable[[int, bytes, bytes | None], bytes] = (
+    _pack_frame_python if SPEEDUPS is None else SPEEDUPS.encode_frame
+)
+"""``pack_frame(first_byte, data, mask)``: one whole frame in one allocation.
+
+The sending hot path: the C version writes header and (masked) payload into one new
+bytes object; the fallback concatenates :func:`encode_header` and the payload. Both give
+the same bytes; ``first_byte`` holds FIN, the RSV bits and the opcode."""
+
+
 def encode_frame(
     opcode: int,
     data: bytes,
@@ -222,7 +257,4 @@ def encode_frame(
     """Encode one whole frame; ``mask`` (4 bytes) is given by clients only."""
     first_byte = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0)
     first_byte |= (0x10 if rsv3 else 0) | opcode
-    header = encode_header(first_byte, len(data), mask)
-    if mask is not None:
-        return header + apply_mask(data, mask)
-    return header + data
+    return pack_frame(first_byte, data, mask)

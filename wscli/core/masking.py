@@ -6,7 +6,8 @@ same operation: byte ``i`` of the payload is XORed with ``mask[i % 4]``.
 
 :func:`apply_mask` is the C function from ``wscli.core._speedups`` when that optional
 extension was built (``setup.py`` skips it without a compiler or with
-``WSCLI_NO_EXTENSIONS=1``), and :func:`_apply_mask_python` otherwise. Both return the
+``WSCLI_NO_EXTENSIONS=1``) and the environment does not set ``WSCLI_NO_EXTENSIONS=1``
+at import time, and :func:`_apply_mask_python` otherwise. Both return the
 same bytes. The fallback avoids a per-byte Python loop, which would run at a few MB/s;
 it picks one of two whole-buffer tricks by size, as measured with
 ``benchmarks/bench_masking.py`` on CPython 3.11:
@@ -21,7 +22,20 @@ The one difference between the two: the C version takes ``offset`` as a C ``ssiz
 raises ``OverflowError`` past ``sys.maxsize``, far beyond any real payload.
 """
 
-__all__ = ["HAVE_SPEEDUPS", "apply_mask"]
+import importlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "HAVE_SPEEDUPS",
+    "PayloadBuffer",
+    "SPEEDUPS",
+    "apply_mask",
+    "new_payload",
+    "random_mask",
+    "unmask_into",
+]
 
 _MASK_SIZE = 4
 
@@ -91,16 +105,132 @@ def _apply_mask_python(
     return bytes(result)
 
 
+def _unmask_into_python(
+    dst: bytearray,
+    offset: int,
+    src: bytes | bytearray | memoryview,
+    mask: bytes | None,
+    mask_offset: int,
+) -> None:
+    """Write ``src`` unmasked (or copied, when ``mask`` is None) into ``dst[offset:]``.
+
+    The fallback of the C ``unmask_into``: ``dst`` comes from :func:`new_payload`.
+
+    Raises:
+        ValueError: ``src`` does not fit in ``dst`` at ``offset``.
+    """
+    view = memoryview(src).cast("B") if type(src) is memoryview else src
+    size = len(view)
+    if offset < 0 or offset + size > len(dst):
+        raise ValueError("src does not fit in dst at offset")
+    dst[offset : offset + size] = view if mask is None else apply_mask(view, mask, mask_offset)
+
+
+class _MaskPool:
+    """Masks drawn from the OS's random source, 4 KiB at a time.
+
+    RFC 6455 §5.3 asks for unpredictable masks; reading ``os.urandom`` once per frame
+    would cost a system call per message, so masks are sliced from a larger read.
+    """
+
+    __slots__ = ("_pool", "_pos")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._pos = 0
+
+    def __call__(self) -> bytes:
+        pos = self._pos
+        if pos + 4 > len(self._pool):
+            self._pool = os.urandom(4096)
+            pos = 0
+        self._pos = pos + 4
+        return self._pool[pos : pos + 4]
+
+
+random_mask: Callable[[], bytes] = _MaskPool()
+
+
 HAVE_SPEEDUPS: bool
 """Whether :func:`apply_mask` is the C implementation from ``wscli.core._speedups``."""
 
-try:
-    from wscli.core._speedups import (  # type: ignore[import-not-found, unused-ignore]
-        apply_mask as _apply_mask_c,
-    )
-except ImportError:  # not built: no compiler, WSCLI_NO_EXTENSIONS=1, or another interpreter
+SPEEDUPS: Any
+"""The C extension module ``wscli.core._speedups``, or None when it is not in use.
+
+This is the one place that selects it: the other hot-path modules take their C
+functions from here. ``WSCLI_NO_EXTENSIONS=1`` in the environment when wscli is first
+imported makes every module use its pure-Python code, even where the extension was
+built (the test suite runs once each way)."""
+
+new_payload: Callable[[int], bytes | bytearray]
+"""Return a buffer for a large payload of the given size, for :func:`unmask_into`.
+
+The C version returns a ``bytes`` object filled in place: the payload is handed out
+without a further copy. The fallback returns a ``bytearray`` (the caller converts it)."""
+
+unmask_into: Callable[[Any, int, Any, bytes | None, int], None]
+"""``unmask_into(dst, offset, src, mask, mask_offset)``: write ``src`` unmasked into
+``dst[offset:]``, ``dst`` coming from :func:`new_payload`."""
+
+if os.environ.get("WSCLI_NO_EXTENSIONS", "") not in ("", "0"):
+    SPEEDUPS = None
+else:
+    try:
+        SPEEDUPS = importlib.import_module("wscli.core._speedups")
+    except ImportError:  # not built: no compiler, or another interpreter
+        SPEEDUPS = None
+
+if SPEEDUPS is None:
     HAVE_SPEEDUPS = False
     apply_mask = _apply_mask_python
+    new_payload = bytearray
+    unmask_into = _unmask_into_python
 else:
     HAVE_SPEEDUPS = True
-    apply_mask = _apply_mask_c
+    apply_mask = SPEEDUPS.apply_mask
+    new_payload = SPEEDUPS.new_payload
+    unmask_into = SPEEDUPS.unmask_into
+
+
+class PayloadBuffer:
+    """A large payload unmasked, piece by piece as it arrives, into its final buffer.
+
+    With the C extension, that buffer is the ``bytes`` object the application gets: the
+    payload is copied once, from the receive buffer, and unmasked on the way. The
+    fallback fills a ``bytearray`` and converts it at the end (one more copy).
+
+    Args:
+        size: the payload's length, from the frame header.
+        mask: the frame's masking key, or None for an unmasked frame.
+    """
+
+    __slots__ = ("_buffer", "_mask", "filled", "remaining")
+
+    def __init__(self, size: int, mask: bytes | None) -> None:
+        self._buffer = new_payload(size)
+        self._mask = mask
+        #: Bytes written so far, and bytes still expected.
+        self.filled = 0
+        self.remaining = size
+
+    def fill(self, data: bytes | bytearray | memoryview) -> memoryview:
+        """Take what belongs to the payload from the start of ``data``; return the rest."""
+        view = memoryview(data)
+        if view.itemsize != 1:
+            view = view.cast("B")
+        take = min(len(view), self.remaining)
+        unmask_into(self._buffer, self.filled, view[:take], self._mask, self.filled)
+        self.filled += take
+        self.remaining -= take
+        return view[take:]
+
+    def payload(self) -> bytes:
+        """Return the whole payload; only once :attr:`remaining` is 0.
+
+        Raises:
+            ValueError: the payload is not complete.
+        """
+        if self.remaining:
+            raise ValueError(f"payload incomplete: {self.remaining} bytes missing")
+        buffer = self._buffer
+        return buffer if type(buffer) is bytes else bytes(buffer)

@@ -30,22 +30,24 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import enum
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .events import Message, Ping, Pong
 from .exceptions import InvalidState, PayloadTooBig, ProtocolError
-from .extensions.base import Extension
+from .extensions.base import Extension, decode_frame, encode_frame, rsv_bits
 from .frames import (
     MAX_CONTROL_PAYLOAD,
     Close,
     CloseCode,
     Frame,
     Opcode,
+    control_frame_error,
     encode_header,
+    pack_frame,
 )
-from .masking import apply_mask
+from .masking import SPEEDUPS, PayloadBuffer, apply_mask, random_mask
+from .utf8 import new_decoder, pending_is_invalid
 
 if TYPE_CHECKING:
     import logging
@@ -84,9 +86,13 @@ DEFAULT_MAX_SIZE = 64 * 2**20
 #: Default limit on the number of frames in one incoming message.
 DEFAULT_MAX_FRAGMENTS = 65536
 
-# Payloads at least this large go out as their own chunk rather than being copied
-# onto the end of the header.
+# Payloads at least this large go out as their own chunk, not copied after the header;
+# received, they are unmasked straight into the buffer handed out (PayloadBuffer) once
+# 1/_PREALLOCATE_RATIO of them arrived: a peer cannot make us reserve 8x what it sent.
 _JOIN_LIMIT = 65536
+_PREALLOCATE_RATIO = 8
+# The C fast path for runs of whole, simple data frames, when the extension is in use.
+_parse_frames: Callable[..., int] | None = getattr(SPEEDUPS, "parse_frames", None)
 
 # The opcodes as plain ints for the frame parser: comparing with an IntEnum member costs a
 # class attribute lookup each time, several times per frame.
@@ -103,49 +109,14 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
+_OPEN = State.OPEN  # a module global: one lookup fewer on the per-message path
+
+
 class Side(enum.Enum):
     """Which end of the connection a protocol plays."""
 
     SERVER = "server"
     CLIENT = "client"
-
-
-class _MaskPool:
-    """Masks drawn from the OS's random source, 4 KiB at a time.
-
-    RFC 6455 §5.3 asks for unpredictable masks; reading ``os.urandom`` once per frame
-    would cost a system call per message, so masks are sliced from a larger read.
-    """
-
-    __slots__ = ("_pool", "_pos")
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._pos = 0
-
-    def __call__(self) -> bytes:
-        pos = self._pos
-        if pos + 4 > len(self._pool):
-            self._pool = os.urandom(4096)
-            pos = 0
-        self._pos = pos + 4
-        return self._pool[pos : pos + 4]
-
-
-random_mask: Callable[[], bytes] = _MaskPool()
-
-_utf8_decoder = codecs.getincrementaldecoder("utf-8")
-
-
-def _pending_utf8_is_invalid(decoder: codecs.IncrementalDecoder) -> bool:
-    """Tell whether the bytes a decoder holds back can no longer become valid UTF-8.
-
-    CPython's decoder rejects most bad prefixes at once, but keeps ``ED A0``-``ED BF``
-    (the start of a UTF-16 surrogate) until the third byte. RFC 6455 §8.1 wants the
-    connection failed as soon as the text is known to be invalid.
-    """
-    pending = decoder.getstate()[0]
-    return len(pending) >= 2 and pending[0] == 0xED and pending[1] > 0x9F
 
 
 class Protocol:
@@ -168,6 +139,11 @@ class Protocol:
         logger: where frames are logged at DEBUG level; ``None`` for
             :func:`default_logger`.
     """
+
+    #: Whether runs of whole, simple data frames go through the C fast path (when the
+    #: extension is in use). Set it False on an instance to parse with the general
+    #: Python parser only: both give the same events and bytes (the tests compare them).
+    use_speedups: bool = _parse_frames is not None
 
     # Slots: a server holds one protocol per connection, and with this many attributes an
     # instance dictionary would cost about a kilobyte more each. Subclasses keep a
@@ -260,7 +236,7 @@ class Protocol:
         self._expect_mask = 0x80 if side is Side.SERVER else 0
         self._rsv_allowed = 0
         self._compressing_ext: Extension | None = None
-        self._configure_extensions()
+        self._rsv_allowed = rsv_bits(self.extensions)
 
         # Message being received.
         self._msg_text: bool | None = None
@@ -270,7 +246,9 @@ class Protocol:
         self.max_fragments = max_fragments
         self._msg_compressed = False
         self._decoder: codecs.IncrementalDecoder | None = None
-        # Text frame being received piece by piece: [fin, mask, remaining, offset].
+        # Frame being received piece by piece: a text frame (validated as it arrives)
+        # or a large payload (unmasked into its own buffer as it arrives):
+        # [fin, mask, remaining, offset, payload buffer or None for text, opcode, rsv].
         self._partial: list[Any] | None = None
 
         # Message being sent in fragments: its opcode (TEXT or BINARY) until its last frame.
@@ -280,17 +258,10 @@ class Protocol:
 
     # -- extensions -------------------------------------------------------------------
 
-    def _configure_extensions(self) -> None:
-        allowed = 0
-        for extension in self.extensions:
-            allowed |= (0x40 if extension.rsv1 else 0) | (0x20 if extension.rsv2 else 0)
-            allowed |= 0x10 if extension.rsv3 else 0
-        self._rsv_allowed = allowed
-
     def set_extensions(self, extensions: Sequence[Extension]) -> None:
         """Install the extensions negotiated in the handshake; call before OPEN."""
         self.extensions = list(extensions)
-        self._configure_extensions()
+        self._rsv_allowed = rsv_bits(self.extensions)
 
     # -- output -----------------------------------------------------------------------
 
@@ -333,6 +304,12 @@ class Protocol:
             self.handle_pending()
         if self._discard or self.state is State.CLOSED:
             return
+        partial = self._partial
+        if partial is not None and partial[4] is not None:
+            # A large payload in progress: unmask straight into its buffer.
+            data = self._fill_payload(partial, data)
+            if not data or self._discard:
+                return
         self._buf += data
         if self.state is State.CONNECTING:
             self._receive_handshake()
@@ -367,6 +344,8 @@ class Protocol:
         n = len(buf)
         pos = 0
         expect_mask = self._expect_mask
+        fast = _parse_frames if self.use_speedups and not self._debug else None
+        max_size = -1 if self.max_size is None else self.max_size
         try:
             while not self._discard:
                 if self._partial is not None:
@@ -374,6 +353,12 @@ class Protocol:
                     if self._partial is not None:
                         break
                     continue
+                if fast is not None and self._msg_text is None:
+                    # Whole, simple data frames, up to one the general parser must see.
+                    end: int = fast(buf, pos, expect_mask, max_size, Message, self._events)
+                    if end != pos:
+                        pos = end
+                        self._msg_frames = 1
                 if n - pos < 2:
                     break
                 b0 = buf[pos]
@@ -410,7 +395,9 @@ class Protocol:
                 fin = b0 & 0x80
                 rsv = b0 & 0x70
                 if opcode & 0x08:
-                    if not self._check_control(opcode, fin, rsv, length):
+                    problem = control_frame_error(opcode, fin, rsv, length)
+                    if problem is not None:
+                        self._fail(CloseCode.PROTOCOL_ERROR, problem)
                         break
                 elif not self._check_data(opcode, rsv, length):
                     break
@@ -423,7 +410,13 @@ class Protocol:
                             # Validate text as it arrives rather than when it ends.
                             self._begin_message(opcode, rsv)
                             self._msg_size += length
-                            self._partial = [fin, mask, length, 0]
+                            self._partial = [fin, mask, length, 0, None, opcode, rsv]
+                            pos = start
+                            continue
+                        if length >= _JOIN_LIMIT and (n - start) * _PREALLOCATE_RATIO >= length:
+                            # One buffer for the whole payload, filled as it arrives.
+                            large = PayloadBuffer(length, mask)
+                            self._partial = [fin, mask, length, 0, large, opcode, rsv]
                             pos = start
                             continue
                     break
@@ -450,18 +443,6 @@ class Protocol:
                 self._buf = bytearray()
             elif pos:
                 del buf[:pos]
-
-    def _check_control(self, opcode: int, fin: int, rsv: int, length: int) -> bool:
-        if opcode > _PONG:
-            return self._fail(CloseCode.PROTOCOL_ERROR, f"invalid opcode {opcode:#x}")
-        if rsv:
-            return self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
-        # RFC 6455 §5.5: control frames are never fragmented and carry at most 125 bytes.
-        if not fin:
-            return self._fail(CloseCode.PROTOCOL_ERROR, "fragmented control frame")
-        if length > MAX_CONTROL_PAYLOAD:
-            return self._fail(CloseCode.PROTOCOL_ERROR, "control frame too long")
-        return True
 
     def _check_data(self, opcode: int, rsv: int, length: int) -> bool:
         if opcode > _BINARY:
@@ -515,13 +496,20 @@ class Protocol:
         self._decoder = None
 
     def _continue_partial(self, pos: int) -> int:
+        """Take the bytes of the frame in progress from ``self._buf[pos:]``."""
         partial = self._partial
         assert partial is not None
-        fin, mask, remaining, offset = partial
+        fin, mask, remaining, offset, large = partial[:5]
         buf = self._buf
-        take = min(len(buf) - pos, remaining)
+        take: int = min(len(buf) - pos, remaining)
         if take == 0 and remaining:
             return pos
+        if large is not None:
+            with memoryview(buf) as view:
+                piece = view[pos : pos + take]
+                self._fill_payload(partial, piece)
+                piece.release()
+            return pos + take
         chunk = bytes(buf[pos : pos + take])
         if mask is not None and take:
             chunk = apply_mask(chunk, mask, offset)
@@ -534,16 +522,33 @@ class Protocol:
         self._add_text(chunk, bool(fin) and remaining == 0)
         return pos
 
+    def _fill_payload(
+        self, partial: list[Any], data: bytes | bytearray | memoryview
+    ) -> bytes | bytearray | memoryview:
+        """Unmask ``data`` into the large payload in progress; return what follows it.
+
+        A complete payload is handled as if the frame had arrived whole.
+        """
+        large: PayloadBuffer = partial[4]
+        rest = large.fill(data)
+        if large.remaining:
+            return b""
+        self._partial = None
+        opcode = partial[5]
+        self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
+        self._handle_data(opcode, partial[0], partial[6], large.payload())
+        return rest
+
     def _add_text(self, data: bytes, final: bool) -> None:
         decoder = self._decoder
         if decoder is None:
-            decoder = self._decoder = _utf8_decoder()
+            decoder = self._decoder = new_decoder()
         try:
             text = decoder.decode(data, final)
         except UnicodeDecodeError:
             self._fail(CloseCode.INVALID_DATA, "invalid utf-8 in text message")
             return
-        if not final and _pending_utf8_is_invalid(decoder):
+        if not final and pending_is_invalid(decoder):
             self._fail(CloseCode.INVALID_DATA, "invalid utf-8 in text message")
             return
         self._msg_parts.append(text)
@@ -599,11 +604,9 @@ class Protocol:
         frame = Frame(
             Opcode(opcode), payload, bool(fin), bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10)
         )
-        max_size = self.max_size
+        remaining = None if self.max_size is None else self.max_size - self._msg_size
         try:
-            for extension in reversed(self.extensions):
-                remaining = None if max_size is None else max_size - self._msg_size
-                frame = extension.decode(frame, max_size=remaining)
+            frame = decode_frame(self.extensions, frame, remaining)
         except PayloadTooBig as exc:
             self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
             return b""
@@ -782,24 +785,31 @@ class Protocol:
         first = (0x80 if fin else 0) | rsv | opcode
         if self._debug:
             self.logger.debug("> %s%s %r", Opcode(opcode).name, "" if fin else " (more)", data[:80])
-        if self._expect_mask:
-            header = encode_header(first, len(data), None)
-        else:
-            mask = self._make_mask()
-            header = encode_header(first, len(data), mask)
-            if data:
-                data = apply_mask(data, mask)
+        mask = None if self._expect_mask else self._make_mask()
         if len(data) < _JOIN_LIMIT:
-            self._out.append(header + data)
+            self._out.append(pack_frame(first, data, mask))
         else:
-            self._out.append(header)
-            self._out.append(data)
+            self._out.append(encode_header(first, len(data), mask))
+            self._out.append(data if mask is None else apply_mask(data, mask))
 
     def _check_open(self) -> None:
         if self.state is not State.OPEN:
             raise InvalidState(f"connection is {self.state.name.lower()}")
 
     def _send_data(self, opcode: int, data: bytes, fin: bool, compress: bool | None) -> None:
+        if (
+            fin
+            and opcode
+            and self.state is _OPEN
+            and not self._send_fragmenting
+            and not self.extensions
+            and not self._debug
+            and len(data) < _JOIN_LIMIT
+        ):
+            # The per-message path: a whole message in one frame, built in one step.
+            mask = None if self._expect_mask else self._make_mask()
+            self._out.append(pack_frame(0x80 | opcode, data, mask))
+            return
         self._check_open()
         if opcode == Opcode.CONT:
             if not self._send_fragmenting:
@@ -812,9 +822,7 @@ class Protocol:
         elif fin:
             self._send_opcode = None
         if self.extensions:
-            frame = Frame(Opcode(opcode), data, fin)
-            for extension in self.extensions:
-                frame = extension.encode(frame, compress=compress)
+            frame = encode_frame(self.extensions, Frame(Opcode(opcode), data, fin), compress)
             rsv = (0x40 if frame.rsv1 else 0) | (0x20 if frame.rsv2 else 0)
             rsv |= 0x10 if frame.rsv3 else 0
             self._send_frame(opcode, frame.data, fin, rsv)
@@ -852,22 +860,18 @@ class Protocol:
             InvalidState: the connection is not open.
             ValueError: the payload is too long.
         """
-        self._check_open()
-        if len(data) > MAX_CONTROL_PAYLOAD:
-            raise ValueError(f"ping payload is longer than {MAX_CONTROL_PAYLOAD} bytes")
-        self._send_frame(Opcode.PING, data)
+        self._send_control(Opcode.PING, data)
 
     def send_pong(self, data: bytes = b"") -> None:
-        """Send an unsolicited pong (at most 125 bytes).
+        """Send an unsolicited pong (at most 125 bytes); raises as :meth:`send_ping`."""
+        self._send_control(Opcode.PONG, data)
 
-        Raises:
-            InvalidState: the connection is not open.
-            ValueError: the payload is too long.
-        """
+    def _send_control(self, opcode: Opcode, data: bytes) -> None:
         self._check_open()
         if len(data) > MAX_CONTROL_PAYLOAD:
-            raise ValueError(f"pong payload is longer than {MAX_CONTROL_PAYLOAD} bytes")
-        self._send_frame(Opcode.PONG, data)
+            name = opcode.name.lower()
+            raise ValueError(f"{name} payload is longer than {MAX_CONTROL_PAYLOAD} bytes")
+        self._send_frame(opcode, data)
 
     def send_raw(self, data: bytes) -> None:
         """Queue ``data`` exactly as given, outside the state machine.

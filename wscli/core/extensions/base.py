@@ -20,6 +20,9 @@ __all__ = [
     "Extension",
     "ClientExtensionFactory",
     "ServerExtensionFactory",
+    "rsv_bits",
+    "decode_frame",
+    "encode_frame",
 ]
 
 #: One ``name=value`` (or bare ``name``, value ``None``) parameter of an extension offer.
@@ -68,6 +71,36 @@ class Extension:
     def describe(self) -> str:
         """Return the negotiated parameters as they appeared in the handshake."""
         return self.name
+
+
+def rsv_bits(extensions: Sequence[Extension]) -> int:
+    """Return the RSV bits (as in a frame's first byte) that ``extensions`` may set."""
+    allowed = 0
+    for extension in extensions:
+        allowed |= (0x40 if extension.rsv1 else 0) | (0x20 if extension.rsv2 else 0)
+        allowed |= 0x10 if extension.rsv3 else 0
+    return allowed
+
+
+def decode_frame(extensions: Sequence[Extension], frame: Frame, max_size: int | None) -> Frame:
+    """Undo ``extensions`` on a received data frame, the last negotiated first.
+
+    Args:
+        max_size: how many more payload bytes the message may have; None: no limit.
+
+    Raises:
+        PayloadTooBig, ProtocolError: as :meth:`Extension.decode`.
+    """
+    for extension in reversed(extensions):
+        frame = extension.decode(frame, max_size=max_size)
+    return frame
+
+
+def encode_frame(extensions: Sequence[Extension], frame: Frame, compress: bool | None) -> Frame:
+    """Apply ``extensions`` to a data frame about to be sent, in negotiation order."""
+    for extension in extensions:
+        frame = extension.encode(frame, compress=compress)
+    return frame
 
 
 class ClientExtensionFactory:

@@ -1,0 +1,259 @@
+"""The C fast paths against the pure-Python code they replace: same events, bytes, codes.
+
+``wscli.core._speedups`` parses runs of simple frames (``parse_frames``), builds whole
+frames (``encode_frame``) and fills large payloads in place (``new_payload`` /
+``unmask_into``). Each has a pure-Python counterpart that runs when the extension is
+missing or ``WSCLI_NO_EXTENSIONS=1``; here hypothesis feeds both the same input.
+The protocol-level properties run in every configuration: without the extension they
+compare the general parser with itself, which still checks large payloads against
+small cuts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import Any
+
+import pytest
+from helpers import PEER_MASK, Recorder, build_frame, cut, protocol
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from wscli.core import masking
+from wscli.core.frames import CloseCode, Opcode, _pack_frame_python, pack_frame
+from wscli.core.masking import PayloadBuffer, _unmask_into_python, apply_mask
+from wscli.core.protocol import Protocol, Side
+
+__all__: list[str] = []
+
+C = masking.SPEEDUPS
+needs_c = pytest.mark.skipif(C is None, reason="the C extension is not in use")
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+sides = st.sampled_from([Side.SERVER, Side.CLIENT])
+PATTERN = bytes(range(256)) * 4100  # large payloads are slices of this: fast to generate
+
+
+# -- frames as a peer might send them ---------------------------------------------------
+
+
+@st.composite
+def frames(draw: st.DrawFn, side: Side) -> bytes:
+    """One frame: mostly simple data frames, sometimes anything the parser must refuse."""
+    kind = draw(st.sampled_from(["binary", "text", "text", "large", "control", "odd"]))
+    right_mask = PEER_MASK if side is Side.SERVER else None
+    if kind == "binary":
+        return build_frame(Opcode.BINARY, draw(st.binary(max_size=300)), mask=right_mask)
+    if kind == "text":
+        text = draw(
+            st.one_of(
+                st.text(max_size=60).map(str.encode),
+                st.sampled_from([b"\xed\xa0\x80", b"\xc0\xaf", b"ok\xf4\x90\x80\x80", b"\xe2"]),
+            )
+        )
+        return build_frame(Opcode.TEXT, text, mask=right_mask)
+    if kind == "large":
+        start = draw(st.integers(0, 255))
+        size = draw(st.sampled_from([65535, 65536, 70000, 131072]))
+        opcode = draw(st.sampled_from([Opcode.BINARY, Opcode.BINARY, Opcode.TEXT]))
+        payload = PATTERN[start : start + size]
+        if opcode == Opcode.TEXT:
+            payload = payload.translate(bytes(range(128)) * 2)  # ASCII: valid UTF-8
+        return build_frame(opcode, payload, mask=right_mask)
+    if kind == "control":
+        opcode = draw(st.sampled_from([Opcode.PING, Opcode.PONG, Opcode.CLOSE]))
+        payload = b"\x03\xe8bye" if opcode == Opcode.CLOSE else draw(st.binary(max_size=20))
+        return build_frame(opcode, payload, mask=right_mask)
+    # Odd: fragments, reserved bits, the wrong mask bit, bad opcodes, odd lengths.
+    wrong_mask = None if right_mask is not None else PEER_MASK
+    return build_frame(
+        draw(st.integers(0, 15)),
+        draw(st.binary(max_size=40)),
+        fin=draw(st.booleans()),
+        rsv1=draw(st.sampled_from([False, False, True])),
+        mask=draw(st.sampled_from([right_mask, right_mask, wrong_mask])),
+        length_bits=draw(st.sampled_from([None, None, 16, 64])),
+    )
+
+
+def run(side: Side, pieces: list[bytes], *, fast: bool, **options: Any) -> Recorder:
+    proto = protocol(side, **options)
+    proto.use_speedups = fast
+    recorder = Recorder(proto).receive_pieces(pieces)
+    return recorder
+
+
+def outcome(recorder: Recorder) -> tuple[Any, ...]:
+    proto = recorder.proto
+    error = None if proto.error is None else (type(proto.error), proto.error.code)
+    return recorder.events, recorder.out, error, proto.close_sent, proto.state
+
+
+@given(side=sides, data=st.data())
+@FUZZ
+def test_fast_parser_matches_general_parser(side: Side, data: st.DataObject) -> None:
+    wire = b"".join(data.draw(st.lists(frames(side), max_size=8)))
+    offsets = data.draw(st.lists(st.integers(0, len(wire)), max_size=4))
+    max_size = data.draw(st.sampled_from([None, 100, 70000, 1 << 20]))
+    pieces = cut(wire, offsets)
+    fast = run(side, pieces, fast=True, max_size=max_size)
+    general = run(side, pieces, fast=False, max_size=max_size)
+    assert outcome(fast) == outcome(general)
+    # And cutting differently changes nothing (large payloads filled piece by piece).
+    whole = run(side, [wire], fast=True, max_size=max_size)
+    assert outcome(whole) == outcome(fast)
+
+
+@pytest.mark.parametrize("side", [Side.SERVER, Side.CLIENT])
+def test_invalid_text_after_valid_frames_fails_with_1007_either_way(side: Side) -> None:
+    mask = PEER_MASK if side is Side.SERVER else None
+    wire = (
+        build_frame(Opcode.TEXT, b"fine", mask=mask)
+        + build_frame(Opcode.BINARY, b"\x00\x01", mask=mask)
+        + build_frame(Opcode.TEXT, b"bad \xc0\xaf", mask=mask)
+        + build_frame(Opcode.TEXT, b"never read", mask=mask)
+    )
+    for fast in (True, False):
+        recorder = run(side, [wire], fast=fast)
+        assert [event.data for event in recorder.events[:2]] == ["fine", b"\x00\x01"]
+        assert recorder.proto.error is not None
+        assert recorder.proto.error.code == CloseCode.INVALID_DATA
+
+
+def test_large_payload_is_handed_out_as_bytes_without_the_receive_buffer() -> None:
+    payload = PATTERN[:200000]
+    wire = build_frame(Opcode.BINARY, payload, mask=PEER_MASK)
+    recorder = run(Side.SERVER, cut(wire, [30000, 90000, 150000]), fast=True)
+    [message] = recorder.events
+    assert type(message.data) is bytes
+    assert message.data == payload
+
+
+def test_large_payload_buffer_is_reserved_only_once_an_eighth_arrived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A header alone must not make the protocol reserve what it announces: a peer could
+    # otherwise reserve max_size per connection with 14 bytes.
+    reserved: list[int] = []
+    original = masking.new_payload
+
+    def recording(size: int) -> Any:
+        reserved.append(size)
+        return original(size)
+
+    monkeypatch.setattr(masking, "new_payload", recording)
+    payload = PATTERN[: 1 << 20]
+    wire = build_frame(Opcode.BINARY, payload, mask=PEER_MASK)
+    proto = protocol(Side.SERVER)
+    proto.receive_data(wire[:1000])
+    proto.receive_data(wire[1000:100000])
+    assert reserved == []
+    proto.receive_data(wire[100000:140000])  # past 1/8 of the payload
+    assert reserved == [1 << 20]
+    proto.receive_data(wire[140000:])
+    [message] = proto.events_received()
+    assert message.data == payload
+
+
+# -- the primitives ------------------------------------------------------------------------
+
+
+@given(
+    first=st.integers(0, 255),
+    size=st.one_of(st.integers(0, 300), st.sampled_from([125, 126, 65535, 65536, 70000])),
+    mask=st.one_of(st.none(), st.binary(min_size=4, max_size=4)),
+)
+@FUZZ
+def test_pack_frame_matches_python(first: int, size: int, mask: bytes | None) -> None:
+    data = PATTERN[:size]
+    expected = _pack_frame_python(first, data, mask)
+    assert pack_frame(first, data, mask) == expected
+    if C is not None:
+        assert C.encode_frame(first, memoryview(data), mask) == expected
+
+
+@needs_c
+def test_encode_frame_refuses_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        C.encode_frame(0x82, b"x", b"abc")
+    with pytest.raises(ValueError):
+        _pack_frame_python(0x82, b"x", b"abc")
+    with pytest.raises(ValueError):
+        C.encode_frame(256, b"x", None)
+
+
+@given(
+    size=st.integers(0, 2000),
+    cuts=st.lists(st.integers(0, 2000), max_size=5),
+    mask=st.one_of(st.none(), st.binary(min_size=4, max_size=4)),
+)
+@FUZZ
+def test_payload_buffer_filled_in_pieces_equals_whole(
+    size: int, cuts: list[int], mask: bytes | None
+) -> None:
+    data = PATTERN[:size]
+    large = PayloadBuffer(size, mask)
+    rest = memoryview(b"")
+    for piece in cut(data + b"tail", [min(c, size) for c in cuts] + [size]):
+        rest = large.fill(piece)
+    assert large.remaining == 0
+    assert bytes(rest) in (b"", b"tail")
+    assert large.payload() == (data if mask is None else apply_mask(data, mask))
+
+
+def test_payload_buffer_refuses_to_hand_out_an_incomplete_payload() -> None:
+    large = PayloadBuffer(10, None)
+    large.fill(b"12345")
+    with pytest.raises(ValueError):
+        large.payload()
+
+
+@pytest.mark.parametrize(
+    "unmask_into",
+    [
+        pytest.param(_unmask_into_python, id="python"),
+        pytest.param(getattr(C, "unmask_into", None), id="c", marks=needs_c),
+    ],
+)
+def test_unmask_into_writes_in_place_and_checks_bounds(unmask_into: Any) -> None:
+    dst = bytearray(10)
+    unmask_into(dst, 2, b"\x00\x00\x00\x00\x00", b"\x01\x02\x03\x04", 1)
+    assert dst == bytearray(b"\x00\x00\x02\x03\x04\x01\x02\x00\x00\x00")
+    unmask_into(dst, 7, memoryview(b"abc"), None, 0)
+    assert dst[7:] == b"abc"
+    with pytest.raises(ValueError):
+        unmask_into(dst, 8, b"abc", None, 0)
+    with pytest.raises(ValueError):
+        unmask_into(dst, -1, b"a", None, 0)
+
+
+# -- selection -------------------------------------------------------------------------------
+
+
+def load_masking_copy(monkeypatch: pytest.MonkeyPatch, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, masking.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_extensions_variable_selects_python_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSCLI_NO_EXTENSIONS", "1")
+    module = load_masking_copy(monkeypatch, "_masking_no_extensions")
+    assert module.SPEEDUPS is None
+    assert module.HAVE_SPEEDUPS is False
+    assert module.apply_mask is module._apply_mask_python
+    assert module.new_payload is bytearray
+
+
+def test_missing_extension_selects_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WSCLI_NO_EXTENSIONS", raising=False)
+    monkeypatch.setitem(sys.modules, "wscli.core._speedups", None)
+    module = load_masking_copy(monkeypatch, "_masking_missing")
+    assert module.SPEEDUPS is None and module.unmask_into is module._unmask_into_python
+
+
+def test_protocol_uses_the_fast_parser_exactly_when_the_extension_is_in_use() -> None:
+    assert Protocol.use_speedups is (C is not None)
