@@ -10,11 +10,17 @@ the tree); the load generator is this checkout's. Rounds alternate the order of 
 servers, and the verdict is the median over rounds of each tree's rate divided by the
 first tree's rate in the same round: on a noisy machine, only ratios taken side by side
 mean anything.
+
+``--clients`` turns it around, for a change to the load generator (or to the core's
+parser, which the generator uses): one server (this checkout's) and each tree's
+``wscli.loadgen`` in a process of its own, rounds alternating as above; it also prints
+each tree's client CPU time per message, which the machine's noise disturbs far less.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -46,7 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=_size, default=32)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--clients", action="store_true", help="compare the trees' load generators instead"
+    )
     args = parser.parse_args(argv)
+    if args.clients:
+        _compare_clients(args)
+        return
     servers = []
     try:
         for tree in args.trees:
@@ -91,6 +103,74 @@ def main(argv: list[str] | None = None) -> None:
             assert process.stdin is not None
             process.stdin.close()
             process.wait(10)
+
+
+#: Run in a fresh interpreter whose ``PYTHONPATH`` is one tree: one timed load.
+_CLIENT = """
+import json, resource, sys
+from wscli.loadgen import LoadConfig, Worker
+before = resource.getrusage(resource.RUSAGE_SELF)
+stats = Worker(LoadConfig(**json.loads(sys.argv[1]))).run()
+after = resource.getrusage(resource.RUSAGE_SELF)
+cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+print(json.dumps([stats.messages_per_second, cpu / max(1, stats.received), stats.error_count]))
+"""
+
+
+def _compare_clients(args: argparse.Namespace) -> None:
+    """Each tree's load generator against one server, in alternating rounds."""
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "servers.py"), "wscli"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)),
+        cwd="/",
+    )
+    assert process.stdout is not None and process.stdin is not None
+    port = int(process.stdout.readline())
+    load = {
+        "url": f"ws://127.0.0.1:{port}/",
+        "connections": args.connections,
+        "messages": None,
+        "duration": args.seconds,
+        "size_min": args.size,
+        "size_max": args.size,
+        "pipeline": args.pipeline,
+        "binary": True,
+    }
+    rates: dict[str, list[float]] = {tree: [] for tree in args.trees}
+    cpus: dict[str, list[float]] = {tree: [] for tree in args.trees}
+    try:
+        for round_number in range(args.rounds + 1):  # round 0 warms up
+            shift = round_number % len(args.trees)
+            for tree in args.trees[shift:] + args.trees[:shift]:
+                run = subprocess.run(
+                    [sys.executable, "-c", _CLIENT, json.dumps(load)],
+                    capture_output=True,
+                    text=True,
+                    env=dict(os.environ, PYTHONPATH=os.path.abspath(tree)),
+                    cwd="/",
+                    check=True,
+                )
+                rate, cpu, errors = json.loads(run.stdout.splitlines()[-1])
+                if errors:
+                    raise SystemExit(f"{tree}: {errors} errors")
+                if round_number:
+                    rates[tree].append(rate)
+                    cpus[tree].append(cpu)
+    finally:
+        process.stdin.close()
+        process.wait(10)
+    first = rates[args.trees[0]]
+    for tree in args.trees:
+        ratios = [mine / base for mine, base in zip(rates[tree], first, strict=True)]
+        print(
+            f"{tree}: median {statistics.median(rates[tree]):,.0f} msg/s, "
+            f"x{statistics.median(ratios):.2f} vs {args.trees[0]} "
+            f"(range x{min(ratios):.2f}-x{max(ratios):.2f}), "
+            f"client CPU {statistics.median(cpus[tree]) * 1e6:.2f} us/msg"
+        )
 
 
 if __name__ == "__main__":
