@@ -186,4 +186,5 @@ class _Lines:
 
     def __call__(self, result: Result) -> None:
         evidence = escape_control(result.evidence, keep_newlines=False)
-        self.printer.out(f"{result.grade.value:<4}  {result.category:<11}  {result.name}: {evidence}")
+        grade, category = result.grade.value, result.category
+        self.printer.out(f"{grade:<4}  {category:<11}  {result.name}: {evidence}")

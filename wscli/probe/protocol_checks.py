@@ -112,6 +112,8 @@ def _subprotocol(probe: Probe) -> Callable[[], CheckOutcome]:
         if isinstance(result.error, NegotiationError):
             return Grade.FAIL, f"offered {offered}: {result.error}"
         if result.link is None:
+            if result.error is not None and not _refused(result):
+                return Grade.FAIL, f"offered {offered}: {describe_handshake(result)}"
             grade = Grade.PASS if _refused(result) else Grade.WARN
             return grade, f"offered {offered}: refused, {describe_handshake(result)}"
         protocol = result.protocol.subprotocol if result.protocol is not None else None
@@ -165,6 +167,10 @@ def _learn_echo(probe: Probe) -> CheckOutcome:
         if opcode == Opcode.TEXT and body == payload:
             probe.report.facts["echo"] = True
             return Grade.INFO, "the server echoes messages: framing checks compare the echo"
+    for opcode, body in reply.messages:
+        if opcode == Opcode.TEXT and len(body) == len(payload):
+            probe.report.facts["echo"] = True
+            return Grade.FAIL, f"the echo of {excerpt(payload)} came back as {excerpt(body)}"
     probe.report.facts["echo"] = False
     if reply.ended:
         return Grade.FAIL, f"a 25-byte text message: {reply.describe_end()}"
@@ -188,7 +194,7 @@ def _roundtrip(
         link.send(wire + masked(Opcode.PING, token))
         reply = probe.collect(
             link,
-            lambda r: token in r.pongs and (not echoes or any(b == payload for _, b in r.messages)),
+            lambda r: token in r.pongs and (not echoes or bool(r.messages)),
         )
         if not reply.ended and middle not in reply.pongs:
             probe.drop_main()
@@ -202,7 +208,10 @@ def _roundtrip(
         if any(body == payload for _, body in reply.messages):
             return Grade.PASS, f"echoed, {len(payload)} bytes identical"
         if reply.messages:
-            return Grade.FAIL, f"echo differs: {excerpt(reply.messages[-1][1])}"
+            body = reply.messages[-1][1]
+            at = len(os.path.commonprefix([body, payload]))
+            where = f"byte {at}" if at < min(len(body), len(payload)) else f"length {len(body)}"
+            return Grade.FAIL, f"the echo differs from the {len(payload)} bytes sent at {where}"
         return Grade.FAIL, f"no echo within {probe.settings.timeout:g} s"
     if token in reply.pongs:
         return Grade.PASS, "accepted (the ping sent after it was answered)"

@@ -47,16 +47,17 @@ class Grade(enum.Enum):
 
 
 def excerpt(value: str | bytes | None, limit: int = 60) -> str:
-    """A short ``repr``-like rendering of peer data for evidence lines."""
+    """A short rendering of peer data for evidence: quoted text, or hex for binary."""
     if value is None:
         return "none"
     if isinstance(value, bytes):
-        text = value[:limit].decode("utf-8", "backslashreplace")
-        more = len(value) > limit
-    else:
-        text = value[:limit]
-        more = len(value) > limit
-    return repr(text) + ("…" if more else "")
+        try:
+            value = value.decode()
+        except UnicodeDecodeError:
+            more = "…" if len(value) > limit // 2 else ""
+            return f"0x{value[: limit // 2].hex()}{more}"
+    more = "…" if len(value) > limit else ""
+    return repr(value[:limit]) + more
 
 
 @dataclass(frozen=True)
