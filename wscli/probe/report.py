@@ -52,10 +52,11 @@ def excerpt(value: str | bytes | None, limit: int = 60) -> str:
         return "none"
     if isinstance(value, bytes):
         try:
-            value = value.decode()
+            text = value.decode()
         except UnicodeDecodeError:
             more = "…" if len(value) > limit // 2 else ""
             return f"0x{value[: limit // 2].hex()}{more}"
+        value = text
     more = "…" if len(value) > limit else ""
     return repr(value[:limit]) + more
 
