@@ -8,11 +8,11 @@ when one did, 3 when the server cannot be reached and 4 when it refuses the upgr
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
+from ..core.sync.tls import client_ssl_context
 from ..core.uri import parse_uri
 from ..escape import escape_control
 from ..exitcodes import ExitStatus
@@ -20,12 +20,12 @@ from ..output import Printer
 from ..params import (
     DURATION,
     Size,
-    client_ssl_context,
     header_option,
     json_option,
     no_color_option,
     subprotocol_option,
     tls_options,
+    warn_no_check,
 )
 from ..probe import CATEGORIES, Grade, Result, Settings, Target, run
 
@@ -124,7 +124,7 @@ def command(
     passphrase: str | None,
     no_check: bool,
     sni: str | None,
-) -> None:
+) -> ExitStatus:
     """Check a WebSocket server's conformance, limits and security.
 
     Opens at most --max-connections short connections, one at a time, and grades
@@ -137,12 +137,11 @@ def command(
         raise click.BadParameter("probe speaks TCP only", param_hint="URL")
     context = None
     if uri.secure:
-        context = client_ssl_context(ca, cert, key, passphrase, no_check)
+        context = client_ssl_context(
+            ca=ca, cert=cert, key=key, passphrase=passphrase, reject_unauthorized=not no_check
+        )
         if no_check:
-            click.echo(
-                "wscli: warning: -n/--no-check: the server's certificate is not checked",
-                err=True,
-            )
+            warn_no_check()
     if timeout <= 0:
         raise click.BadParameter("must be more than 0", param_hint="--timeout")
     target = Target(
@@ -175,7 +174,7 @@ def command(
             f"{uri}: {summary or 'no checks'}; {report.connections} connections, "
             f"{data['time_ms'] / 1e3:.1f} s"
         )
-    sys.exit(ExitStatus.CHECK_FAILED if report.failed else ExitStatus.OK)
+    return ExitStatus.CHECK_FAILED if report.failed else ExitStatus.OK
 
 
 class _Lines:
