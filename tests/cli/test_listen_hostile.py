@@ -177,3 +177,22 @@ def test_a_client_that_never_reads_does_not_stall_stdin_fan_out() -> None:
         stuck.close()
     finally:
         reap(process)
+
+
+def test_a_failed_tls_handshake_is_logged_in_one_line(tmp_path: object) -> None:
+    trustme = pytest.importorskip("trustme")
+    cert = f"{tmp_path}/server.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(cert)
+    from .conftest import free_port
+
+    port = free_port()
+    process = wscli_process("listen", "--port", str(port), "--tls-cert", cert)
+    try:
+        assert process.stderr is not None
+        assert b"listening on wss://" in readline_within(process.stderr)
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP to a wss:// port
+            line = readline_within(process.stderr).decode()
+    finally:
+        reap(process)
+    assert line.startswith("refused 127.0.0.1:") and "tls handshake failed" in line, line

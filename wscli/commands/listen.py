@@ -121,9 +121,17 @@ class ListenSession:
         if headers:
             server.on("headers", lambda response_headers, request: response_headers.update(headers))
         server.on("connection", self._on_connection)
+        server.on("tls_client_error", self._tls_failed)
         self.server = server
         self.printer.notice(f"listening on {server.url}{self.policy.path or ''}")
         return server
+
+    def _tls_failed(self, error: BaseException, address: Any) -> None:
+        """Reactor thread: a client's TLS handshake failed (one line, like a refusal)."""
+        from ..exitcodes import describe_error
+
+        line = f"refused {format_address(address)}: tls handshake failed: {describe_error(error)}"
+        self.printer.notice(line, style="yellow")
 
     def _refused(self, info: Any, refusal: Refusal) -> None:
         """Reactor thread: one line for every refused upgrade, whatever the verbosity."""
