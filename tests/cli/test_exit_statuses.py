@@ -282,3 +282,32 @@ def test_refusal_shows_status_escaped_body_and_with_show_handshake_the_request()
     assert "< HTTP/1.1 403 Forbidden" in result.stderr
     assert "origin \\x1b]0;x\\x07 is not allowed" in result.stderr
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+
+
+def test_timeout_against_a_server_stalled_mid_frame_ends_the_run() -> None:
+    import time
+
+    def half_a_frame(conn: socket.socket) -> None:
+        conn.sendall(b"\x81\x7e\x10")  # a text frame header cut short, then nothing
+        stall(conn)
+
+    with raw_server(handshake_then(half_a_frame)) as port:
+        started = time.monotonic()
+        result = run_cli("connect", "-t", "0.5s", "-w", "-1", f"ws://127.0.0.1:{port}")
+        elapsed = time.monotonic() - started
+    assert result.status == 5, result.stderr
+    assert "never answered the close" in result.stderr
+    assert elapsed < DEAD_CONNECTION_BOUND
+
+
+def test_a_hostile_reason_phrase_is_escaped_in_the_error_line() -> None:
+    def refuse(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 403 No\x1b]0;owned\x07 \xc2\x9b2J\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+
+    with raw_server(refuse) as port:
+        result = run_cli("connect", "-x", "hi", f"ws://127.0.0.1:{port}")
+    assert result.status in (4, 1), result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\x9b" not in result.stderr
