@@ -369,3 +369,17 @@ def test_send_callback_reports_a_peer_too_slow_for_a_listener_instead_of_raising
         server.close(timeout=TIMEOUT)
     assert kind == "reported", error
     assert isinstance(error, wscli.ConnectionClosedError)
+
+
+def test_refused_connection_is_the_same_connect_failed_on_error_event_and_from_connect() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{probe.getsockname()[1]}/"  # bound, not listening: refused
+        with pytest.raises(wscli.ConnectFailed) as raised:
+            wscli.connect(url, open_timeout=TIMEOUT)
+        errors: queue.Queue[BaseException] = queue.Queue()
+        ws = wscli.WebSocket(url, open_timeout=TIMEOUT)
+        ws.on("error", errors.put)
+        error = errors.get(timeout=TIMEOUT)
+    assert type(error) is type(raised.value) is wscli.ConnectFailed
+    assert str(error) == str(raised.value)
