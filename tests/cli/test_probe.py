@@ -110,7 +110,7 @@ def test_the_correct_raw_server_passes_everything_it_implements() -> None:
 def test_each_fault_is_caught(fault: str, category: str, check: str, words: str) -> None:
     with raw_server(**{fault: True}) as server:
         status, report = probe_json(
-            server.url, "--only", category, "--timeout", "1s", "--max-time", "5s"
+            server.url, "--only", category, "--timeout", "0.6s", "--max-time", "4s"
         )
     assert status == 6
     assert grades(report)[(category, check)] == "FAIL"

@@ -140,6 +140,8 @@ class Link:
         self.bytes_read = len(leftover)
         self.extensions = list(extensions)
         self.closed = False
+        #: Whether a close frame went out (then :meth:`close` sends none).
+        self.close_sent = False
         #: Pings the server sent (answered automatically), by payload.
         self.server_pings: list[bytes] = []
 
@@ -157,6 +159,8 @@ class Link:
     def send_frame(self, opcode: int, payload: bytes = b"", **options: object) -> bool:
         """Craft and send one frame, masked by default (this is a client)."""
         options.setdefault("mask", os.urandom(4))
+        if opcode == Opcode.CLOSE:
+            self.close_sent = True
         return self.send(craft_frame(opcode, payload, **options))  # type: ignore[arg-type]
 
     def next_frame(self, deadline: float) -> RawFrame | _Marker:
@@ -198,7 +202,16 @@ class Link:
             self.reader.feed(data)
 
     def close(self) -> None:
-        """Close the socket (idempotent)."""
+        """Say goodbye (a close frame, not waited for) and close the socket; idempotent.
+
+        The close frame keeps the probe gentle: a server that logs every connection
+        lost without one is not flooded with errors by a probe run.
+        """
+        if not self.closed and not self.close_sent:
+            self.close_sent = True
+            with contextlib.suppress(OSError, ValueError):
+                self.sock.settimeout(0.1)
+                self.sock.sendall(craft_frame(Opcode.CLOSE, b"\x03\xe8", mask=os.urandom(4)))
         self.closed = True
         with contextlib.suppress(OSError):
             self.sock.close()
