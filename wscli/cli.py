@@ -54,6 +54,7 @@ EPILOG = f"""{EXIT_STATUS_HELP}
 Examples:
   wscli connect wss://echo.websocket.org
   wscli listen --port 8080 --echo
+  wscli probe ws://localhost:8080
   seq 3 | wscli connect ws://localhost:8080 | tee replies.txt
 """
 
@@ -68,7 +69,7 @@ Examples:
 @click.option("-v", "--verbose", count=True, help="-v: handshakes and events; -vv: every frame.")
 @click.pass_context
 def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
-    """A WebSocket toolkit: connect, listen, ping and benchmark from the terminal."""
+    """A WebSocket toolkit: connect, listen, ping, probe and benchmark from the terminal."""
     ctx.ensure_object(dict)
     ctx.obj["traceback"] = traceback
     ctx.obj["verbose"] = verbose

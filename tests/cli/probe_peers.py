@@ -50,6 +50,7 @@ class Faults:
     huge_frame: bool = False  #: announces a 1 TiB frame once open
     never_answer: bool = False  #: accepts TCP, never answers the upgrade
     refuse: bool = False  #: answers every upgrade with 403
+    garbage: bool = False  #: answers the upgrade with bytes that are not HTTP
     evil_reason: bool = False  #: close reasons carry terminal escapes and a line break
 
 
@@ -145,6 +146,9 @@ class RawServer:
         faults = self.faults
         key = headers.get("sec-websocket-key", "")
         version = headers.get("sec-websocket-version", "")
+        if faults.garbage:
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\x00\xff\r\n\r\n")
+            return False
         if faults.refuse or len(headers.get("x-wscli-probe-padding", "")) > 8192:
             conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
             return False

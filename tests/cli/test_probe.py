@@ -159,6 +159,10 @@ def test_cannot_connect_is_status_3_and_refusal_status_4() -> None:
         run = run_cli("probe", server.url)
     assert run.status == 4
     assert "403" in run.stderr
+    with raw_server(garbage=True) as server:
+        run = run_cli("probe", server.url)
+    assert run.status == 4
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
 
 
 def test_peer_text_is_escaped_and_stays_on_its_line() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..core.exceptions import ConnectFailed, InvalidStatus
+from ..core.exceptions import ConnectFailed, HandshakeError, InvalidStatus
 from .more_checks import compression, limits, security
 from .protocol_checks import baseline, close, framing, handshake_checks, ping, validation
 from .report import CATEGORIES, Grade, Report, Result
@@ -35,12 +35,15 @@ def run(
     Raises:
         ConnectFailed: the server cannot be reached, or does not answer the upgrade.
         InvalidStatus: the server refused the first, ordinary upgrade.
+        HandshakeError: the server's answer to it is not HTTP.
     """
     report = Report(str(target.uri), listener=listener)
     probe = Probe(target, settings, report)
     try:
         first = baseline(probe)
         if first.response is None:
+            if isinstance(first.error, HandshakeError):
+                raise first.error  # not HTTP at all: status 4, with what was wrong
             if first.timed_out:
                 raise ConnectFailed(f"no answer to the upgrade within {settings.timeout:g} s")
             raise ConnectFailed(f"the server closed the connection: {first.error or 'no answer'}")
