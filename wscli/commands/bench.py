@@ -12,7 +12,6 @@ so ``wscli bench`` alone shows what the stack does on this machine.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -199,7 +198,7 @@ def command(
     no_check: bool,
     as_json: bool,
     no_color: bool,
-) -> None:
+) -> int:
     """Load-test the echo server at URL; without URL, an embedded wscli echo server.
 
     Each connection sends messages and checks that each echo is exactly what it sent.
@@ -267,7 +266,7 @@ def command(
         if server is not None:
             server.close()
     _report(config, stats, printer, embedded=server is not None)
-    sys.exit(_status(stats))
+    return _status(stats)
 
 
 def _run(config: LoadConfig, printer: Printer) -> Stats:
