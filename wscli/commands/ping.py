@@ -17,6 +17,7 @@ Exit status follows ping(8), not the other commands: 0 when at least one reply c
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import queue
 import ssl
@@ -29,6 +30,7 @@ import click
 from ..core import ConnectionClosed, WebSocket
 from ..core.frames import MAX_CONTROL_PAYLOAD
 from ..core.sync.net import default_ssl_context
+from ..escape import is_terminal
 from ..exitcodes import describe_error
 from ..histogram import Histogram
 from ..output import Printer
@@ -45,8 +47,12 @@ from ..params import (
     subprotocols_callback,
     tls_options,
 )
+from ..sparkline import sparkline
 
 __all__ = ["command", "PingStats", "ping_payload"]
+
+#: Round trips the summary's sparkline shows (the latest ones).
+SPARKLINE_WIDTH = 60
 
 #: RFC 6455 §5.5: a control frame carries at most 125 bytes.
 MAX_PING_SIZE = MAX_CONTROL_PAYLOAD
@@ -75,6 +81,11 @@ class PingStats:
     received: int = 0
     latency: Histogram = field(default_factory=Histogram)
     started: float = field(default_factory=time.monotonic)
+    #: The latest round trips in seconds, ``None`` for a ping lost to its timeout;
+    #: bounded, so a run that lasts days keeps the same few numbers.
+    recent: collections.deque[float | None] = field(
+        default_factory=lambda: collections.deque(maxlen=SPARKLINE_WIDTH)
+    )
 
     @property
     def lost(self) -> int:
@@ -452,6 +463,7 @@ class _PingRun:
     def _answered(self, seq: int, latency: float) -> None:
         self.stats.received += 1
         self.stats.latency.record(latency)
+        self.stats.recent.append(latency)
         if self.quiet:
             return
         if self.printer.as_json:
@@ -468,6 +480,8 @@ class _PingRun:
             sent, _ = self.outstanding[seq]
             if force or now - sent >= self.timeout:
                 del self.outstanding[seq]
+                if not force:
+                    self.stats.recent.append(None)
                 if self.quiet or force:
                     continue
                 if self.printer.as_json:
@@ -497,11 +511,16 @@ class _PingRun:
                 + "/".join(_format_ms(v) for v in (h.min, h.mean, h.max, h.mdev))
                 + " ms"
             )
-            self._line(
+            line = (
                 "rtt p50/p90/p99 = "
                 + "/".join(_format_ms(h.percentile(p)) for p in (50, 90, 99))
                 + " ms"
             )
+            if len(stats.recent) > 1 and is_terminal(self.printer.stdout):
+                # A picture of the latest round trips (· for a lost ping): for people
+                # at a terminal, never for scripts that parse the summary.
+                line += "  " + sparkline(list(stats.recent))
+            self._line(line)
 
 
 def _warm_up() -> None:
