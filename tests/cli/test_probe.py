@@ -191,3 +191,13 @@ def test_an_unknown_category_is_a_usage_error(option: str) -> None:
     run = run_cli("probe", "ws://127.0.0.1:9/", option, "handshake,nonsense")
     assert run.status == 2
     assert "nonsense" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--timeout", "0"), ("--max-time", "0"), ("--max-probe-size", "1KiB")],
+)
+def test_bounds_that_leave_no_room_are_usage_errors(option: str, value: str) -> None:
+    run = run_cli("probe", "ws://127.0.0.1:9/", option, value)
+    assert run.status == 2
+    assert option in run.stderr

@@ -29,7 +29,10 @@ from ..params import (
 )
 from ..probe import CATEGORIES, Grade, Result, Settings, Target, run
 
-__all__ = ["command"]
+__all__ = ["command", "MIN_PROBE_SIZE"]
+
+#: The smallest --max-probe-size: the framing checks' largest message, plus room.
+MIN_PROBE_SIZE = 65536
 
 EPILOG = f"""\b
 Exit status: 0 no check failed, 6 a check failed, 2 usage error, 3 cannot connect
@@ -142,8 +145,12 @@ def command(
         )
         if no_check:
             warn_no_check()
-    if timeout <= 0:
-        raise click.BadParameter("must be more than 0", param_hint="--timeout")
+    for value, hint in ((timeout, "--timeout"), (max_time, "--max-time")):
+        if value <= 0:
+            raise click.BadParameter("must be more than 0", param_hint=hint)
+    if max_probe_size < MIN_PROBE_SIZE:
+        # The framing checks send (and read back) 65,536-byte messages.
+        raise click.BadParameter("must be at least 64KiB", param_hint="--max-probe-size")
     target = Target(
         uri,
         headers=list(headers),

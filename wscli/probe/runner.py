@@ -63,6 +63,7 @@ class Reply:
     eof: bool = False
     timed_out: bool = False
     odd: list[str] = field(default_factory=list)  #: frames the server should not send
+    send_failed: bool = False  #: what the probe sent did not all go out
     elapsed: float = 0.0
 
     @property
@@ -79,6 +80,8 @@ class Reply:
             reason = self.close.payload[2:]
             text = f"close {code} ({close_code_name(code)})"
             return text + (f" {excerpt(reason, 40)}" if reason else "")
+        if self.send_failed:
+            return "the server stopped reading (a write did not finish in time)"
         if self.eof:
             return "TCP closed without a close frame"
         return "nothing"
@@ -261,7 +264,9 @@ class Probe:
             return not echoes or bool(reply.messages)
 
         reply = self.collect(link, done, timeout=timeout)
-        if not sent and not reply.ended:
+        if link.send_failed:
+            reply.eof = reply.send_failed = True
+        elif not sent and not reply.ended:
             reply.eof = True
         return reply, token
 

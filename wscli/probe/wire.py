@@ -142,6 +142,8 @@ class Link:
         self.closed = False
         #: Whether a close frame went out (then :meth:`close` sends none).
         self.close_sent = False
+        #: Whether a write failed (the server stopped reading, or went away).
+        self.send_failed = False
         #: Pings the server sent (answered automatically), by payload.
         self.server_pings: list[bytes] = []
 
@@ -153,6 +155,11 @@ class Link:
             self.sock.settimeout(max(0.01, min(self.budget.timeout, self.budget.remaining())))
             self.sock.sendall(data)
         except (OSError, ValueError):
+            # Part of a frame may have gone out: nothing sent after it would make sense.
+            self.send_failed = True
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self.sock.close()
             return False
         return True
 
