@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -201,3 +202,21 @@ def test_bounds_that_leave_no_room_are_usage_errors(option: str, value: str) -> 
     run = run_cli("probe", "ws://127.0.0.1:9/", option, value)
     assert run.status == 2
     assert option in run.stderr
+
+
+def test_wss_is_probed_through_tls_and_plain_ws_on_its_port_is_not_offered(tmp_path: Any) -> None:
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    with wscli_server(ssl=context, origins=[None]) as server:
+        port = server.port
+        url = f"wss://127.0.0.1:{port}/"
+        status, report = probe_json(url, "--only", "security,ping", "--ca", str(ca_file))
+    assert status == 0
+    assert grades(report)[("ping", "ping answered")] == "PASS"
+    assert grades(report)[("security", "plain ws:// offered")] == "PASS"
+    # The same port, spoken to without TLS, does not upgrade.
+    assert evidence(report, "security", "plain ws:// offered").startswith(f"ws://127.0.0.1:{port}")
