@@ -196,3 +196,38 @@ def test_a_failed_tls_handshake_is_logged_in_one_line(tmp_path: object) -> None:
     finally:
         reap(process)
     assert line.startswith("refused 127.0.0.1:") and "tls handshake failed" in line, line
+
+
+def test_exec_clients_beyond_the_cap_are_refused_and_logged() -> None:
+    with listening("--exec", "cat", "--max-clients", "1") as (process, port):
+        first = wscli.connect(f"ws://127.0.0.1:{port}")
+        assert process.stderr is not None
+        seen = b""
+        deadline = time.monotonic() + TIMEOUT
+        while b"#1 connected" not in seen and time.monotonic() < deadline:
+            seen += readline_within(process.stderr)
+        sock, status = upgrade(port)
+        sock.close()
+        line = b""
+        while b"refused" not in line and time.monotonic() < deadline:
+            line = readline_within(process.stderr)
+        first.close()
+    assert status == 503
+    assert b"503 too many connections (--max-clients is 1)" in line
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full")
+def test_listen_ends_with_1_when_stdout_cannot_be_written() -> None:
+    from .conftest import read_port
+
+    with open("/dev/full", "wb") as full:
+        process = wscli_process("listen", "--port", "0", stdout=full)
+    try:
+        port = read_port(process)
+        with wscli.connect(f"ws://127.0.0.1:{port}") as ws:
+            ws.send("hello")
+        assert process.wait(TIMEOUT) == 1
+        assert process.stderr is not None
+        assert b"cannot write to stdout: no space left on device" in process.stderr.read()
+    finally:
+        reap(process)
