@@ -226,6 +226,7 @@ class Printer:
         self._busy = False
         self._on_drained: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
+        self._event_time: float | None = None
         # Interactive output follows sys.stdout (patched by prompt-toolkit); otherwise the
         # streams are fixed now, so a late reactor callback cannot write to another stream.
         self._stdout = stdout if stdout is not None or interactive else sys.stdout
@@ -300,6 +301,8 @@ class Printer:
         if not self._threaded or threading.current_thread() is self._thread:
             job()
             return
+        # Timestamps say when the event happened, not when the output thread got to it.
+        job = functools.partial(self._at, time.time(), job)
         with self._jobs_ready:
             self._jobs.append((job, size))
             self._backlog += size
@@ -309,6 +312,17 @@ class Printer:
                 )
                 self._thread.start()
             self._jobs_ready.notify_all()
+
+    def _at(self, when: float, job: Callable[[], None]) -> None:
+        self._event_time = when
+        try:
+            job()
+        finally:
+            self._event_time = None
+
+    def _now(self) -> float:
+        """The time of the event being shown (when it was submitted), else now."""
+        return self._event_time if self._event_time is not None else time.time()
 
     def _run_jobs(self) -> None:
         while True:
@@ -442,7 +456,7 @@ class Printer:
     @_on_output_thread
     def event(self, type: str, **fields: Any) -> None:
         """Write one JSON object (``{"time", "type", ...}``) to stdout; ``None`` fields drop."""
-        record: dict[str, Any] = {"time": round(time.time(), 3)}
+        record: dict[str, Any] = {"time": round(self._now(), 3)}
         for key in ("client", "dir"):
             value = fields.pop(key, None)
             if value is not None:
@@ -500,7 +514,7 @@ class Printer:
     # -- events ------------------------------------------------------------------------
 
     def _prefix(self, direction: str | None, peer: Any) -> Text:
-        now = time.time()
+        now = self._now()
         stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
         prefix = Text(stamp + " ", style="dim")
         if peer is not None:

@@ -262,3 +262,22 @@ def test_threaded_printer_never_makes_the_caller_wait_for_the_terminal() -> None
     assert p.flush(10)
     assert drained.is_set() and not p.backlog_full()
     assert stream.getvalue() == (big + "\n") * 2
+
+
+def test_threaded_output_is_stamped_when_the_event_happened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    stream = BlockedStream()
+    p = Printer(stdout=stream, stderr=io.StringIO(), threaded=True, as_json=True)
+    p.message("in", "first")  # the output thread stalls writing this one
+    p.message("in", "early")  # so this one is rendered only after the clock moved
+    clock[0] = 2000.0
+    stream.gate.set()
+    assert p.flush(10)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [r["data"] for r in records] == ["first", "early"]
+    assert records[1]["time"] == 1000.0
