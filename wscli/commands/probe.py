@@ -21,7 +21,6 @@ from ..params import (
     DURATION,
     Size,
     header_option,
-    json_option,
     no_color_option,
     subprotocol_option,
     tls_options,
@@ -106,7 +105,9 @@ def _categories(ctx: click.Context, param: click.Parameter, value: str | None) -
 @header_option
 @subprotocol_option
 @tls_options
-@json_option
+@click.option(
+    "--json", "as_json", is_flag=True, help="Write the whole report as one JSON object to stdout."
+)
 @no_color_option
 def command(
     url: str,

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..core.craft import RawFrame, craft_frame
 from ..core.exceptions import ConnectFailed, WebSocketError
+from ..core.extensions.base import ClientExtensionFactory
 from ..core.frames import Frame, Opcode, close_code_name
+from ..core.http11 import Request
+from ..core.uri import WebSocketURI
 from .report import Grade, Report, excerpt
 from .wire import EOF, TIMEOUT, Budget, Flooded, Handshake, Link, OutOfBudget, Target, handshake
 
-__all__ = ["Probe", "Reply", "Settings", "CheckOutcome"]
+__all__ = ["Probe", "Reply", "Settings", "CheckOutcome", "masked", "describe_handshake"]
 
 #: What a check function returns: its grade and one line of evidence.
 CheckOutcome = tuple[Grade, str]
@@ -126,13 +129,27 @@ class Probe:
 
     # -- connections -----------------------------------------------------------------------
 
-    def open(self, **options: object) -> Handshake:
+    def open(
+        self,
+        *,
+        amend: Callable[[Request], Request | bytes] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        extensions: Sequence[ClientExtensionFactory] = (),
+        uri: WebSocketURI | None = None,
+    ) -> Handshake:
         """Open a connection with the target's settings (see :func:`wire.handshake`)."""
-        return handshake(self.target, self.budget, **options)  # type: ignore[arg-type]
+        return handshake(
+            self.target,
+            self.budget,
+            amend=amend,
+            subprotocols=subprotocols,
+            extensions=extensions,
+            uri=uri,
+        )
 
-    def link(self, **options: object) -> Link:
+    def link(self) -> Link:
         """Open a connection that must upgrade; raise when it cannot."""
-        result = self.open(**options)
+        result = self.open()
         if result.link is None:
             raise ConnectFailed(describe_handshake(result))
         return result.link
@@ -344,6 +361,3 @@ def describe_handshake(result: Handshake) -> str:
     if result.error is not None:
         return str(result.error)
     return "the server closed TCP without an answer"
-
-
-__all__ += ["masked", "describe_handshake"]

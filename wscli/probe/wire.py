@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 from ..core.client import ClientProtocol
 from ..core.craft import FrameReader, RawFrame, craft_frame
-from ..core.exceptions import ConnectFailed
 from ..core.extensions.base import ClientExtensionFactory, Extension
 from ..core.frames import Opcode
 from ..core.http11 import Request, Response
@@ -163,12 +162,13 @@ class Link:
             return False
         return True
 
-    def send_frame(self, opcode: int, payload: bytes = b"", **options: object) -> bool:
-        """Craft and send one frame, masked by default (this is a client)."""
-        options.setdefault("mask", os.urandom(4))
+    def send_frame(
+        self, opcode: int, payload: bytes = b"", *, fin: bool = True, rsv1: bool = False
+    ) -> bool:
+        """Craft and send one frame, masked with a fresh key (this is a client)."""
         if opcode == Opcode.CLOSE:
             self.close_sent = True
-        return self.send(craft_frame(opcode, payload, **options))  # type: ignore[arg-type]
+        return self.send(craft_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=os.urandom(4)))
 
     def next_frame(self, deadline: float) -> RawFrame | _Marker:
         """Return the next frame, :data:`EOF` or :data:`TIMEOUT` at ``deadline``.
@@ -337,6 +337,3 @@ def handshake(
         with contextlib.suppress(OSError):
             sock.close()
     return result
-
-
-__all__ += ["ConnectFailed"]
