@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wscli.core.exceptions import InvalidURI, WebSocketError
+from wscli.core.redact import redact_userinfo
 from wscli.core.uri import WebSocketURI, parse_uri
 
 VALID = [
@@ -114,3 +115,33 @@ def test_line_breaks_never_reach_the_host() -> None:
     parsed = parse_uri("ws://ho\r\nst/pa\tth")
     assert parsed.host == "host"
     assert "\r" not in parsed.resource_name and "\n" not in parsed.resource_name
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ws://user:s3cr3t@exa mple.com/",
+        "ftp://user:s3cr3t@example.com/",
+        "ws://user:s3cr3t@example.com:99999/",
+        "ws://user:s3cr3t@example.com/#frag",
+    ],
+)
+def test_invalid_uri_message_never_repeats_the_password(address: str) -> None:
+    with pytest.raises(InvalidURI) as caught:
+        parse_uri(address)
+    assert "s3cr3t" not in str(caught.value)
+    assert "***@example.com" in str(caught.value) or "***@exa mple.com" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("ws://u:p@h/x@y", "ws://***@h/x@y"),
+        ("u:p@h:1", "***@h:1"),
+        ("http://h/p?a=b@c", "http://h/p?a=b@c"),
+        ("wss://h", "wss://h"),
+        ("socks5://a@b:1080", "socks5://***@b:1080"),
+    ],
+)
+def test_redact_userinfo(address: str, shown: str) -> None:
+    assert redact_userinfo(address) == shown

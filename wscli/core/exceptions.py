@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .redact import redact_userinfo
+
 if TYPE_CHECKING:
     from .frames import Close
     from .http11 import Request, Response
@@ -66,7 +68,8 @@ class InvalidURI(WebSocketError, ValueError):
     """The address is not a usable ws:// or wss:// URI."""
 
     def __init__(self, uri: str, why: str) -> None:
-        super().__init__(f"{uri!r} isn't a valid websocket uri: {why}")
+        # The message never repeats a password typed in the address.
+        super().__init__(f"{redact_userinfo(uri)!r} isn't a valid websocket uri: {why}")
         self.uri = uri
         self.why = why
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from ..exceptions import ProxyError
 from ..headers import check_header
+from ..redact import redact_userinfo
 from ..uri import WebSocketURI
 from .resolve import create_connection, getaddrinfo
 
@@ -78,16 +79,7 @@ class ProxyURL:
 
 def redact_proxy(url: str) -> str:
     """Return ``url`` with any ``user:password@`` replaced by ``***@``, for messages."""
-    scheme, sep, rest = url.strip().rpartition("://")
-    authority_end = len(rest)
-    for stop in "/?#":
-        index = rest.find(stop)
-        if index >= 0:
-            authority_end = min(authority_end, index)
-    at = rest.rfind("@", 0, authority_end)
-    if at < 0:
-        return url.strip()
-    return f"{scheme}{sep}***@{rest[at + 1 :]}"
+    return redact_userinfo(url.strip())
 
 
 def parse_proxy(url: str) -> ProxyURL:
