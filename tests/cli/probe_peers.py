@@ -45,6 +45,9 @@ class Faults:
     silent_on_errors: bool = False  #: says and does nothing after a forbidden frame
     no_close_echo: bool = False  #: never answers a close frame
     wrong_pong: bool = False  #: pongs with another payload
+    no_pong: bool = False  #: never answers a ping
+    refuse_64_bit_lengths: bool = False  #: closes with 1009 on frames over 65,535 bytes
+    fake_deflate: bool = False  #: agrees to permessage-deflate, then refuses RSV1 frames
     accept_bad_close_codes: bool = False  #: echoes any close code
     flood: bool = False  #: sends data frames without end once open
     huge_frame: bool = False  #: announces a 1 TiB frame once open
@@ -180,6 +183,8 @@ class RawServer:
         offers = headers.get("sec-websocket-extensions", "")
         if faults.foreign_extension and offers:
             lines.append("Sec-WebSocket-Extensions: x-nobody-offered-this")
+        elif faults.fake_deflate and "permessage-deflate" in offers:
+            lines.append("Sec-WebSocket-Extensions: permessage-deflate")
         elif faults.bad_deflate_answer and "permessage-deflate" in offers:
             lines.append("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=7")
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -243,7 +248,12 @@ class RawServer:
                     conn.sendall(build_frame(8, payload[:2]))
                     return
                 continue
+            if length > 65535 and self.faults.refuse_64_bit_lengths:
+                conn.sendall(build_frame(8, struct.pack("!H", 1009)))
+                return
             if opcode == 9:
+                if self.faults.no_pong:
+                    continue
                 conn.sendall(build_frame(10, b"wrong" if self.faults.wrong_pong else payload))
                 continue
             if opcode in (1, 2):
