@@ -12,6 +12,7 @@ so ``wscli bench`` alone shows what the stack does on this machine.
 
 from __future__ import annotations
 
+import collections
 import time
 from typing import Any
 
@@ -304,19 +305,28 @@ def _status(stats: Stats) -> int:
 
 
 class _LiveDisplay:
-    """The one-line live view: progress, rates over the last interval, p50/p99, errors."""
+    """The one-line live view: progress, the last second's rates and p50/p99, errors.
+
+    It renders on the thread that runs the load, at most four times a second, from
+    copies it keeps (counters and a histogram copy per render): the last second is the
+    difference between now and the copy of about a second ago.
+    """
+
+    #: Seconds between redraws.
+    INTERVAL = 0.25
 
     def __init__(self, config: LoadConfig) -> None:
         self.config = config
         self.started = time.monotonic()
         self._last_render = 0.0
-        self._previous: tuple[float, int, int, Histogram] | None = None
+        #: (time, echoes, bytes, latency copy) of recent renders, oldest first.
+        self._marks: collections.deque[tuple[float, int, int, Histogram]] = collections.deque()
         self._recent = (0.0, 0.0, 0.0, 0.0)
 
     def due(self) -> bool:
         """Limit redraws to four a second: rendering costs the load generator time."""
         now = time.monotonic()
-        if now - self._last_render < 0.25:
+        if now - self._last_render < self.INTERVAL:
             return False
         self._last_render = now
         return True
@@ -330,17 +340,20 @@ class _LiveDisplay:
             fraction = min(1.0, stats.received / max(1, config.messages * config.connections))
         else:
             fraction = 0.0
-        previous = self._previous
-        if previous is not None and now > previous[0]:
-            seconds = now - previous[0]
-            recent = stats.latency.since(previous[3])
+        marks = self._marks
+        while len(marks) > 1 and now - marks[1][0] >= 1.0:
+            marks.popleft()  # keep the newest mark at least a second old as the base
+        if marks and now > marks[0][0]:
+            then, received, size, latency = marks[0]
+            seconds = now - then
+            recent = stats.latency.since(latency)
             self._recent = (
-                (stats.received - previous[1]) / seconds,
-                (stats.bytes_received - previous[2]) / seconds,
+                (stats.received - received) / seconds,
+                (stats.bytes_received - size) / seconds,
                 recent.percentile(50),
                 recent.percentile(99),
             )
-        self._previous = (now, stats.received, stats.bytes_received, stats.latency.copy())
+        marks.append((now, stats.received, stats.bytes_received, stats.latency.copy()))
         rate, throughput, p50, p99 = self._recent
         width = 16
         filled = int(fraction * width)
@@ -350,9 +363,11 @@ class _LiveDisplay:
         line.append(f" {fraction * 100:3.0f}% ")
         line.append(f"{rate:,.0f} msg/s", style="bold")
         line.append(f" {throughput / 1e6:.2f} MB/s p50 {_ms(p50)} p99 {_ms(p99)} ")
-        line.append(f"conns {stats.opened - stats.closed}/{config.connections} ")
+        line.append(f"conns {stats.opened - stats.closed}/{config.connections} open")
+        if stats.failed:
+            line.append(f" {stats.failed:,} failed", style="bold red")
         errors = stats.error_count
-        line.append(f"errors {errors}", style="bold red" if errors else "dim")
+        line.append(f" errors {errors:,}", style="bold red" if errors else "dim")
         return line
 
 
@@ -408,6 +423,7 @@ def result_dict(config: LoadConfig, stats: Stats, *, embedded: bool) -> dict[str
         "errors": dict(stats.errors),
         "error_kinds": {kind.value: count for kind, count in stats.error_kinds.items()},
         "interrupted": stats.interrupted,
+        "series": [second.summary() for second in stats.series.rows()],
     }
 
 

@@ -27,17 +27,19 @@ def _worker_main(config: LoadConfig, index_base: int, pipe: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     worker = Worker(config, index_base)
     pipe.send(("ready", None))
-    if pipe.recv() != "go":
+    message = pipe.recv()
+    if not isinstance(message, tuple) or message[0] != "go":
         return
+    epoch_ns = message[1]
 
     def tick(stats: Stats) -> None:
         if pipe.poll():
             message = pipe.recv()
             if message == "stop":
                 worker.stop()
-        pipe.send(("tick", stats.to_dict()))
+        pipe.send(("tick", stats.to_dict(series=False)))
 
-    stats = worker.run(tick)
+    stats = worker.run(tick, epoch_ns=epoch_ns)
     pipe.send(("done", stats.to_dict()))
 
 
@@ -66,9 +68,11 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
     try:
         for _, pipe in children:
             pipe.recv()  # ready
-        for _, pipe in children:
-            pipe.send("go")
         local = Worker(config.share(0))
+        # Second 0 of every worker's series: one epoch on CLOCK_MONOTONIC, shared.
+        epoch_ns = time.perf_counter_ns()
+        for _, pipe in children:
+            pipe.send(("go", epoch_ns))
 
         def collect() -> None:
             for number, (_, pipe) in enumerate(children):
@@ -79,12 +83,12 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
                     if kind == "done":
                         finished[number] = stats
 
-        def merged(own: Stats) -> Stats:
+        def merged(own: Stats, series: bool = False) -> Stats:
             total = Stats(config.connections)
             total.connections = 0
-            total.merge(own)
+            total.merge(own, series=series)
             for stats in latest.values():
-                total.merge(stats)
+                total.merge(stats, series=series)
             return total
 
         def local_tick(own: Stats) -> None:
@@ -93,7 +97,7 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
                 tick(merged(own))
 
         try:
-            own = local.run(local_tick)
+            own = local.run(local_tick, epoch_ns=epoch_ns)
         except KeyboardInterrupt:  # pragma: no cover - run() handles it
             own = local.stats
         if own.interrupted:
@@ -106,7 +110,7 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
             if tick is not None:
                 tick(merged(own))
             time.sleep(TICK)
-        total = merged(own)
+        total = merged(own, series=True)
         total.connections = config.connections
         return total
     finally:

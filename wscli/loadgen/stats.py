@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..histogram import Histogram
+from .series import Series
 
 __all__ = ["ErrorKind", "Problem", "Stats"]
 
@@ -92,6 +93,8 @@ class Stats:
         self.interrupted = False
         #: Extensions the server accepted, as negotiated (from the first connection).
         self.extensions = ""
+        #: What happened second by second (:mod:`.series`).
+        self.series = Series()
 
     def add_error(self, problem: Problem) -> None:
         """Count one error."""
@@ -120,8 +123,8 @@ class Stats:
         """All errors, of every reason."""
         return sum(self.errors.values())
 
-    def merge(self, other: Stats) -> None:
-        """Add ``other``'s counts, histograms and errors to these."""
+    def merge(self, other: Stats, *, series: bool = True) -> None:
+        """Add ``other``'s counts, histograms and errors (and series, unless told) to these."""
         for name in self.COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latency.merge(other.latency)
@@ -138,9 +141,16 @@ class Stats:
             )
         self.interrupted = self.interrupted or other.interrupted
         self.extensions = self.extensions or other.extensions
+        if series:
+            self.series.merge(other.series)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a picklable, JSON-friendly form (for worker processes)."""
+    def to_dict(self, *, series: bool = True) -> dict[str, Any]:
+        """Return a picklable, JSON-friendly form (for worker processes).
+
+        Args:
+            series: include the per-second series (progress reports leave it out: it
+                grows with the run, and only the final report needs it).
+        """
         data: dict[str, Any] = {name: getattr(self, name) for name in self.COUNTERS}
         data.update(
             latency=self.latency.to_dict(),
@@ -152,6 +162,8 @@ class Stats:
             interrupted=self.interrupted,
             extensions=self.extensions,
         )
+        if series:
+            data["series"] = self.series.to_list()
         return data
 
     @classmethod
@@ -170,4 +182,5 @@ class Stats:
         stats.last_ns = data["last_ns"]
         stats.interrupted = data["interrupted"]
         stats.extensions = data["extensions"]
+        stats.series = Series.from_list(data.get("series", []))
         return stats

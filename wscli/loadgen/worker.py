@@ -39,6 +39,7 @@ from ..core.uri import WebSocketURI, parse_uri
 from .config import LoadConfig
 from .payloads import LARGE_MESSAGE, Payloads, keep_freed_memory
 from .schedule import OpenLoop
+from .series import SeriesRecorder
 from .stats import ErrorKind, Problem, Stats
 from .verify import EchoChecker, check_raw, client_protocol
 
@@ -161,12 +162,16 @@ class Worker:
         """Ask the run to end: stop sending, close every connection, return soon."""
         self._stop_requested = True
 
-    def run(self, tick: Callable[[Stats], Any] | None = None) -> Stats:
+    def run(
+        self, tick: Callable[[Stats], Any] | None = None, *, epoch_ns: int | None = None
+    ) -> Stats:
         """Run the load to its end and return what it measured.
 
         Args:
             tick: called with the current :class:`Stats` about ten times a second, on
                 this thread (the live display, or a worker process's report).
+            epoch_ns: ``time.perf_counter_ns()`` of second 0 of the per-second series
+                (workers of one run share it); by default, when this run starts.
 
         Ctrl-C ends the run early: connections are closed (briefly waiting for the
         closing handshakes) and the stats returned have ``interrupted`` set.
@@ -183,6 +188,9 @@ class Worker:
             self._open_loop = OpenLoop(config.rate, total, self._send_deadline_ns)
         tick_ns = int(TICK * 1e9)
         next_tick = self._start_ns + tick_ns
+        recorder = SeriesRecorder(
+            self._start_ns if epoch_ns is None else epoch_ns, self._open_connections
+        )
         try:
             while True:
                 now = time.perf_counter_ns()
@@ -193,6 +201,7 @@ class Worker:
                 if now >= next_tick:
                     next_tick = now + tick_ns
                     self._check_timers(now)
+                    recorder.tick(self.stats, now)
                     if tick is not None:
                         tick(self.stats)
                 if self._stop_requested and not self._stopping:
@@ -207,7 +216,11 @@ class Worker:
             for conn in list(self._live):
                 self._drop(conn)
             self._sel.close()
+            recorder.finish(self.stats)
         return self.stats
+
+    def _open_connections(self) -> int:
+        return sum(1 for conn in self._live if _OPEN <= conn.state < _DONE)
 
     # -- connecting --------------------------------------------------------------------
 

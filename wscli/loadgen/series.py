@@ -1,0 +1,248 @@
+"""Per-second series of a load run: what happened when, in fixed memory per second.
+
+A run's totals hide *when* things went wrong: a server stall, a GC pause, a reconnect
+storm. So each worker closes a :class:`Second` at every whole second since the run's
+epoch (at its first tick past the boundary, so a second's edges are exact to within a
+tick, 0.1 s): the messages and bytes echoed, messages sent, errors, connections opened,
+failed and open, and the latency of that second's echoes.
+
+A second's latency is the difference of the run's histogram across the second
+(:meth:`~wscli.histogram.Histogram.since`), folded to 8 buckets per power of two and kept
+sparse: a few dozen counters for a typical second, at most a few hundred, so an hour
+costs kilobytes per second of run, never a stored latency per message. Percentiles read
+back from it are within about 6 %; the run's totals keep the full histogram. Nothing
+is added to the per-message path: the series is taken from counters the worker keeps
+anyway, once a second.
+
+Series from several workers (processes) add up second by second with
+:meth:`Series.merge`; they share the epoch their parent chose, on CLOCK_MONOTONIC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
+
+from ..histogram import SUB_BUCKET_BITS, Histogram
+
+__all__ = ["COUNTS", "PERCENTILES", "Second", "Series", "SeriesRecorder", "Totals"]
+
+#: Buckets at or above this index are folded eight to one (values below 128 ns are exact).
+_FOLD_FROM = 1 << SUB_BUCKET_BITS
+#: The latency percentiles a second shows.
+PERCENTILES = (50, 90, 99)
+#: The counters a second keeps, named as in :class:`~wscli.loadgen.stats.Stats` where
+#: they are differences of its totals.
+COUNTS = ("sent", "received", "bytes_received", "errors", "opened", "failed")
+
+
+def _fold(buckets: dict[int, int]) -> dict[int, int]:
+    """Fold full-resolution buckets to eight per power of two (the middle one of each eight)."""
+    folded: dict[int, int] = {}
+    for index, n in buckets.items():
+        if index >= _FOLD_FROM:
+            index = (index & ~7) | 4
+        folded[index] = folded.get(index, 0) + n
+    return folded
+
+
+@dataclass
+class Second:
+    """What happened in one second of a run (``index`` seconds after the epoch)."""
+
+    index: int
+    sent: int = 0
+    #: Echoes received and verified, and their payload bytes.
+    received: int = 0
+    bytes_received: int = 0
+    errors: int = 0
+    #: Connections whose handshake completed, or failed, in this second.
+    opened: int = 0
+    failed: int = 0
+    #: Connections open at the end of the second.
+    connections: int = 0
+    #: The second's echo latencies: folded sparse buckets, and their exact count and sum.
+    buckets: dict[int, int] = field(default_factory=dict)
+    count: int = 0
+    sum_ns: int = 0
+    #: The slowest echo's bucket's upper bound (within 1.6 %).
+    max_ns: int = 0
+    min_ns: int = 0
+
+    def latency(self) -> Histogram:
+        """Return this second's latencies as a histogram (to read percentiles from)."""
+        return Histogram.from_dict(
+            {
+                "count": self.count,
+                "min_ns": self.min_ns,
+                "max_ns": self.max_ns,
+                "sum_ns": self.sum_ns,
+                "sum_sq": 0.0,
+                "buckets": self.buckets,
+            }
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Return the second as ``--json`` shows it: counts, and latencies in milliseconds."""
+        data: dict[str, Any] = {
+            "t": self.index,
+            "messages": self.received,
+            "bytes": self.bytes_received,
+            "sent": self.sent,
+            "errors": self.errors,
+            "opened": self.opened,
+            "failed": self.failed,
+            "connections": self.connections,
+        }
+        latency: dict[str, Any] = {"count": self.count}
+        if self.count:
+            histogram = self.latency()
+            for percent in PERCENTILES:
+                latency[f"p{percent}"] = round(histogram.percentile(percent) * 1e3, 4)
+            latency["max"] = round(self.max_ns / 1e6, 4)
+        data["latency_ms"] = latency
+        return data
+
+    def merge(self, other: Second) -> None:
+        """Add another worker's same second."""
+        for name in (*COUNTS, "connections", "sum_ns"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.count:
+            self.min_ns = other.min_ns if not self.count else min(self.min_ns, other.min_ns)
+            self.max_ns = max(self.max_ns, other.max_ns)
+            for index, n in other.buckets.items():
+                self.buckets[index] = self.buckets.get(index, 0) + n
+        self.count += other.count
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a picklable form (worker processes)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Second:
+        """Rebuild a second from :meth:`to_dict`."""
+        values = dict(data)
+        values["buckets"] = {int(k): int(v) for k, v in data["buckets"].items()}
+        return cls(**values)
+
+
+class Series:
+    """The seconds of a run, by index; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, Second] = {}
+
+    def add(self, second: Second) -> None:
+        """Add one second (merged into the same index if there is one)."""
+        known = self.seconds.get(second.index)
+        if known is None:
+            self.seconds[second.index] = second
+        else:
+            known.merge(second)
+
+    def merge(self, other: Series) -> None:
+        """Add another worker's series, second by second."""
+        for second in other.seconds.values():
+            self.add(Second.from_dict(second.to_dict()))
+
+    def rows(self) -> list[Second]:
+        """Every second from 0 to the last one, in order; quiet seconds are empty rows.
+
+        An empty row keeps the previous second's open connections: nothing opened or
+        closed that a worker reported.
+        """
+        if not self.seconds:
+            return []
+        rows = []
+        connections = 0
+        for index in range(max(self.seconds) + 1):
+            second = self.seconds.get(index)
+            if second is None:
+                second = Second(index, connections=connections)
+            connections = second.connections
+            rows.append(second)
+        return rows
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """Return a picklable form (worker processes)."""
+        return [second.to_dict() for second in self.seconds.values()]
+
+    @classmethod
+    def from_list(cls, data: list[dict[str, Any]]) -> Series:
+        """Rebuild a series from :meth:`to_list`."""
+        series = cls()
+        for item in data:
+            series.add(Second.from_dict(item))
+        return series
+
+    def __len__(self) -> int:
+        return len(self.seconds)
+
+
+class Totals(Protocol):
+    """What a recorder reads: a worker's :class:`~wscli.loadgen.stats.Stats`."""
+
+    sent: int
+    received: int
+    bytes_received: int
+    opened: int
+    failed: int
+    latency: Histogram
+    series: Series
+
+    @property
+    def error_count(self) -> int: ...
+
+
+class SeriesRecorder:
+    """Closes a worker's seconds from its stats; call :meth:`tick` often, :meth:`finish` once.
+
+    Args:
+        epoch_ns: ``time.perf_counter_ns()`` of second 0 (shared by all workers).
+        open_connections: returns how many connections are open now.
+    """
+
+    def __init__(self, epoch_ns: int, open_connections: Callable[[], int]) -> None:
+        self._epoch_ns = epoch_ns
+        self._open_connections = open_connections
+        self._index = 0
+        self._marks = dict.fromkeys(COUNTS, 0)
+        self._latency = Histogram()
+
+    def tick(self, stats: Totals, now_ns: int) -> None:
+        """Close the current second if ``now_ns`` is past its end (cheap otherwise)."""
+        index = (now_ns - self._epoch_ns) // 1_000_000_000
+        if index > self._index:
+            self._close(stats)
+            self._index = index
+
+    def finish(self, stats: Totals) -> None:
+        """Close the last (partial) second: the series then adds up to the totals."""
+        self._close(stats)
+
+    def _close(self, stats: Totals) -> None:
+        totals = {
+            "sent": stats.sent,
+            "received": stats.received,
+            "bytes_received": stats.bytes_received,
+            "errors": stats.error_count,
+            "opened": stats.opened,
+            "failed": stats.failed,
+        }
+        second = Second(self._index, connections=self._open_connections())
+        for name, total in totals.items():
+            setattr(second, name, total - self._marks[name])
+        latency = stats.latency
+        if latency.count > self._latency.count:
+            delta = latency.since(self._latency)
+            second.buckets = _fold(delta.to_dict()["buckets"])
+            second.count = delta.count
+            second.sum_ns = delta.sum_ns
+            second.min_ns = delta.min_ns
+            second.max_ns = delta.max_ns
+            if latency.max_ns > self._latency.max_ns:
+                second.max_ns = latency.max_ns  # a new maximum of the run: exact
+            self._latency = latency.copy()
+        self._marks = totals
+        stats.series.add(second)
