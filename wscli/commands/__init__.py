@@ -145,6 +145,7 @@ class Peer:
         show_messages: print data messages (off when ``--exec`` consumes them).
         message_hooks: called as ``hook(peer, data)`` after each message is shown.
         close_hooks: called as ``hook(peer, info)`` once the connection has ended.
+        sent_hooks: called as ``hook(peer, data)`` after each message sent (``--record``).
 
     Hooks given here are in place before the first event can arrive; hooks added to
     the lists later may miss early messages (or the close of a short connection).
@@ -160,6 +161,7 @@ class Peer:
         show_messages: bool = True,
         message_hooks: Iterable[Callable[[Peer, str | bytes], Any]] = (),
         close_hooks: Iterable[Callable[[Peer, CloseInfo], Any]] = (),
+        sent_hooks: Iterable[Callable[[Peer, str | bytes], Any]] = (),
     ) -> None:
         self.ws = ws
         self.printer = printer
@@ -171,6 +173,8 @@ class Peer:
         self.message_hooks: list[Callable[[Peer, str | bytes], Any]] = list(message_hooks)
         #: Called as ``hook(peer, info)`` once the connection has ended.
         self.close_hooks: list[Callable[[Peer, CloseInfo], Any]] = list(close_hooks)
+        #: Called as ``hook(peer, data)`` on the sending thread after each message sent.
+        self.sent_hooks: list[Callable[[Peer, str | bytes], Any]] = list(sent_hooks)
         self.info: CloseInfo | None = None
         self.closed = threading.Event()
         self._user_pings: list[Any] = []
@@ -281,6 +285,8 @@ class Peer:
             self.stats.bytes_out += _size(data)
         if self.show_messages:
             self.printer.message("out", data, peer=self.id)
+        for hook in self.sent_hooks:
+            hook(self, data)
 
     def send_fragments(self, data: str | bytes, count: int) -> None:
         """Send one message as ``count`` frames (a text message may split a character)."""
@@ -294,6 +300,8 @@ class Peer:
             self.stats.bytes_out += len(payload)
         if self.show_messages:
             self.printer.message("out", data, peer=self.id)
+        for hook in self.sent_hooks:
+            hook(self, data)
 
     def ping(self, data: bytes = b"") -> None:
         """Send a ping; its pong is shown with the round-trip time and counted."""

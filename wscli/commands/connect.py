@@ -61,6 +61,7 @@ Examples:
   wscli connect wss://echo.websocket.org
   echo '{{"op":"ping"}}' | wscli connect --json wss://echo.websocket.org | jq -r .data
   wscli connect -x status --expect '"ok"' -t 5s ws://localhost:8080/health
+  wscli connect --record session.ndjson ws://localhost:8080   (then: wscli replay session.ndjson)
 """
 
 #: Reconnection backoff: first delay, growth factor and ceiling, in seconds.
@@ -108,6 +109,10 @@ class ConnectConfig:
     binary: str | None = None
     null: bool = False
     exec_argv: list[str] | str | None = None
+    #: ``--record``: the open file and its name, and the names to keep out of it.
+    record: Any = None
+    record_name: str = ""
+    redact: tuple[str, ...] = ()
 
     @property
     def expecting(self) -> bool:
@@ -147,6 +152,8 @@ class ClientSession:
         self._last_activity = time.monotonic()
         #: ``--timeout`` as a deadline for the whole run (handshakes and reconnects too).
         self._deadline: float | None = None
+        #: With --record: writes the first connection's conversation (see wscli.recording).
+        self.recorder: Any = None
         printer.on_broken_pipe(lambda: self.events.put(("broken",)))
         printer.on_output_error(lambda exc: self.events.put(("output_error", exc)))
 
@@ -210,12 +217,26 @@ class ClientSession:
             )
         show = config.exec_argv is None or self.printer.as_json or self.printer.interactive
         bridge = self.bridge
+        message_hooks: list[Any] = [self._on_message] + ([bridge.on_message] if bridge else [])
+        close_hooks: list[Any] = [self._on_close] + ([bridge.on_close] if bridge else [])
+        sent_hooks: list[Any] = []
+        if config.record is not None and self.recorder is None:
+            self.recorder = recorder = self._start_recording(ws)
+            message_hooks.insert(0, lambda _peer, data: recorder.message("in", data))
+            sent_hooks.append(lambda _peer, data: recorder.message("out", data))
+            close_hooks.insert(
+                0,
+                lambda _peer, info: recorder.close(
+                    info.shown_code, info.reason, by=info.by, clean=info.clean
+                ),
+            )
         peer = Peer(
             ws,
             self.printer,
             show_messages=show,
-            message_hooks=[self._on_message] + ([bridge.on_message] if bridge else []),
-            close_hooks=[self._on_close] + ([bridge.on_close] if bridge else []),
+            message_hooks=message_hooks,
+            close_hooks=close_hooks,
+            sent_hooks=sent_hooks,
         )
         self.printer.opened(
             f"connected to {ws.url}",
@@ -229,6 +250,34 @@ class ClientSession:
         for item in pending:
             self.send(item)
         return peer
+
+    def _start_recording(self, ws: Any) -> Any:
+        """Write the recording's header (secrets left out) and return the recorder."""
+        from .. import __version__
+        from ..recording import Header, Recorder, redact_headers, redact_url
+
+        config = self.config
+        name = config.record_name
+
+        def failed(exc: OSError) -> None:
+            error = OSError(exc.errno, exc.strerror or str(exc), name)
+            self.events.put(("output_error", error))
+            if self.repl is not None:
+                self.printer.error(f"cannot write to {name}: {(exc.strerror or str(exc)).lower()}")
+                self.finish(1001, "")
+                self.repl.stop()
+
+        recorder = Recorder(config.record, on_error=failed)
+        recorder.header(
+            Header(
+                url=redact_url(str(ws.url), config.redact),
+                subprotocol=ws.subprotocol,
+                extensions=tuple(ws.extensions),
+                headers=tuple(redact_headers(config.kwargs.get("headers") or (), config.redact)),
+                wscli=__version__,
+            )
+        )
+        return recorder
 
     def _remaining(self) -> float | None:
         """Seconds left before ``--timeout`` (0.0 once passed), ``None`` without one."""
@@ -385,7 +434,8 @@ class ClientSession:
         config = self.config
         if self._output_error is not None:
             reason = self._output_error.strerror or str(self._output_error)
-            self.printer.error(f"cannot write to stdout: {reason.lower()}")
+            where = self._output_error.filename or "stdout"
+            self.printer.error(f"cannot write to {where}: {reason.lower()}")
             return ExitStatus.ERROR
         if self._broken:
             return ExitStatus.OK
@@ -731,6 +781,19 @@ def _compile_expect(ctx: click.Context, param: click.Parameter, value: str | Non
     help="Reconnect after a drop, with backoff and jitter; replays -x messages.",
 )
 @params.exec_options("Bridge the connection to CMD: messages to its stdin, its stdout lines back.")
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Write the conversation to FILE (NDJSON, see docs/RECORDING.md) for "
+    "`wscli replay` and `listen --replay`. Secrets are left out.",
+)
+@click.option(
+    "--redact",
+    multiple=True,
+    metavar="NAME",
+    help="Also keep this request header or URL query parameter out of --record (repeatable).",
+)
 @click.pass_context
 def command(ctx: click.Context, /, url: str, **options: Any) -> ExitStatus:
     """Connect to a WebSocket server at URL.
@@ -761,7 +824,19 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> ExitStatus:
         binary=options["binary"],
         null=options["null"],
         exec_argv=exec_argv,
+        redact=tuple(options["redact"]),
     )
+    if options["record"] is not None:
+        if config.reconnect:
+            raise click.BadParameter(
+                "records one connection: not with --reconnect", param_hint="--record"
+            )
+        config.record_name = options["record"]
+        try:
+            config.record = open(options["record"], "wb")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise click.BadParameter(f"cannot write it: {reason}", param_hint="--record") from exc
     terminal = is_terminal(sys.stdin) and is_terminal(sys.stdout)
     printer = Printer.from_options(
         interactive=terminal,
@@ -780,3 +855,6 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> ExitStatus:
         return session.run()
     finally:
         printer.flush()
+        if config.record is not None:
+            with contextlib.suppress(OSError):
+                config.record.close()
