@@ -60,8 +60,8 @@ wait for the close handshake (or --wait). --json: one JSON object per event.
 Examples:
   wscli connect wss://echo.websocket.org
   echo '{{"op":"ping"}}' | wscli connect --json wss://echo.websocket.org | jq -r .data
+  wscli connect --record session.ndjson ws://localhost:8080
   wscli connect -x status --expect '"ok"' -t 5s ws://localhost:8080/health
-  wscli connect --record session.ndjson ws://localhost:8080   (then: wscli replay session.ndjson)
 """
 
 #: Reconnection backoff: first delay, growth factor and ceiling, in seconds.
