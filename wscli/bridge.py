@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .core import ConnectionClosed
+from .exitcodes import reason_of
 from .params import decode_binary, encode_binary
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class Bridge:
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             # ValueError: a NUL byte in an argument or in the environment (the request
             # path is in WSCLI_PATH); OSError: the program cannot be run.
-            reason = (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).lower()
+            reason = reason_of(exc)
             self.start_error = reason
             self.printer.error(f"{peer.label}: cannot start the --exec command: {reason}")
             with contextlib.suppress(Exception):

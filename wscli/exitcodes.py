@@ -20,7 +20,14 @@ from .core.exceptions import (
 )
 from .core.sync.net import ConnectFailed
 
-__all__ = ["ExitStatus", "status_for", "describe_error", "EXIT_STATUS_HELP", "ListenFailed"]
+__all__ = [
+    "ExitStatus",
+    "status_for",
+    "describe_error",
+    "reason_of",
+    "EXIT_STATUS_HELP",
+    "ListenFailed",
+]
 
 
 class ExitStatus(enum.IntEnum):
@@ -70,6 +77,24 @@ def describe_error(exc: BaseException) -> str:
     text = lines[0] if lines else type(exc).__name__
     text = _SSL_SOURCE.sub("", _ERRNO_PREFIX.sub("", text))
     text = _SSL_TAG.sub("", text)
+    return escape_control(text, keep_newlines=False)
+
+
+def reason_of(exc: BaseException) -> str:
+    """Why an operation on a file or socket failed, for ``cannot … PATH: <reason>``.
+
+    The system's words in lowercase (``no space left on device``) without the file
+    name the caller already wrote; anything else as :func:`describe_error` says it.
+    """
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror:
+        return _escaped_line(strerror.lower())
+    return describe_error(exc)
+
+
+def _escaped_line(text: str) -> str:
+    from .escape import escape_control
+
     return escape_control(text, keep_newlines=False)
 
 

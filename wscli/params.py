@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 import click
 
+from .exitcodes import reason_of
+
 __all__ = [
     "Size",
     "Duration",
@@ -119,8 +121,9 @@ def read_secret(value: str, option: str) -> str:
         with open(path, encoding="utf-8") as file:
             text = file.read()
     except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise click.BadParameter(f"cannot read {path}: {reason}", param_hint=option) from exc
+        raise click.BadParameter(
+            f"cannot read {path}: {reason_of(exc)}", param_hint=option
+        ) from exc
     return text.splitlines()[0] if text else ""
 
 

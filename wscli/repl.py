@@ -32,6 +32,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from .core import ConnectionClosed
 from .core.craft import FRAME_SPEC_HELP, parse_frame_spec
 from .core.frames import MAX_CONTROL_PAYLOAD
+from .exitcodes import reason_of
 from .params import decode_binary, format_size
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def standard_commands(
         try:
             content = path.read_bytes()
         except OSError as exc:
-            raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise ValueError(f"cannot read {path}: {reason_of(exc)}") from exc
         data: str | bytes
         try:
             data = content.decode()
@@ -173,7 +174,7 @@ def standard_commands(
         try:
             path.write_bytes(content)
         except OSError as exc:
-            raise ValueError(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}") from exc
+            raise ValueError(f"cannot write {path}: {reason_of(exc)}") from exc
         printer.info(f"saved the last message ({format_size(len(content))}) to {path}")
 
     def toggle_json(arg: str) -> None:

@@ -43,7 +43,7 @@ from ..core import (
     connect,
 )
 from ..escape import is_terminal
-from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, describe_error
+from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, describe_error, reason_of
 from ..output import CloseInfo, Printer
 from . import Peer, read_stdin_into, status_for_close, terminate_as_interrupt
 
@@ -433,9 +433,8 @@ class ClientSession:
         """The exit status of the run, once it ended (and the reason, on stderr)."""
         config = self.config
         if self._output_error is not None:
-            reason = self._output_error.strerror or str(self._output_error)
             where = self._output_error.filename or "stdout"
-            self.printer.error(f"cannot write to {where}: {reason.lower()}")
+            self.printer.error(f"cannot write to {where}: {reason_of(self._output_error)}")
             return ExitStatus.ERROR
         if self._broken:
             return ExitStatus.OK

@@ -28,7 +28,7 @@ from .. import params
 from ..admission import AdmissionPolicy, Refusal
 from ..core import Request, Server, WebSocket, broadcast
 from ..escape import is_terminal
-from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed
+from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed, reason_of
 from ..output import CloseInfo, Printer
 from . import Peer, read_stdin_into, terminate_as_interrupt
 
@@ -116,7 +116,7 @@ class ListenSession:
             else:
                 server = Server(host, port, **server_options)
         except OSError as exc:
-            reason = (exc.strerror or str(exc)).lower()
+            reason = reason_of(exc)
             raise ListenFailed(f"cannot listen on {where}: {reason}") from exc
         if headers:
             server.on("headers", lambda response_headers, request: response_headers.update(headers))
@@ -343,8 +343,7 @@ class ListenSession:
             elif event[0] == "broken":
                 return ExitStatus.OK
             elif event[0] == "output_error":
-                reason = event[1].strerror or str(event[1])
-                self.printer.error(f"cannot write to stdout: {reason.lower()}")
+                self.printer.error(f"cannot write to stdout: {reason_of(event[1])}")
                 return ExitStatus.ERROR
 
     def run(self, *, interactive: bool, null: bool) -> ExitStatus:
