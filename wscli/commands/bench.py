@@ -44,6 +44,7 @@ from ..params import (
     parse_size,
     warn_no_check,
 )
+from ..report import ReportData, render_report
 
 __all__ = ["command", "parse_size_range", "result_dict"]
 
@@ -169,6 +170,14 @@ def parse_size_range(text: str) -> tuple[int, int]:
     hidden=True,
     help="No handshake; expect the masked frames back byte for byte (raw TCP echo).",
 )
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE.html",
+    help="Also write a self-contained HTML report with charts (throughput, latency "
+    "over time, latency distribution, errors) to this file.",
+)
 @header_option
 @click.option(
     "--ca",
@@ -199,6 +208,7 @@ def command(
     no_check: bool,
     as_json: bool,
     no_color: bool,
+    report_path: str | None,
 ) -> int:
     """Load-test the echo server at URL; without URL, an embedded wscli echo server.
 
@@ -212,6 +222,7 @@ def command(
       wscli bench                                  # embedded server, 1 connection
       wscli bench -c 8 --pipeline 16 -s 1KiB -d 10s ws://127.0.0.1:8080
       wscli bench --rate 5000 -c 50 -d 30s --json ws://127.0.0.1:8080
+      wscli bench -c 20 -d 30s --report run.html ws://127.0.0.1:8080
     """
     if messages is not None and duration is not None:
         raise click.UsageError("give -n/--messages or -d/--duration, not both")
@@ -255,19 +266,50 @@ def command(
             warn_no_check()
     if connections > 500:
         raise_nofile_limit()
+    report_file = None
+    if report_path is not None:
+        # Opened before the run, so a path that cannot be written fails in a second,
+        # not after a thirty-second run.
+        try:
+            report_file = open(report_path, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise click.BadParameter(
+                f"cannot write {report_path}: {reason}", param_hint="--report"
+            ) from None
+    try:
+        stats = _run_with_server(config, printer, as_json)
+        embedded = not url
+        _report(config, stats, printer, embedded=embedded)
+        status = _status(stats)
+        if report_file is not None:
+            try:
+                report_file.write(render_report(_report_data(config, stats, embedded)))
+                report_file.close()
+            except OSError as exc:
+                printer.error(f"cannot write {report_path}: {exc.strerror or exc}")
+                return status or ExitStatus.ERROR
+            if not as_json:
+                printer.notice(f"report written to {report_path}")
+    finally:
+        if report_file is not None:
+            report_file.close()
+    return status
+
+
+def _run_with_server(config: LoadConfig, printer: Printer, as_json: bool) -> Stats:
+    """Run the load; without a URL, against an embedded echo server started for it."""
     server: EchoServerProcess | None = None
-    if url is None:
-        server = EchoServerProcess(compression=compression)
+    if not config.url:
+        server = EchoServerProcess(compression=config.compression)
         config.url = server.url
         if not as_json:
             printer.notice(f"embedded wscli echo server on {server.url} (pid {server.pid})")
     try:
-        stats = _run(config, printer)
+        return _run(config, printer)
     finally:
         if server is not None:
             server.close()
-    _report(config, stats, printer, embedded=server is not None)
-    return _status(stats)
 
 
 def _run(config: LoadConfig, printer: Printer) -> Stats:
@@ -520,6 +562,70 @@ def _report(config: LoadConfig, stats: Stats, printer: Printer, *, embedded: boo
     if latency.count > 1:
         parts_to_print.append(_histogram(latency))
     console.print(Group(*parts_to_print))
+
+
+def _report_data(config: LoadConfig, stats: Stats, embedded: bool) -> ReportData:
+    """What ``--report`` shows: the terminal summary's rows, the series, the histogram."""
+    result = result_dict(config, stats, embedded=embedded)
+    parameters = [
+        ("URL", config.url + (" (embedded wscli echo server)" if embedded else "")),
+        ("load", _describe_load(config)),
+        ("timeout", f"{config.timeout:g} s"),
+        ("workers", str(config.workers)),
+        ("seed", str(config.seed)),
+    ]
+    parameters += [(f"header {name}", value) for name, value in config.headers]
+    if stats.extensions:
+        parameters.append(("extensions", stats.extensions))
+    latency = stats.latency
+    summary = [
+        (
+            "connections",
+            f"{stats.opened:,} opened, {stats.failed:,} failed, {stats.closed:,} closed cleanly",
+        ),
+        (
+            "messages",
+            f"{stats.sent:,} sent, {stats.received:,} verified, {stats.lost:,} lost"
+            f" in {stats.elapsed:.2f} s",
+        ),
+        (
+            "throughput",
+            f"{stats.messages_per_second:,.0f} msg/s, "
+            f"{stats.bytes_per_second / 1e6:,.2f} MB/s of echoed payload",
+        ),
+    ]
+    if stats.handshake.count:
+        handshake = stats.handshake
+        summary.append(
+            (
+                "handshake",
+                f"p50 {_ms(handshake.percentile(50))}, p99 {_ms(handshake.percentile(99))}, "
+                f"max {_ms(handshake.max)}",
+            )
+        )
+    if latency.count:
+        summary.append(
+            ("latency", ", ".join(f"p{p:g} {_ms(latency.percentile(p))}" for p in PERCENTILES))
+        )
+        summary.append(
+            (
+                "",
+                f"min {_ms(latency.min)}, mean {_ms(latency.mean)}, "
+                f"mdev {_ms(latency.mdev)}, max {_ms(latency.max)}",
+            )
+        )
+    summary.append(("errors", f"{stats.error_count:,}"))
+    if stats.interrupted:
+        summary.append(("", "interrupted: results so far"))
+    return ReportData(
+        title=f"wscli bench {config.url}",
+        parameters=parameters,
+        summary=summary,
+        series=result["series"],
+        latency=latency,
+        errors=stats.errors.most_common(),
+        generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )
 
 
 def _histogram(latency: Histogram, rows: int = 8, width: int = 40) -> Table:
