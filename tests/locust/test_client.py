@@ -1,0 +1,161 @@
+"""The client under ``WebSocketUser``, in this process and without Locust or gevent.
+
+Importing ``wscli.locust`` (or its client) must not import Locust, whose import patches
+the standard library for gevent; these tests run the client on plain threads against a
+wscli server on loopback.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import TIMEOUT
+
+import wscli
+from wscli.core.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from wscli.loadgen.config import LoadConfig
+from wscli.loadgen.locustfile import render_locustfile
+from wscli.locust.client import WebSocketClient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def server() -> Iterator[wscli.Server]:
+    """Echo every message; ``close:CODE`` closes with CODE; ``ping`` pings first."""
+    wss = wscli.Server("127.0.0.1", port=0)
+
+    def on_connection(ws: wscli.WebSocket) -> None:
+        def on_message(message: str | bytes, flags: wscli.MessageFlags) -> None:
+            if message == "silence":
+                return
+            if isinstance(message, str) and message.startswith("close:"):
+                ws.close(int(message[6:]), "asked to")
+                return
+            if message == "ping":
+                ws.ping(b"are you there")
+            ws.send(message, binary=flags.binary)
+
+        ws.on("message", on_message)
+
+    wss.on("connection", on_connection)
+    yield wss
+    wss.close()
+
+
+def test_importing_wscli_locust_leaves_locust_and_gevent_out() -> None:
+    code = (
+        "import sys, wscli, wscli.locust, wscli.locust.client;"
+        "assert 'locust' not in sys.modules and 'gevent' not in sys.modules, sorted(sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_echo_round_trips_text_and_binary_and_answers_pings(server: wscli.Server) -> None:
+    client = WebSocketClient(f"ws://127.0.0.1:{server.port}/", open_timeout=TIMEOUT)
+    client.connect()
+    assert client.open and client.response is not None
+    client.send("hello")
+    assert client.recv(TIMEOUT) == "hello"
+    client.send(b"\x00\xff")
+    assert client.recv(TIMEOUT) == b"\x00\xff"
+    client.send("ping")  # the server pings, then echoes: the pong left on our read
+    assert client.recv(TIMEOUT) == "ping"
+    client.close()
+    assert not client.open
+    client.close()  # twice is fine
+
+
+def test_recv_times_out_and_the_connection_stays_usable(server: wscli.Server) -> None:
+    client = WebSocketClient(f"ws://127.0.0.1:{server.port}/", open_timeout=TIMEOUT)
+    client.connect()
+    client.send("silence")
+    with pytest.raises(TimeoutError):
+        client.recv(0.2)
+    client.send("after")
+    assert client.recv(TIMEOUT) == "after"
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [(1011, ConnectionClosedError), (1000, ConnectionClosedOK)]
+)
+def test_server_close_code_reaches_the_caller(
+    server: wscli.Server, code: int, error: type[Exception]
+) -> None:
+    client = WebSocketClient(f"ws://127.0.0.1:{server.port}/", open_timeout=TIMEOUT)
+    client.connect()
+    client.send(f"close:{code}")
+    with pytest.raises(error) as caught:
+        client.recv(TIMEOUT)
+    assert caught.value.code == code  # type: ignore[attr-defined]
+    assert not client.open
+    with pytest.raises(error):
+        client.send("too late")
+
+
+def test_refused_upgrade_raises_with_its_status() -> None:
+    wss = wscli.Server("127.0.0.1", port=0, verify_client=lambda info, cb: cb(False, 401))
+    try:
+        client = WebSocketClient(f"ws://127.0.0.1:{wss.port}/", open_timeout=TIMEOUT)
+        with pytest.raises(InvalidStatus) as caught:
+            client.connect()
+        assert caught.value.status_code == 401
+        assert not client.open
+    finally:
+        wss.close()
+
+
+def test_silent_server_bounds_the_handshake() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]))
+    thread.start()
+    try:
+        client = WebSocketClient(f"ws://127.0.0.1:{listener.getsockname()[1]}/", open_timeout=0.3)
+        with pytest.raises(TimeoutError):
+            client.connect()
+        assert not client.open
+    finally:
+        thread.join(TIMEOUT)
+        for sock in accepted:
+            sock.close()
+        listener.close()
+
+
+def test_example_locustfile_is_the_template_with_bench_defaults() -> None:
+    config = LoadConfig(url="ws://127.0.0.1:8080/", connections=50, messages=None, duration=30.0)
+    assert (ROOT / "examples" / "locustfile.py").read_text() == render_locustfile(config)
+
+
+def test_rendered_locustfile_compiles_and_quotes_what_the_user_gave() -> None:
+    config = LoadConfig(
+        url='ws://h:1/"x\n',
+        size_min=10,
+        size_max=20,
+        pipeline=8,
+        binary=True,
+        headers=[("X-A", 'a"""b\\')],
+    )
+    text = render_locustfile(config, command='wscli bench """ \\ end')
+    namespace: dict[str, object] = {}
+    code = compile(text, "locustfile.py", "exec")
+    # Only the constants: executing the imports would import Locust here.
+    exec(compile(text.split("from collections import deque")[0], "doc", "exec"), namespace)
+    assert 'wscli bench """ \\ end' in str(namespace["__doc__"])
+    assert code is not None
+    for line in text.splitlines():
+        if line.startswith(("URL =", "HEADERS =", "PIPELINE =", "BINARY =")):
+            exec(line, namespace)
+    assert namespace["URL"] == 'ws://h:1/"x\n'
+    assert namespace["HEADERS"] == [("X-A", 'a"""b\\')]
+    assert namespace["PIPELINE"] == 8 and namespace["BINARY"] is True
