@@ -5,7 +5,7 @@ each echo is exactly the payload sent (numbered, seeded payloads, as `wscli benc
 makes them) and reports each round trip to Locust as "WS echo"; the handshake is
 "WS connect". A wrong echo, a close or a timeout is a failure with its reason.
 
-    locust -f locustfile.py --headless -u 50 -r 50 -t 30s --csv results --json-file results.json
+    locust -f locustfile.py --headless -u 50 -r 50 -t 30s --csv results --json-file results
     # On many machines: one master (it writes the --csv/--json-file results)...
     locust -f locustfile.py --master --expect-workers 4 --headless -u 50 -r 50 -t 30s
     # ...then one worker per core on each load machine.

@@ -12,18 +12,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from helpers import TIMEOUT
 
 import wscli
 from wscli.core.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
-from wscli.loadgen.config import LoadConfig
-from wscli.loadgen.locustfile import render_locustfile
 from wscli.locust.client import WebSocketClient
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -130,32 +125,3 @@ def test_silent_server_bounds_the_handshake() -> None:
         for sock in accepted:
             sock.close()
         listener.close()
-
-
-def test_example_locustfile_is_the_template_with_bench_defaults() -> None:
-    config = LoadConfig(url="ws://127.0.0.1:8080/", connections=50, messages=None, duration=30.0)
-    assert (ROOT / "examples" / "locustfile.py").read_text() == render_locustfile(config)
-
-
-def test_rendered_locustfile_compiles_and_quotes_what_the_user_gave() -> None:
-    config = LoadConfig(
-        url='ws://h:1/"x\n',
-        size_min=10,
-        size_max=20,
-        pipeline=8,
-        binary=True,
-        headers=[("X-A", 'a"""b\\')],
-    )
-    text = render_locustfile(config, command='wscli bench """ \\ end')
-    namespace: dict[str, object] = {}
-    code = compile(text, "locustfile.py", "exec")
-    # Only the constants: executing the imports would import Locust here.
-    exec(compile(text.split("from collections import deque")[0], "doc", "exec"), namespace)
-    assert 'wscli bench """ \\ end' in str(namespace["__doc__"])
-    assert code is not None
-    for line in text.splitlines():
-        if line.startswith(("URL =", "HEADERS =", "PIPELINE =", "BINARY =")):
-            exec(line, namespace)
-    assert namespace["URL"] == 'ws://h:1/"x\n'
-    assert namespace["HEADERS"] == [("X-A", 'a"""b\\')]
-    assert namespace["PIPELINE"] == 8 and namespace["BINARY"] is True

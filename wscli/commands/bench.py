@@ -185,6 +185,11 @@ def parse_size_range(text: str) -> tuple[int, int]:
     help="Trust the certificates in this PEM file (wss://).",
 )
 @click.option("--no-check", is_flag=True, help="Do not verify the server certificate.")
+@click.option(
+    "--locustfile",
+    is_flag=True,
+    help="Print a Locust locustfile that runs this load (many machines) and exit.",
+)
 @json_option
 @no_color_option
 def command(
@@ -206,6 +211,7 @@ def command(
     headers: tuple[tuple[str, str], ...],
     ca: str | None,
     no_check: bool,
+    locustfile: bool,
     as_json: bool,
     no_color: bool,
     report_path: str | None,
@@ -255,6 +261,8 @@ def command(
         headers=list(headers),
         seed=seed,
     )
+    if locustfile:
+        return _print_locustfile(config, raw=raw, tls_options=ca is not None or no_check)
     if url is not None and parse_uri(url).secure:
         from ..core.sync.tls import client_ssl_context
 
@@ -310,6 +318,19 @@ def _run_with_server(config: LoadConfig, printer: Printer, as_json: bool) -> Sta
     finally:
         if server is not None:
             server.close()
+
+
+def _print_locustfile(config: LoadConfig, *, raw: bool, tls_options: bool) -> int:
+    """Write the locustfile for ``config`` to stdout (``--locustfile``); see docs/DISTRIBUTED.md."""
+    from ..loadgen.locustfile import render_locustfile
+
+    if raw:
+        raise click.UsageError("--raw has no Locust equivalent (it skips the handshake)")
+    if tls_options:
+        click.echo("wscli: --ca/--no-check are not carried into the locustfile", err=True)
+    text = render_locustfile(config, command=f"wscli bench ({_describe_load(config)})")
+    click.echo(text, nl=False)
+    return 0
 
 
 def _run(config: LoadConfig, printer: Printer) -> Stats:

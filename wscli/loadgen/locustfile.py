@@ -25,7 +25,7 @@ each echo is exactly the payload sent (numbered, seeded payloads, as `wscli benc
 makes them) and reports each round trip to Locust as "WS echo"; the handshake is
 "WS connect". A wrong echo, a close or a timeout is a failure with its reason.
 
-    locust -f {filename} --headless {locust_args} --csv results --json-file results.json
+    locust -f {filename} --headless {locust_args} --csv results --json-file results
     # On many machines: one master (it writes the --csv/--json-file results)...
     locust -f {filename} --master --expect-workers 4 --headless {locust_args}
     # ...then one worker per core on each load machine.
