@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -257,3 +258,18 @@ def test_missing_extension_selects_python(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_protocol_uses_the_fast_parser_exactly_when_the_extension_is_in_use() -> None:
     assert Protocol.use_speedups is (C is not None)
+
+
+def test_eof_in_the_middle_of_a_large_payload_releases_its_buffer() -> None:
+    proto = protocol(Side.SERVER)
+    wire = build_frame(Opcode.BINARY, PATTERN[: 1 << 20], mask=PEER_MASK)
+    tracemalloc.start()
+    try:
+        proto.receive_data(wire[:300000])  # reserves the whole 1 MiB payload
+        holding, _ = tracemalloc.get_traced_memory()
+        proto.receive_eof()
+        released, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert holding - released >= 1 << 20
+    assert proto.events_received() == []

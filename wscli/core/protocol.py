@@ -329,6 +329,7 @@ class Protocol:
         self.state = State.CLOSED
         self._discard = True
         self._buf = bytearray()
+        self._partial = None  # a large payload's buffer is not kept past the end
         if not self._eof_sent:
             self._eof_sent = True
             self._out.append(b"")
