@@ -12,7 +12,6 @@ so ``wscli bench`` alone shows what the stack does on this machine.
 
 from __future__ import annotations
 
-import collections
 import time
 from typing import Any
 
@@ -45,6 +44,7 @@ from ..params import (
     warn_no_check,
 )
 from ..report import ReportData, render_report
+from ..report.live import LiveView
 
 __all__ = ["command", "parse_size_range", "result_dict"]
 
@@ -337,7 +337,7 @@ def _run(config: LoadConfig, printer: Printer) -> Stats:
     console = printer.err_console
     if printer.as_json or not console.is_terminal:
         return run_load(config)
-    display = _LiveDisplay(config)
+    display = LiveView(config)
     with Live(
         display.render(Stats(config.connections)),
         console=console,
@@ -362,76 +362,6 @@ def _status(stats: Stats) -> int:
     if stats.errors or stats.lost or stats.failed:
         return ExitStatus.ERROR
     return ExitStatus.OK
-
-
-# -- while it runs -----------------------------------------------------------------------
-
-
-class _LiveDisplay:
-    """The one-line live view: progress, the last second's rates and p50/p99, errors.
-
-    It renders on the thread that runs the load, at most four times a second, from
-    copies it keeps (counters and a histogram copy per render): the last second is the
-    difference between now and the copy of about a second ago.
-    """
-
-    #: Seconds between redraws.
-    INTERVAL = 0.25
-
-    def __init__(self, config: LoadConfig) -> None:
-        self.config = config
-        self.started = time.monotonic()
-        self._last_render = 0.0
-        #: (time, echoes, bytes, latency copy) of recent renders, oldest first.
-        self._marks: collections.deque[tuple[float, int, int, Histogram]] = collections.deque()
-        self._recent = (0.0, 0.0, 0.0, 0.0)
-
-    def due(self) -> bool:
-        """Limit redraws to four a second: rendering costs the load generator time."""
-        now = time.monotonic()
-        if now - self._last_render < self.INTERVAL:
-            return False
-        self._last_render = now
-        return True
-
-    def render(self, stats: Stats) -> Text:
-        now = time.monotonic()
-        config = self.config
-        if config.duration is not None:
-            fraction = min(1.0, (now - self.started) / config.duration)
-        elif config.messages:
-            fraction = min(1.0, stats.received / max(1, config.messages * config.connections))
-        else:
-            fraction = 0.0
-        marks = self._marks
-        while len(marks) > 1 and now - marks[1][0] >= 1.0:
-            marks.popleft()  # keep the newest mark at least a second old as the base
-        if marks and now > marks[0][0]:
-            then, received, size, latency = marks[0]
-            seconds = now - then
-            recent = stats.latency.since(latency)
-            self._recent = (
-                (stats.received - received) / seconds,
-                (stats.bytes_received - size) / seconds,
-                recent.percentile(50),
-                recent.percentile(99),
-            )
-        marks.append((now, stats.received, stats.bytes_received, stats.latency.copy()))
-        rate, throughput, p50, p99 = self._recent
-        width = 16
-        filled = int(fraction * width)
-        line = Text(no_wrap=True, overflow="ellipsis")
-        line.append("█" * filled, style="green")
-        line.append("░" * (width - filled), style="dim")
-        line.append(f" {fraction * 100:3.0f}% ")
-        line.append(f"{rate:,.0f} msg/s", style="bold")
-        line.append(f" {throughput / 1e6:.2f} MB/s p50 {_ms(p50)} p99 {_ms(p99)} ")
-        line.append(f"conns {stats.opened - stats.closed}/{config.connections} open")
-        if stats.failed:
-            line.append(f" {stats.failed:,} failed", style="bold red")
-        errors = stats.error_count
-        line.append(f" errors {errors:,}", style="bold red" if errors else "dim")
-        return line
 
 
 # -- the result --------------------------------------------------------------------------

@@ -58,6 +58,7 @@ class Stats:
         "opened",
         "failed",
         "closed",
+        "ended",
         "sent",
         "received",
         "lost",
@@ -74,6 +75,8 @@ class Stats:
         self.failed = 0
         #: Connections that ended with a clean closing handshake.
         self.closed = 0
+        #: Opened connections that ended, cleanly or not (so ``opened - ended`` are open).
+        self.ended = 0
         #: Messages sent, echoes received and verified, messages never echoed.
         self.sent = 0
         self.received = 0

@@ -677,6 +677,8 @@ class Worker:
     def _drop(self, conn: _Conn) -> None:
         if conn.state == _DONE:
             return
+        if conn.state >= _OPEN:
+            self.stats.ended += 1
         conn.state = _DONE
         if conn.sock is not None:
             if conn.interest:
