@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "connect": ("wscli.commands.connect", "Connect to a WebSocket server: REPL or pipe."),
     "listen": ("wscli.commands.listen", "Serve WebSocket clients: REPL or pipe."),
     "ping": ("wscli.commands.ping", "Measure round trips with ping/pong, like ping(8)."),
+    "replay": ("wscli.commands.replay", "Replay a recorded conversation and check the answers."),
     "probe": ("wscli.commands.probe", "Check a server's conformance, limits and security."),
     "bench": ("wscli.commands.bench", "Load-test an echo server (or an embedded one)."),
     "completion": ("wscli.commands.completion", "Print the shell completion script."),
