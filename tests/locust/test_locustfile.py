@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,5 +109,36 @@ def test_generated_locustfile_runs_a_pipelined_binary_echo_load(tmp_path: Path) 
         seen = server.messages_seen()
         # Up to 4 messages per user in flight (sent, echoed, not yet counted) at the end.
         assert 0 < echoes <= seen <= echoes + 2 * 4
+    finally:
+        server.messages_seen()
+
+
+@pytest.mark.slow
+def test_chat_example_counts_the_broadcasts_it_hears(tmp_path: Path) -> None:
+    pytest.importorskip("locust")
+    users = 3
+    server = Server(tmp_path, "--broadcast")
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "examples" / "locustfile_chat.py")]
+            + ["--headless", "-u", str(users), "-r", str(users), "-t", "3s", "--host", server.url]
+            + ["--json-file", "result", "--only-summary"],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            cwd=tmp_path,
+            timeout=6 * TIMEOUT,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        said_heard = re.search(r"chat: said (\d+) lines, heard (\d+) broadcasts", run.stdout)
+        assert said_heard, run.stdout[-2000:]
+        said, heard = int(said_heard.group(1)), int(said_heard.group(2))
+        entries = {e["name"]: e for e in json.loads((tmp_path / "result.json").read_text())}
+        assert sum(e["num_failures"] for e in entries.values()) == 0
+        assert entries["say"]["num_requests"] == said
+        assert entries["broadcast"]["num_requests"] == heard
+        # Each line reaches the other users at most once (fewer if one was not yet there).
+        assert 0 < heard <= said * (users - 1)
+        assert server.messages_seen() == said
     finally:
         server.messages_seen()
