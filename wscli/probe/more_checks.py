@@ -110,8 +110,8 @@ def security(probe: Probe, server_header: str | None) -> None:
         if result.link is not None:
             return (
                 Grade.WARN,
-                f"Origin: {FOREIGN_ORIGIN} accepted: any web page can open this WebSocket "
-                f"with its visitors' cookies (cross-site WebSocket hijacking, {CSWSH_LINK})",
+                f"Origin: {FOREIGN_ORIGIN} accepted: any web page can open it with its "
+                f"visitors' cookies (cross-site WebSocket hijacking: {CSWSH_LINK} )",
             )
         return Grade.PASS, f"Origin: {FOREIGN_ORIGIN} refused: {describe_handshake(result)}"
 
@@ -213,8 +213,12 @@ def limits(probe: Probe) -> None:
             if bad - good <= max(1024, good // 16):
                 break
             middle = (good + bad) // 2
-            ok, _ = _accepts(probe, middle, box)
-            good, bad = (middle, bad) if ok else (good, middle)
+            ok, end = _accepts(probe, middle, box)
+            if ok:
+                good = middle
+            else:
+                # The evidence quotes the refusal of the size it names.
+                bad, how = middle, end
         text = f"largest accepted about {format_size(good)}; {format_size(bad)} got {how}"
         grade = Grade.INFO if "1009" in how else Grade.WARN
         if grade is Grade.WARN:
@@ -227,7 +231,7 @@ def limits(probe: Probe) -> None:
         reply = probe.collect(link, lambda r: False, timeout=probe.settings.idle)
         link.close()
         took = time.monotonic() - started
-        pings = len(link.server_pings)
+        pings = link.pings_received
         pinged = f"; it sent {pings} ping(s)" if pings else ""
         if reply.ended:
             return (

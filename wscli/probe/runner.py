@@ -38,6 +38,11 @@ __all__ = ["Probe", "Reply", "Settings", "CheckOutcome", "masked", "describe_han
 CheckOutcome = tuple[Grade, str]
 
 _MAX_MESSAGES = 64
+#: Pongs and oddities one wait keeps: a server sending tiny frames without end must not
+#: leave a Python object per frame behind. Pongs carrying one of the run's own ping
+#: payloads are kept past the bound (at most once each), so no wait misses its answer.
+_MAX_PONGS = 64
+_MAX_ODD = 16
 #: How long a server that answered the ping after a forbidden frame has to close anyway
 #: (at most half the check's timeout).
 _GRACE = 1.0
@@ -68,6 +73,11 @@ class Reply:
     odd: list[str] = field(default_factory=list)  #: frames the server should not send
     send_failed: bool = False  #: what the probe sent did not all go out
     elapsed: float = 0.0
+
+    def note(self, what: str) -> None:
+        """Remember a frame the server should not have sent (the first few only)."""
+        if len(self.odd) < _MAX_ODD:
+            self.odd.append(what)
 
     @property
     def ended(self) -> bool:
@@ -100,6 +110,7 @@ class Probe:
         self.budget = Budget.start(settings.timeout, settings.max_time, settings.max_connections)
         self._main: Link | None = None
         self._token = 0
+        self._tokens: set[bytes] = set()
 
     # -- running checks ------------------------------------------------------------------
 
@@ -169,7 +180,9 @@ class Probe:
     def token(self, what: str = "ping") -> bytes:
         """A payload no other ping of the run carries."""
         self._token += 1
-        return f"wscli-probe {what} {self._token}".encode()
+        token = f"wscli-probe {what} {self._token}".encode()
+        self._tokens.add(token)
+        return token
 
     # -- reading -------------------------------------------------------------------------
 
@@ -198,22 +211,26 @@ class Probe:
             assert isinstance(item, RawFrame)
             frame = item
             if frame.masked:
-                reply.odd.append(f"a masked frame (opcode 0x{frame.opcode:x})")
+                reply.note(f"a masked frame (opcode 0x{frame.opcode:x})")
             if frame.opcode == Opcode.CLOSE:
                 reply.close = frame
                 link.send_frame(Opcode.CLOSE, frame.payload[:2])
                 break
             if frame.opcode == Opcode.PONG:
-                reply.pongs.append(frame.payload)
+                payload = frame.payload
+                if len(reply.pongs) < _MAX_PONGS or (
+                    payload in self._tokens and payload not in reply.pongs
+                ):
+                    reply.pongs.append(payload)
                 continue
             if frame.opcode not in (Opcode.CONT, Opcode.TEXT, Opcode.BINARY):
-                reply.odd.append(f"a frame with reserved opcode 0x{frame.opcode:x}")
+                reply.note(f"a frame with reserved opcode 0x{frame.opcode:x}")
                 continue
             if frame.opcode != Opcode.CONT:
                 opcode, parts, compressed = frame.opcode, [], bool(frame.rsv & 4)
             payload = self._decode(link, frame, compressed)
             if opcode is None:
-                reply.odd.append("a continuation frame with no message started")
+                reply.note("a continuation frame with no message started")
                 continue
             parts.append(payload)
             if frame.fin:

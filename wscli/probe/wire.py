@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 _CHUNK = 65536
+#: Server pings kept for evidence; the rest are answered and counted only.
+_KEPT_PINGS = 100
 
 
 class OutOfBudget(Exception):
@@ -143,8 +145,10 @@ class Link:
         self.close_sent = False
         #: Whether a write failed (the server stopped reading, or went away).
         self.send_failed = False
-        #: Pings the server sent (answered automatically), by payload.
+        #: The first pings the server sent (all are answered automatically), by payload.
         self.server_pings: list[bytes] = []
+        #: How many pings the server sent in all.
+        self.pings_received = 0
 
     def send(self, data: bytes) -> bool:
         """Write ``data`` within the check's time; ``False`` when the server is gone."""
@@ -183,8 +187,11 @@ class Link:
             if self.reader.error is not None:
                 raise Flooded(self.reader.error)
             if frame is not None:
-                if frame.opcode == Opcode.PING and len(self.server_pings) < 100:
-                    self.server_pings.append(frame.payload)
+                if frame.opcode == Opcode.PING:
+                    # Every ping is answered; only the first few are kept, for evidence.
+                    self.pings_received += 1
+                    if len(self.server_pings) < _KEPT_PINGS:
+                        self.server_pings.append(frame.payload)
                     self.send_frame(Opcode.PONG, frame.payload)
                     continue
                 return frame
