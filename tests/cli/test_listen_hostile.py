@@ -231,3 +231,39 @@ def test_listen_ends_with_1_when_stdout_cannot_be_written() -> None:
         assert b"cannot write to stdout: no space left on device" in process.stderr.read()
     finally:
         reap(process)
+
+
+def test_repl_sends_to_a_client_that_never_reads_do_not_block() -> None:
+    """/to and /all never wait for a client whose buffer is full: the prompt stays alive."""
+    import io
+    import threading
+
+    from wscli.commands.listen import ListenSession
+    from wscli.output import Printer
+
+    err = io.StringIO()
+    session = ListenSession(Printer(stdout=io.StringIO(), stderr=err))
+    server = session.start("127.0.0.1", 0)
+    try:
+        assert server.port is not None
+        stuck, status = upgrade(server.port, rcvbuf=4096)
+        assert status == 101
+        deadline = time.monotonic() + TIMEOUT
+        while not session.peers() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        commands = {command.name: command for command in session.slash_commands()}
+        big = "z" * 2**20
+
+        def type_lines() -> None:
+            for _ in range(40):  # 40 MiB: far beyond what the stuck client's buffers take
+                commands["/to"].run(f"1 {big}")
+                commands["/all"].run(big)
+
+        typist = threading.Thread(target=type_lines, daemon=True)
+        typist.start()
+        typist.join(TIMEOUT)
+        assert not typist.is_alive(), "a send waited for a client that does not read"
+        assert "#1 is not reading" in err.getvalue()
+        stuck.close()
+    finally:
+        session.stop()

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ..core import ConnectionClosed, WebSocket
+from ..core import ConnectionClosed, WebSocket, broadcast
 from ..exitcodes import ExitStatus
 from ..output import CloseInfo, Printer
 from ..params import decode_binary
@@ -146,6 +146,8 @@ class Peer:
         message_hooks: called as ``hook(peer, data)`` after each message is shown.
         close_hooks: called as ``hook(peer, info)`` once the connection has ended.
         sent_hooks: called as ``hook(peer, data)`` after each message sent (``--record``).
+        never_wait: :meth:`send` skips the peer (with a warning) while its outgoing
+            buffer is full, instead of waiting for it.
 
     Hooks given here are in place before the first event can arrive; hooks added to
     the lists later may miss early messages (or the close of a short connection).
@@ -162,8 +164,12 @@ class Peer:
         message_hooks: Iterable[Callable[[Peer, str | bytes], Any]] = (),
         close_hooks: Iterable[Callable[[Peer, CloseInfo], Any]] = (),
         sent_hooks: Iterable[Callable[[Peer, str | bytes], Any]] = (),
+        never_wait: bool = False,
     ) -> None:
         self.ws = ws
+        #: Sends skip this peer while its buffer is full instead of waiting (a server
+        #: with many clients must not let one that stopped reading stall the others).
+        self.never_wait = never_wait
         self.printer = printer
         self.id = id
         self.peer_name = peer_name
@@ -275,8 +281,26 @@ class Peer:
         Raises:
             ConnectionClosed: the connection is closing or closed.
         """
+        if self.never_wait:
+            if self.offer(data):
+                return
+            if self.ws.buffered_amount > self.ws.write_limit:
+                self.printer.warning(f"{self.label} is not reading: message not sent")
+                return
+            # Skipped because it is closing or closed: say so the usual way (raises).
         self.ws.send(data)
         self.count_sent(data)
+
+    def offer(self, data: str | bytes) -> bool:
+        """Send through the library's broadcast: never waits; ``False`` when skipped.
+
+        A peer that has more than ``write_limit`` bytes waiting (it stopped reading)
+        misses the message rather than stall the sender or make us buffer for it.
+        """
+        if broadcast([self.ws], data) == 0:
+            return False
+        self.count_sent(data)
+        return True
 
     def count_sent(self, data: str | bytes) -> None:
         """Count and show a message sent by other means (a broadcast)."""

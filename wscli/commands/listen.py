@@ -32,7 +32,7 @@ from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed, reason_of
 from ..output import CloseInfo, Printer
 from . import Peer, read_stdin_into, terminate_as_interrupt
 
-__all__ = ["command", "ListenSession", "offer", "EXEC_MAX_CLIENTS"]
+__all__ = ["command", "ListenSession", "EXEC_MAX_CLIENTS"]
 
 #: With ``--exec`` every client is a process: at most this many unless ``--max-clients``.
 EXEC_MAX_CLIENTS = 64
@@ -179,6 +179,7 @@ class ListenSession:
             show_messages=show,
             message_hooks=hooks,
             close_hooks=close_hooks,
+            never_wait=True,
         )
         with self._lock:
             self.clients[client_id] = peer
@@ -244,7 +245,7 @@ class ListenSession:
                 self.printer.info("no clients yet: sending to the first one that connects")
             return
         for peer in peers:
-            if not offer(peer, item):
+            if not peer.offer(item):
                 self._skipped(peer)
 
     def _skipped(self, peer: Peer) -> None:
@@ -366,19 +367,6 @@ def _quietly(send: Any, data: str | bytes) -> None:
     """Send, ignoring a client that is closing: it will be reported by its close."""
     with contextlib.suppress(Exception):
         send(data)
-
-
-def offer(peer: Peer, data: str | bytes) -> bool:
-    """Send to one client of a fan-out through the library's broadcast; never waits.
-
-    Returns ``False`` when the client was skipped: its peer has more than
-    ``write_limit`` bytes waiting (it stopped reading), so it misses this message
-    rather than stall the others or make us buffer for it.
-    """
-    if broadcast([peer.ws], data) == 0:
-        return False
-    peer.count_sent(data)
-    return True
 
 
 def format_host_port(host: str, port: int | str) -> str:
