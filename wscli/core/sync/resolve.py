@@ -6,6 +6,12 @@ seconds against a dead DNS server). :func:`create_connection` behaves the same b
 counts resolution against the timeout too: a name is resolved on a short-lived helper
 thread that the caller stops waiting for at the deadline, and every connect attempt
 gets only what is left. Address literals skip the thread.
+
+The system resolver cannot be interrupted, so a helper thread lives until the resolver
+answers, whatever the deadline said. Against a DNS server that sits on queries, many
+connects would leave one thread each behind; so callers asking for the same name and
+port share one lookup, and at most :data:`MAX_PENDING_LOOKUPS` lookups run at once
+(a caller that finds none free waits for one within its own deadline).
 """
 
 from __future__ import annotations
@@ -16,9 +22,57 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["getaddrinfo", "create_connection"]
+__all__ = ["getaddrinfo", "create_connection", "MAX_PENDING_LOOKUPS"]
 
 AddrInfo = tuple[Any, ...]
+
+#: Name lookups (helper threads) running at once, whoever waits for them.
+MAX_PENDING_LOOKUPS = 16
+
+
+class _Lookup:
+    """One name lookup on its helper thread, and everyone waiting for its answer."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: list[AddrInfo] | None = None
+        self.error: BaseException | None = None
+
+
+_lock = threading.Lock()
+_slots = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
+_pending: dict[tuple[str, int], _Lookup] = {}
+
+
+def _run(key: tuple[str, int], lookup: _Lookup) -> None:
+    try:
+        lookup.result = socket.getaddrinfo(key[0], key[1], type=socket.SOCK_STREAM)
+    except Exception as exc:
+        lookup.error = exc
+    finally:
+        with _lock:
+            if _pending.get(key) is lookup:
+                del _pending[key]
+        _slots.release()
+        lookup.done.set()
+
+
+def _join_or_start(key: tuple[str, int], deadline: float) -> _Lookup | None:
+    """The lookup of ``key`` running now, or a new one; ``None`` if no slot came in time."""
+    with _lock:
+        lookup = _pending.get(key)
+    if lookup is not None:
+        return lookup
+    if not _slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+        return None
+    with _lock:
+        lookup = _pending.get(key)
+        if lookup is not None:
+            _slots.release()
+            return lookup
+        lookup = _pending[key] = _Lookup()
+    threading.Thread(target=_run, args=(key, lookup), name="wscli-resolve", daemon=True).start()
+    return lookup
 
 
 def _is_address(host: str) -> bool:
@@ -35,28 +89,25 @@ def getaddrinfo(host: str, port: int, timeout: float | None) -> list[AddrInfo]:
     Raises:
         socket.gaierror: the name does not resolve.
         TimeoutError: the resolver did not answer in time (its thread is left to end
-            on its own; it holds nothing but the answer).
+            on its own; it holds nothing but the answer), or every lookup slot stayed
+            taken by lookups still waiting for the resolver.
     """
     if timeout is None or _is_address(host):
         # An address literal resolves at once, without asking any server.
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    outcome: list[Any] = []
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except Exception as exc:
-            outcome.append(exc)
-        done.set()
-
-    threading.Thread(target=run, name="wscli-resolve", daemon=True).start()
-    if not done.wait(max(timeout, 0.0)):
+    deadline = time.monotonic() + max(timeout, 0.0)
+    lookup = _join_or_start((host, port), deadline)
+    if lookup is None:
+        raise TimeoutError(
+            f"resolving {host}: {MAX_PENDING_LOOKUPS} name lookups are still waiting for "
+            f"the resolver after {timeout:.3g} seconds"
+        )
+    if not lookup.done.wait(max(deadline - time.monotonic(), 0.0)):
         raise TimeoutError(f"resolving {host} took more than {timeout:.3g} seconds")
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    result: list[AddrInfo] = outcome[0]
-    return result
+    if lookup.error is not None:
+        raise lookup.error
+    assert lookup.result is not None
+    return list(lookup.result)
 
 
 def create_connection(address: tuple[str, int], timeout: float | None) -> socket.socket:
