@@ -19,8 +19,9 @@ included; its module docstring gives the policy.
 
 **Reading is bounded too.** While the reactor thread's own output (pongs, echoes,
 listeners' replies) is above ``write_limit``, the socket is not read, so the peer's
-TCP window closes; and while ``max_queue`` messages wait unread, the socket is not read
-either.
+TCP window closes; while ``max_queue`` messages wait unread, the socket is not read
+either; and while a connection its listeners relayed to is behind
+(:meth:`Connection.pause_for`), neither.
 """
 
 from __future__ import annotations
