@@ -420,7 +420,10 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
     multiple=True,
     metavar="NAME",
     callback=params.subprotocols_callback,
-    help="Accept this subprotocol (repeatable; our first that the client offers).",
+    help=(
+        "Accept this subprotocol (repeatable; our first that the client offers). "
+        "Without -s, none is chosen."
+    ),
 )
 @click.option(
     "--origin",
@@ -542,8 +545,9 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
         "max_connections": max_clients,
         **params.keepalive_kwargs(options["ping_interval"]),
     }
-    if options["subprotocols"]:
-        server_options["handle_protocols"] = _subprotocol_chooser(options["subprotocols"])
+    # Without -s the answer is none: agreeing to a subprotocol we do not speak would be
+    # a promise we cannot keep (the library's default follows ws and takes the first).
+    server_options["handle_protocols"] = _subprotocol_chooser(options["subprotocols"])
     for name in ("tls_ca", "key", "passphrase"):
         if options[name] and not options["cert"]:
             flag = {"tls_ca": "--tls-ca", "key": "--tls-key", "passphrase": "--passphrase"}[name]
