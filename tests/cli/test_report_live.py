@@ -12,6 +12,7 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import pytest
 from helpers import TIMEOUT
@@ -89,11 +90,14 @@ def read_until(fd: int, wanted: bytes, timeout: float) -> bytes:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals and signals")
-def test_terminal_gets_the_live_view_and_ctrl_c_shows_results_so_far() -> None:
+def test_terminal_gets_the_live_view_and_ctrl_c_shows_results_so_far(tmp_path: Path) -> None:
+    report = tmp_path / "interrupted.html"
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     with serving() as url:
-        process = wscli_process("bench", "-d", "60s", url, stderr=slave, env={"TERM": "xterm"})
+        process = wscli_process(
+            "bench", "-d", "60s", "--report", str(report), url, stderr=slave, env={"TERM": "xterm"}
+        )
         try:
             os.close(slave)
             shown = read_until(master, b"conns 1/1", TIMEOUT * 4)
@@ -107,6 +111,8 @@ def test_terminal_gets_the_live_view_and_ctrl_c_shows_results_so_far() -> None:
     text = out.decode()
     assert "interrupted: results so far" in text
     assert "echoed and verified" in text
+    page = report.read_text(encoding="utf-8")
+    assert "interrupted: results so far" in page and "<svg" in page
 
 
 def test_no_live_view_in_a_pipe() -> None:

@@ -90,8 +90,9 @@ def parse_size_range(text: str) -> tuple[int, int]:
 
 @click.command(
     epilog="Exit status: 0 every echo verified, 1 errors (mismatched or lost echoes, "
-    "failed connections), 3 no connection could be opened, 4 every handshake was "
-    "refused, 130 interrupted (results so far are shown).",
+    "failed connections), 2 bad options (a --report file that cannot be written "
+    "fails before the run), 3 no connection could be opened, 4 every handshake was "
+    "refused, 130 interrupted (results so far are shown, and written to --report).",
 )
 @click.argument("url", required=False)
 @click.option(

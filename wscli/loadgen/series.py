@@ -8,9 +8,10 @@ failed and open, and the latency of that second's echoes.
 
 A second's latency is the difference of the run's histogram across the second
 (:meth:`~wscli.histogram.Histogram.since`), folded to 8 buckets per power of two and kept
-sparse: a few dozen counters for a typical second, at most a few hundred, so an hour
-costs kilobytes per second of run, never a stored latency per message. Percentiles read
-back from it are within about 6 %; the run's totals keep the full histogram. Nothing
+sparse: about 80 counters for a second whose latencies spread over ten powers of two
+(measured: 5 KB per second of run, 18 MB for an hour), at most a few hundred, never a
+stored latency per message. Percentiles read back from it are within about 6 %; the
+run's totals keep the full histogram. Nothing
 is added to the per-message path: the series is taken from counters the worker keeps
 anyway, once a second.
 
