@@ -27,6 +27,7 @@ import sys
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .. import params
 from ..escape import is_terminal
@@ -172,7 +173,16 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> ExitStatus:
     root = ctx.find_root().obj or {}
     kwargs = params.client_kwargs(**options)
     if options["auth"] is not None:
-        kwargs["headers"].append(("Authorization", params.basic_authorization(*options["auth"])))
+        given = any(name.lower() == "authorization" for name, _ in kwargs["headers"])
+        from_env = ctx.get_parameter_source("auth") is ParameterSource.ENVIRONMENT
+        if given and not from_env:
+            raise click.UsageError(
+                "--auth and -H 'Authorization: ...' both set the Authorization header; give one"
+            )
+        if not given:
+            # $WSCLI_AUTH is a default: an explicit -H Authorization replaces it.
+            auth = params.basic_authorization(*options["auth"])
+            kwargs["headers"].append(("Authorization", auth))
     kwargs["protocol_version"] = int(options["protocol_version"])
     kwargs.update(params.keepalive_kwargs(options["ping_interval"]))
     exec_argv = params.exec_argv(options["exec_command"], options["shell"])

@@ -1,0 +1,49 @@
+"""``connect --auth`` against the other ways of setting Authorization.
+
+``--auth`` typed on the command line and ``-H 'Authorization: …'`` are two answers to one
+question: a usage error names both options. ``WSCLI_AUTH`` in the environment is a
+default, like ``user:pass@`` in the address: an explicit ``-H`` replaces it.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from .conftest import ScriptedServer, run_cli
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_auth_and_an_authorization_header_together_name_both_options(
+    server: ScriptedServer,
+) -> None:
+    run = run_cli(
+        "connect", "--auth", "ann:secret", "-H", "Authorization: Bearer tok", "-x", "hi", server.url
+    )
+    assert run.status == 2
+    [error] = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
+    assert "--auth" in error and "-H" in error and "Authorization" in error
+    assert "secret" not in run.stderr and "tok" not in run.stderr
+    assert server.seen.requests == []
+
+
+def test_an_explicit_header_replaces_the_environment_default(server: ScriptedServer) -> None:
+    run = run_cli(
+        "connect",
+        "-H",
+        "Authorization: Bearer tok",
+        "-x",
+        "hi",
+        server.url,
+        env={"WSCLI_AUTH": "ann:secret"},
+    )
+    assert run.status == 0, run.stderr
+    assert server.seen.requests[0].headers.get_all("Authorization") == ["Bearer tok"]
+
+
+def test_auth_from_the_environment_alone_is_sent(server: ScriptedServer) -> None:
+    run = run_cli("connect", "-x", "hi", server.url, env={"WSCLI_AUTH": "ann:secret"})
+    assert run.status == 0, run.stderr
+    assert server.seen.requests[0].headers.get_all("Authorization") == [basic("ann", "secret")]
