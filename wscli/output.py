@@ -38,6 +38,7 @@ from rich.highlighter import JSONHighlighter
 from rich.text import Text
 
 from .core.frames import OK_CLOSE_CODES
+from .core.redact import redact_credentials
 from .display import (
     DISPLAY_LIMIT,
     HEXDUMP_LIMIT,
@@ -719,12 +720,13 @@ class Printer:
                 "peer_issuer": tls.peer_issuer,
                 "peer_not_after": tls.peer_not_after,
             }
+        request_headers = [] if request is None else redact_credentials(request.headers.items())
         if self.as_json:
             self.event(
                 "handshake",
                 request=None
                 if request is None
-                else {"path": request.path, "headers": [list(h) for h in request.headers.items()]},
+                else {"path": request.path, "headers": [list(h) for h in request_headers]},
                 response=None
                 if response is None
                 else {
@@ -744,7 +746,7 @@ class Printer:
                         f"> {request.method} {request.path} HTTP/1.1", "cyan", keep_newlines=False
                     )
                 )
-                for name, value in request.headers.items():
+                for name, value in request_headers:
                     self._err_line(escaped_text(f"> {name}: {value}", "cyan", keep_newlines=False))
             if response is not None:
                 status = f"< HTTP/1.1 {response.status_code} {response.reason_phrase}"

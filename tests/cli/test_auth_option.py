@@ -47,3 +47,23 @@ def test_auth_from_the_environment_alone_is_sent(server: ScriptedServer) -> None
     run = run_cli("connect", "-x", "hi", server.url, env={"WSCLI_AUTH": "ann:secret"})
     assert run.status == 0, run.stderr
     assert server.seen.requests[0].headers.get_all("Authorization") == [basic("ann", "secret")]
+
+
+def test_show_handshake_does_not_print_the_credentials(server: ScriptedServer) -> None:
+    token = base64.b64encode(b"ann:secret").decode()
+    for extra in ([], ["--json"]):
+        run = run_cli(
+            "connect",
+            "--show-handshake",
+            *extra,
+            "-x",
+            "hi",
+            server.url,
+            env={"WSCLI_AUTH": "ann:secret"},
+        )
+        assert run.status == 0, run.stderr
+        shown = run.stdout + run.stderr
+        assert "Authorization" in shown and "Basic" in shown
+        assert token not in shown and "secret" not in shown
+    # The server did get them.
+    assert server.seen.requests[0].headers["Authorization"] == basic("ann", "secret")
