@@ -11,6 +11,8 @@ Runs, side by side against one embedded wscli echo server (its own process), eac
   patching turns into one more greenlet, and ``recv()`` waiting on a patched condition);
 * ``locust``: one headless Locust process running ``examples/locustfile.py`` (the
   ``greenlet`` client plus Locust's statistics);
+* ``locust-2w``: one Locust master and two workers (the users split between them);
+  its messages per second are per worker;
 * ``bench``: ``wscli bench`` with the same connections, one process.
 
 Each client runs in a fresh process, since gevent's patching is process-wide. Reported:
@@ -129,6 +131,51 @@ def run_locust(url: str, users: int, seconds: float) -> dict[str, float]:
     }
 
 
+def run_distributed(url: str, users: int, seconds: float) -> dict[str, float]:
+    """A master and two workers on loopback; per-worker rate and CPU."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    common = ["-m", "locust", "-f", str(ROOT / "examples" / "locustfile.py"), "--host", url]
+    with tempfile.TemporaryDirectory() as tmp:
+        before = _child_cpu()
+        workers = [
+            subprocess.Popen(
+                [sys.executable, *common, "--worker", "--master-port", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=_env(),
+                cwd=tmp,
+            )
+            for _ in range(2)
+        ]
+        try:
+            subprocess.run(
+                [sys.executable, *common, "--master", "--headless", "--expect-workers", "2"]
+                + ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+                + ["-u", str(users), "-r", str(users), "-t", f"{seconds:g}s"]
+                + ["--json-file", "result", "--only-summary"],
+                capture_output=True,
+                env=_env(),
+                cwd=tmp,
+                timeout=seconds + 120,
+                check=True,
+            )
+            for worker in workers:
+                worker.wait(timeout=30)
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait()
+        entries = json.loads((Path(tmp) / "result.json").read_text())
+    echoes = sum(e["num_requests"] for e in entries if e["name"] == "echo")
+    # Per worker: half the echoes over half the CPU of all three processes.
+    return {"messages": echoes / 2, "wall": float(seconds), "cpu": (_child_cpu() - before) / 2}
+
+
 def run_bench(url: str, users: int, seconds: float) -> dict[str, float]:
     """``wscli bench`` in its own process; CPU counted as for the others."""
     before = _child_cpu()
@@ -162,6 +209,7 @@ def main() -> None:
             "greenlet": run_client("greenlet", server.url, args.users, args.seconds),
             "reactor": run_client("reactor", server.url, args.users, args.seconds),
             "locust": run_locust(server.url, args.users, args.seconds),
+            "locust-2w": run_distributed(server.url, args.users, args.seconds),
             "bench": run_bench(server.url, args.users, args.seconds),
         }
     finally:

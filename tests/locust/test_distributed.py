@@ -175,3 +175,39 @@ def test_refused_upgrades_are_failures_with_the_status(
     assert "HTTP 401" in failures[0]["Error"]
     assert int(failures[0]["Occurrences"]) == connects["num_failures"]
     assert refusing_server.messages_seen() == 0
+
+
+def test_timeouts_and_close_codes_are_failures_with_the_reason(tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("hostile_server.py"))],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
+    try:
+        assert server.stderr is not None
+        found = re.search(r"ws://\S+", server.stderr.readline().decode())
+        assert found
+        run = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(HOOK.with_name("failures_locustfile.py"))]
+            + ["--headless", "-u", "2", "-r", "2", "-t", "3s", "--host", found.group(0) + "/"]
+            + ["--csv", "result", "--json-file", "result", "--only-summary"],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            cwd=tmp_path,
+            timeout=6 * TIMEOUT,
+        )
+    finally:
+        _stop(server)
+    assert run.returncode == 1, run.stderr[-3000:]
+    with (tmp_path / "result_failures.csv").open() as file:
+        failures = {(row["Method"], row["Name"]): row["Error"] for row in csv.DictReader(file)}
+    assert failures[("WS", "silent")] == "WebSocketFailure('timeout: nothing in 0.3s')"
+    assert "connection closed: 1011 (internal error) asked to" in failures[("WS", "closing")]
+    entries = _entries(tmp_path)
+    assert entries["WS fine"]["num_failures"] == 0 and entries["WS fine"]["num_requests"] > 0
+    # Each failure dropped its connection: the next task connected again.
+    assert entries["WS connect"]["num_requests"] > 2
+    assert entries["WS connect"]["num_failures"] == 0

@@ -26,6 +26,7 @@ it always does; this module patches nothing itself.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -301,9 +302,10 @@ class LocustWebSocket:
             try:
                 message = client.recv(max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                self._fail(
-                    request_type, name, started, f"timeout: no reply in {timeout:g}s", drop=True
-                )
+                # A request's late reply must not answer a later one: drop the
+                # connection. A listener (recv) keeps it.
+                reason = f"timeout: nothing in {timeout:g}s"
+                self._fail(request_type, name, started, reason, drop=keep_others)
             except ConnectionClosed as exc:
                 self._fail(request_type, name, started, _closed_reason(exc))
             if match is None or match(message):
@@ -352,6 +354,7 @@ class WebSocketUser(User):
         reconnect_wait: seconds a user waits after a failed handshake.
         headers, origin, subprotocols: what the upgrade request carries.
         compression: offer permessage-deflate.
+        ssl_context: TLS settings for ``wss://`` (the system's trust store if unset).
     """
 
     abstract = True
@@ -362,6 +365,7 @@ class WebSocketUser(User):
     origin: str | None = None
     subprotocols: Sequence[str] = ()
     compression: bool = False
+    ssl_context: ssl.SSLContext | None = None
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -377,6 +381,7 @@ class WebSocketUser(User):
             origin=self.origin,
             subprotocols=list(self.subprotocols),
             compression=self.compression,
+            ssl_context=self.ssl_context,
         )
 
     def on_stop(self) -> None:
