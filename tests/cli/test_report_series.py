@@ -25,6 +25,7 @@ def check_series_adds_up(data: dict[str, Any]) -> None:
     assert sum(row["errors"] for row in series) == sum(data["errors"].values())
     assert sum(row["opened"] for row in series) == data["connections"]["opened"]
     assert sum(row["failed"] for row in series) == data["connections"]["failed"]
+    assert all(row["seconds"] == 1 for row in series[:-1]) and 0 < series[-1]["seconds"] <= 1
     for row in series:
         latency = row["latency_ms"]
         if latency["count"]:
@@ -79,12 +80,14 @@ def test_recorder_closes_a_second_at_each_boundary_and_folds_latencies() -> None
     stats.add_error(Problem(ErrorKind.TIMEOUT, "no echo"))
     open_now[0] = 0
     recorder.tick(stats, 3 * SECOND + 5)  # a late tick: seconds 1 and 2 go to second 1
-    recorder.finish(stats)
+    recorder.finish(stats, 3 * SECOND + 250_000_000)
     rows = stats.series.rows()
     assert [row.index for row in rows] == [0, 1, 2, 3]
     assert [row.received for row in rows] == [10, 1, 0, 0]
     assert [row.errors for row in rows] == [0, 1, 0, 0]
     assert [row.connections for row in rows] == [1, 0, 0, 0]
+    assert len(stats.series) == 4  # the skipped second 2 is a row of this worker's own
+    assert [row.seconds for row in rows] == [1.0, 1.0, 1.0, 0.25]  # the run ended at 3.25 s
     assert rows[0].count == 10 and len(rows[0].buckets) == 1
     assert abs(rows[0].latency().percentile(50) - 0.001) < 0.001 * 0.07
     assert rows[1].max_ns == 5_000_000  # a new maximum of the run is exact
@@ -109,7 +112,7 @@ def test_a_seconds_histogram_is_small() -> None:
     for value in range(1000, 100_000_000, 997):
         stats.latency.record_ns(value)
         spread.record_ns(value)
-    recorder.finish(stats)
+    recorder.finish(stats, 1)
     (row,) = stats.series.rows()
     full = sum(1 for n in spread.counts if n)
     assert row.count == spread.count

@@ -63,6 +63,9 @@ class Second:
     failed: int = 0
     #: Connections open at the end of the second.
     connections: int = 0
+    #: How much of the second the run covered: 1 but for the run's last second (and a
+    #: run shorter than a second), so that counts divided by it are rates.
+    seconds: float = 1.0
     #: The second's echo latencies: folded sparse buckets, and their exact count and sum.
     buckets: dict[int, int] = field(default_factory=dict)
     count: int = 0
@@ -95,6 +98,7 @@ class Second:
             "opened": self.opened,
             "failed": self.failed,
             "connections": self.connections,
+            "seconds": round(self.seconds, 3),
         }
         latency: dict[str, Any] = {"count": self.count}
         if self.count:
@@ -115,6 +119,7 @@ class Second:
             for index, n in other.buckets.items():
                 self.buckets[index] = self.buckets.get(index, 0) + n
         self.count += other.count
+        self.seconds = max(self.seconds, other.seconds)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a picklable form (worker processes)."""
@@ -216,11 +221,19 @@ class SeriesRecorder:
         index = (now_ns - self._epoch_ns) // 1_000_000_000
         if index > self._index:
             self._close(stats)
+            # A tick late by whole seconds (a stalled loop): what happened went to the
+            # second just closed; the seconds skipped still count this worker's
+            # connections, so that merged rows do not show them closed.
+            connections = stats.series.seconds[self._index].connections
+            for skipped in range(self._index + 1, index):
+                stats.series.add(Second(skipped, connections=connections))
             self._index = index
 
-    def finish(self, stats: Totals) -> None:
+    def finish(self, stats: Totals, now_ns: int) -> None:
         """Close the last (partial) second: the series then adds up to the totals."""
         self._close(stats)
+        covered = (now_ns - self._epoch_ns) / 1e9 - self._index
+        stats.series.seconds[self._index].seconds = min(1.0, max(0.001, covered))
 
     def _close(self, stats: Totals) -> None:
         totals = {

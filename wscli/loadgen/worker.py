@@ -216,7 +216,7 @@ class Worker:
             for conn in list(self._live):
                 self._drop(conn)
             self._sel.close()
-            recorder.finish(self.stats)
+            recorder.finish(self.stats, time.perf_counter_ns())
         return self.stats
 
     def _open_connections(self) -> int:

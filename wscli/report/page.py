@@ -57,7 +57,7 @@ th { text-align: left; color: var(--muted); font-weight: normal; padding: .1rem 
   vertical-align: top; white-space: nowrap; }
 td { padding: .1rem 0; word-break: break-word; }
 td.bad { color: var(--bad); }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr));
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(560px, 100%), 1fr));
   gap: 1.2rem; }
 figure { margin: 0; background: var(--panel); border-radius: 8px; padding: .8rem 1rem; }
 figcaption { color: var(--muted); font-size: .85rem; margin-top: .2rem; }
@@ -173,7 +173,7 @@ def _charts(data: ReportData) -> list[str]:
     span = (0.0, float(len(series)))
     charts = []
     if series:
-        messages = [(_middle(row), float(row["messages"])) for row in series]
+        messages = [(_middle(row), row["messages"] / row["seconds"]) for row in series]
         charts.append(
             _figure(
                 "Throughput",
@@ -184,10 +184,11 @@ def _charts(data: ReportData) -> list[str]:
                     [Line("msg/s", messages)],
                     x_domain=span,
                 ),
-                "Echoes received and verified in each second of the run.",
+                "Echoes received and verified in each second of the run (the last, "
+                "partial second as a rate over the part the run covered).",
             )
         )
-        megabytes = [(_middle(row), row["bytes"] / 1e6) for row in series]
+        megabytes = [(_middle(row), row["bytes"] / row["seconds"] / 1e6) for row in series]
         charts.append(
             _figure(
                 "Echoed payload",
