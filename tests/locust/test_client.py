@@ -125,3 +125,19 @@ def test_silent_server_bounds_the_handshake() -> None:
         for sock in accepted:
             sock.close()
         listener.close()
+
+
+def test_the_locust_names_say_how_to_install_locust_when_it_is_missing() -> None:
+    code = (
+        "import sys; sys.modules['locust'] = None\n"  # as if it were not installed
+        "import wscli.locust\n"
+        "try:\n"
+        "    wscli.locust.WebSocketUser\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'wscli-toolkit[locust]'" in result.stdout

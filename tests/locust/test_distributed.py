@@ -8,6 +8,7 @@ the master and two workers. Every wait is bounded and every process is ended.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -21,9 +22,13 @@ from pathlib import Path
 import pytest
 from helpers import TIMEOUT
 
-pytest.importorskip("locust")
+# Locust runs only in subprocesses: importing it here would patch this whole test process
+# for gevent. So look for it without importing it.
+needs_locust = pytest.mark.skipif(
+    importlib.util.find_spec("locust") is None, reason="needs locust (the test extra has it)"
+)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_locust]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "locustfile.py"

@@ -14,7 +14,7 @@ from helpers import TIMEOUT
 from wscli.loadgen.config import LoadConfig
 from wscli.loadgen.locustfile import render_locustfile
 
-from .test_distributed import Server, _env
+from .test_distributed import Server, _env, needs_locust
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,8 +83,8 @@ def test_bench_locustfile_refuses_raw() -> None:
 
 
 @pytest.mark.slow
+@needs_locust
 def test_generated_locustfile_runs_a_pipelined_binary_echo_load(tmp_path: Path) -> None:
-    pytest.importorskip("locust")
     server = Server(tmp_path, "--echo", "--binary", "hex")
     try:
         result = _bench_locustfile(
@@ -114,8 +114,8 @@ def test_generated_locustfile_runs_a_pipelined_binary_echo_load(tmp_path: Path) 
 
 
 @pytest.mark.slow
+@needs_locust
 def test_chat_example_counts_the_broadcasts_it_hears(tmp_path: Path) -> None:
-    pytest.importorskip("locust")
     users = 3
     server = Server(tmp_path, "--broadcast")
     try:
