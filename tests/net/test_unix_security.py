@@ -89,3 +89,28 @@ def test_directory_is_refused_not_removed(sock_dir: Path) -> None:
     with pytest.raises(FileExistsError, match="is not a socket"):
         Server(unix=str(directory))
     assert (directory / "keep").read_text() == "x"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_a_path_near_the_length_limit_is_never_bound_in_place(
+    sock_dir: Path, open_umask: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path that fits sun_path while the private temporary name next to it does not."""
+    from wscli.core.sync import unix
+
+    deep = sock_dir / ("d" * (96 - len(str(sock_dir))))
+    deep.mkdir()
+    path = deep / "s.sock"
+    assert len(str(path)) == 104  # sun_path holds 107 bytes and a NUL
+    chmodded: list[str] = []
+    real_chmod = os.chmod
+
+    def chmod(target: str, mode: int) -> None:
+        chmodded.append(str(target))
+        real_chmod(target, mode)
+
+    monkeypatch.setattr(unix.os, "chmod", chmod)
+    with running_server(unix=str(path)):
+        assert mode_of(path) == 0o600
+    # Binding in place would create the socket with the umask's mode first.
+    assert str(path) not in chmodded

@@ -46,6 +46,29 @@ def _remove_stale(path: str) -> None:
         probe.close()
 
 
+def _bind_short(sock: socket.socket, directory: str, temporary: str) -> None:
+    """Bind ``sock`` to ``temporary`` (in ``directory``), even when that name is too long.
+
+    The private directory's name adds a few bytes to the path, which may then no longer
+    fit in ``sun_path`` (about 107 bytes) although the path itself does. Linux names any
+    open directory by a short ``/proc/self/fd/N``, so the bind goes through that.
+
+    Raises:
+        OSError: neither name can be bound.
+    """
+    try:
+        sock.bind(temporary)
+        return
+    except OSError:
+        if not os.path.isdir("/proc/self/fd"):
+            raise
+    handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        sock.bind(f"/proc/self/fd/{handle}/{os.path.basename(temporary)}")
+    finally:
+        os.close(handle)
+
+
 def bind_unix_listener(path: str, *, mode: int = DEFAULT_UNIX_MODE, backlog: int) -> socket.socket:
     """Bind and listen on the Unix socket ``path`` with permissions ``mode``.
 
@@ -71,10 +94,10 @@ def bind_unix_listener(path: str, *, mode: int = DEFAULT_UNIX_MODE, backlog: int
     placed = False
     try:
         try:
-            sock.bind(temporary)
+            _bind_short(sock, directory, temporary)
         except OSError:
-            # The temporary name can be too long for sun_path where the path itself
-            # fits: bind in place, then narrow the mode at once.
+            # No short name for the private directory (no /proc): bind in place, then
+            # narrow the mode at once.
             sock.bind(path)
             placed = True
             os.chmod(path, mode)
