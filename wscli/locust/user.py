@@ -136,10 +136,12 @@ class LocustWebSocket:
         try:
             client.connect()
         except InvalidStatus as exc:
-            reason = f"handshake refused: HTTP {exc.status_code} {exc.response.reason_phrase}"
+            phrase = _peer_text(exc.response.reason_phrase)
+            reason = f"handshake refused: HTTP {exc.status_code} {phrase}"
             self._connect_failed(started, reason.rstrip())
         except (OSError, WebSocketError) as exc:
-            self._connect_failed(started, f"connect failed: {exc or type(exc).__name__}")
+            described = _peer_text(str(exc) or type(exc).__name__, 200)
+            self._connect_failed(started, f"connect failed: {described}")
         self.client = client
         self._report("WS", "connect", started, length=client.protocol.handshake_size)
 
@@ -339,7 +341,20 @@ def _closed_reason(exc: ConnectionClosed) -> str:
     """``closed: 1011 (internal error) reason`` or ``closed: 1006 (no close frame)``."""
     if exc.rcvd is None:
         return "connection closed: 1006 (no close frame)"
-    return f"connection closed: {exc.rcvd}"
+    return f"connection closed: {_peer_text(str(exc.rcvd), 100)}"
+
+
+def _peer_text(text: str, limit: int = 60) -> str:
+    """Text a server chose, made safe to be a failure's name in Locust's statistics.
+
+    Locust keeps one row per distinct failure reason and shows it in its web UI and
+    CSV files, so what the server wrote (a status line's phrase, a close reason, a
+    header in an error) is cut to ``limit`` characters and its control and non-ASCII
+    characters escaped (``ascii()``, in C): a server cannot make a row huge or write
+    control characters into a report (each variant it sends is still a row of its own).
+    """
+    shown = ascii(text[: limit + 1])[1:-1]
+    return shown[:limit] + "…" if len(text) > limit or len(shown) > limit else shown
 
 
 class WebSocketUser(User):
