@@ -63,3 +63,18 @@ def test_one_name_asked_many_times_is_looked_up_once(stuck_resolver: list[str]) 
 def test_a_lookup_that_answers_still_gives_its_answer() -> None:
     infos = resolve.getaddrinfo("localhost", 80, 5.0)
     assert infos and all(info[4][1] == 80 for info in infos)
+
+
+@pytest.mark.skipif(not hasattr(resolve.os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_inherit_the_parents_stuck_lookups(
+    stuck_resolver: list[str],
+) -> None:
+    for index in range(resolve.MAX_PENDING_LOOKUPS):
+        with pytest.raises(TimeoutError):
+            resolve.getaddrinfo(f"stuck{index}.invalid", 80, 0.001)
+    pid = resolve.os.fork()
+    if pid == 0:  # the child: its lookups threads are gone, so every slot must be free
+        free = all(resolve._slots.acquire(timeout=0) for _ in range(resolve.MAX_PENDING_LOOKUPS))
+        resolve.os._exit(0 if free and not resolve._pending else 1)
+    _, status = resolve.os.waitpid(pid, 0)
+    assert resolve.os.waitstatus_to_exitcode(status) == 0

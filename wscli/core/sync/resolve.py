@@ -17,6 +17,7 @@ port share one lookup, and at most :data:`MAX_PENDING_LOOKUPS` lookups run at on
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -42,6 +43,18 @@ class _Lookup:
 _lock = threading.Lock()
 _slots = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
 _pending: dict[tuple[str, int], _Lookup] = {}
+
+
+def _reset_after_fork() -> None:
+    """A forked child has none of its parent's lookup threads: start with every slot free."""
+    global _lock, _slots, _pending
+    _lock = threading.Lock()
+    _slots = threading.BoundedSemaphore(MAX_PENDING_LOOKUPS)
+    _pending = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _run(key: tuple[str, int], lookup: _Lookup) -> None:
