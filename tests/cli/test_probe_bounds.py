@@ -26,7 +26,7 @@ from wscli.params import format_size
 from wscli.probe import more_checks
 from wscli.probe.report import Report
 from wscli.probe.runner import Probe, Settings
-from wscli.probe.wire import Budget, Link, Target
+from wscli.probe.wire import Budget, Handshake, Link, Target, handshake
 
 from .conftest import run_cli
 
@@ -132,3 +132,40 @@ def test_a_foreign_origin_warning_carries_the_whole_docs_link() -> None:
     [result] = [r for r in report["results"] if r["check"] == "foreign Origin"]
     assert result["grade"] == "WARN"
     assert more_checks.CSWSH_LINK in result["evidence"]
+
+
+def test_a_server_dripping_its_answer_cannot_hold_a_handshake_past_its_time() -> None:
+    """Bytes arriving up to the deadline must not keep the handshake loop going after it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(1)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nX-Drip: ")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b"a")
+                except OSError:
+                    return
+                stop.wait(0.001)
+
+    server = threading.Thread(target=drip, daemon=True)
+    server.start()
+    target = Target(parse_uri(f"ws://127.0.0.1:{listener.getsockname()[1]}/"))
+    outcome: list[Handshake] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(handshake(target, Budget.start(0.2, 60.0, 5))),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(10)
+    stop.set()
+    server.join(5)
+    listener.close()
+    assert not runner.is_alive(), "the handshake kept reading past its deadline"
+    assert outcome[0].timed_out and outcome[0].link is None

@@ -312,8 +312,11 @@ def handshake(
                 break
             left = deadline - time.monotonic()
             if left <= 0:
-                result.timed_out = not proto.end_refusal()
-                continue
+                if proto.end_refusal():
+                    continue  # the refusal is the answer: its event comes next
+                # Out of time, however busily the server was sending.
+                result.timed_out = True
+                break
             try:
                 sock.settimeout(left)
                 data = sock.recv(_CHUNK)
