@@ -1,4 +1,4 @@
-"""Users that meet each failure once per task: a reply that never comes, a close code."""
+"""Users that meet each failure once per task: a reply that never comes, close codes."""
 
 from locust import constant, task
 from wscli.locust import WebSocketUser
@@ -15,3 +15,9 @@ class Failing(WebSocketUser):
     @task
     def closing(self):
         self.ws.request("close:1011", timeout=5, name="closing")
+
+    @task
+    def last(self):
+        # The reply comes before the close, so it counts; the next request meets the close.
+        self.ws.request("last", expected="last", timeout=5, name="last-reply")
+        self.ws.request("more", timeout=5, name="after-close")

@@ -1,4 +1,5 @@
-"""A server for the failure tests: echoes, except ``silence`` (no reply) and ``close:CODE``.
+"""A server for the failure tests: echoes, except ``silence`` (no reply), ``close:CODE``
+(closes with CODE) and ``last`` (echoes, then closes with 1000).
 
 Run as a script; writes ``listening on ws://…`` to stderr and serves until killed.
 """
@@ -19,6 +20,8 @@ def main() -> None:
                 ws.close(int(message[6:]), "asked to")
                 return
             ws.send(message, binary=flags.binary)
+            if message == "last":
+                ws.close(1000, "that was the last")
 
         ws.on("message", on_message)
 

@@ -23,7 +23,8 @@ from wscli.locust.client import WebSocketClient
 
 @pytest.fixture
 def server() -> Iterator[wscli.Server]:
-    """Echo every message; ``close:CODE`` closes with CODE; ``ping`` pings first."""
+    """Echo every message; ``close:CODE`` closes with CODE; ``ping`` pings first;
+    ``last`` is echoed and followed by a close (1000)."""
     wss = wscli.Server("127.0.0.1", port=0)
 
     def on_connection(ws: wscli.WebSocket) -> None:
@@ -36,6 +37,8 @@ def server() -> Iterator[wscli.Server]:
             if message == "ping":
                 ws.ping(b"are you there")
             ws.send(message, binary=flags.binary)
+            if message == "last":
+                ws.close(1000, "bye")
 
         ws.on("message", on_message)
 
@@ -141,3 +144,15 @@ def test_the_locust_names_say_how_to_install_locust_when_it_is_missing() -> None
     )
     assert result.returncode == 0, result.stderr
     assert "pip install 'wscli-toolkit[locust]'" in result.stdout
+
+
+def test_a_reply_followed_by_a_close_comes_first_then_the_close(server: wscli.Server) -> None:
+    client = WebSocketClient(f"ws://127.0.0.1:{server.port}/", open_timeout=TIMEOUT)
+    client.connect()
+    client.send("last")
+    assert client.recv(TIMEOUT) == "last"
+    # The close is answered when the caller comes back for more, and ends the read.
+    with pytest.raises(ConnectionClosedOK) as caught:
+        client.recv(TIMEOUT)
+    assert (caught.value.code, caught.value.reason) == (1000, "bye")
+    assert not client.open

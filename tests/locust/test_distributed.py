@@ -211,8 +211,13 @@ def test_timeouts_and_close_codes_are_failures_with_the_reason(tmp_path: Path) -
         failures = {(row["Method"], row["Name"]): row["Error"] for row in csv.DictReader(file)}
     assert failures[("WS", "silent")] == "WebSocketFailure('timeout: nothing in 0.3s')"
     assert "connection closed: 1011 (internal error) asked to" in failures[("WS", "closing")]
+    assert (
+        "connection closed: 1000 (normal closure) that was the last"
+        in (failures[("WS", "after-close")])
+    )
     entries = _entries(tmp_path)
-    assert entries["WS fine"]["num_failures"] == 0 and entries["WS fine"]["num_requests"] > 0
+    for name in ("WS fine", "WS last-reply"):
+        assert entries[name]["num_failures"] == 0 and entries[name]["num_requests"] > 0
     # Each failure dropped its connection: the next task connected again.
     assert entries["WS connect"]["num_requests"] > 2
     assert entries["WS connect"]["num_failures"] == 0

@@ -155,6 +155,7 @@ class WebSocketClient:
         """
         deadline = time.monotonic() + timeout
         while not self._messages:
+            self._handle_pending(deadline)
             if self._sock is None or not self._read(deadline):
                 if not self._messages:
                     raise self._closed()
@@ -171,6 +172,7 @@ class WebSocketClient:
             return
         deadline = time.monotonic() + self.close_timeout
         try:
+            self._handle_pending(deadline)
             if self.protocol.state is State.OPEN:
                 self.protocol.send_close(code, reason)
                 self._flush(deadline)
@@ -199,6 +201,20 @@ class WebSocketClient:
         if rcvd is not None and rcvd.code in (1000, 1001):
             return ConnectionClosedOK(rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
         return ConnectionClosedError(rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
+
+    def _handle_pending(self, deadline: float) -> None:
+        """Answer a close frame (or apply a failure) held behind messages.
+
+        A close that arrived in the same read as messages waits until they were
+        handled, so replies to them still go out first (see the protocol's
+        ``handle_pending``). Here a message is handled once ``recv()`` returned it: the
+        close is answered when the caller comes back for more and nothing is queued.
+        """
+        protocol = self.protocol
+        if protocol.has_pending:
+            protocol.handle_pending()
+            self._take_events()
+            self._flush(deadline)
 
     def _flush(self, deadline: float) -> None:
         """Write what the protocol queued; an empty chunk half-closes."""

@@ -119,18 +119,22 @@ class LocustWebSocket:
 
     @property
     def connected(self) -> bool:
-        """Whether the connection is open."""
-        return self.client is not None and self.client.open
+        """Whether a connection is in use: opened and not dropped since.
+
+        It may be closing (the server sent a close frame): the messages that came
+        before the close are still read, then the close is reported as a failure by
+        the call that meets it and the connection is dropped.
+        """
+        return self.client is not None
 
     def connect(self) -> None:
-        """Open the connection (reported as ``WS connect``); a no-op when already open.
+        """Open a connection (reported as ``WS connect``) unless one is in use.
 
-        A failure is reported with its reason, and the task ends after
-        ``reconnect_wait`` seconds.
+        The other calls connect when no connection is in use. A failure is reported
+        with its reason, and the task ends after ``reconnect_wait`` seconds.
         """
-        if self.connected:
+        if self.client is not None:
             return
-        self.abort()
         started = time.perf_counter()
         client = WebSocketClient(self.url, open_timeout=self.open_timeout, **self.client_options)
         try:
@@ -169,7 +173,8 @@ class LocustWebSocket:
     def send(self, data: str | bytes, *, name: str | None = None) -> float:
         """Send one message; reported as ``WSS`` under ``name`` when one is given.
 
-        Connects first if needed. A send that fails is a failure under ``name`` (or
+        Connects first if no connection is in use. A send that fails (the connection
+        is closing, or the server stopped reading) is a failure under ``name`` (or
         ``send``) and drops the connection.
 
         Returns:
@@ -231,9 +236,11 @@ class LocustWebSocket:
         several requests can be in flight (a pipeline). ``match``, ``expected``,
         ``timeout`` (counted from this call) and ``name`` are as in :meth:`request`.
         """
-        self.connect()
         client = self.client
-        assert client is not None
+        if client is None:
+            # The connection the message went out on was dropped (a failure was
+            # reported then); a new one would never carry its reply.
+            self._fail("WS", name, sent_at, "no connection: dropped before the reply")
         reply = self._wait(client, "WS", name, sent_at, timeout, match, keep_others=True)
         if expected is not None and reply != expected:
             self._fail("WS", name, sent_at, _mismatch(expected, reply))
