@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.exceptions import InvalidURI
+from ..core.redact import redact_userinfo
 from ..core.uri import parse_uri
 from ..exitcodes import ExitStatus
 from ..histogram import Histogram
@@ -382,7 +383,7 @@ def result_dict(config: LoadConfig, stats: Stats, *, embedded: bool) -> dict[str
     latency = stats.latency
     handshake = stats.handshake
     return {
-        "url": config.url,
+        "url": redact_userinfo(config.url),
         "server": "embedded" if embedded else "external",
         "config": {
             "connections": config.connections,
@@ -460,7 +461,7 @@ def _report(config: LoadConfig, stats: Stats, printer: Printer, *, embedded: boo
         printer.event("bench", **result_dict(config, stats, embedded=embedded))
         return
     console = printer.console
-    title = Text(f"wscli bench {config.url}", style="bold")
+    title = Text(f"wscli bench {redact_userinfo(config.url)}", style="bold")
     if embedded:
         title.append(" (embedded wscli echo server)", style="dim")
     table = Table(show_header=False, box=None, padding=(0, 2), title=None)
@@ -520,7 +521,10 @@ def _report_data(config: LoadConfig, stats: Stats, embedded: bool) -> ReportData
     """What ``--report`` shows: the terminal summary's rows, the series, the histogram."""
     result = result_dict(config, stats, embedded=embedded)
     parameters = [
-        ("URL", config.url + (" (embedded wscli echo server)" if embedded else "")),
+        (
+            "URL",
+            redact_userinfo(config.url) + (" (embedded wscli echo server)" if embedded else ""),
+        ),
         ("load", _describe_load(config)),
         ("timeout", f"{config.timeout:g} s"),
         ("workers", str(config.workers)),
@@ -570,7 +574,7 @@ def _report_data(config: LoadConfig, stats: Stats, embedded: bool) -> ReportData
     if stats.interrupted:
         summary.append(("", "interrupted: results so far"))
     return ReportData(
-        title=f"wscli bench {config.url}",
+        title=f"wscli bench {redact_userinfo(config.url)}",
         parameters=parameters,
         summary=summary,
         series=result["series"],
