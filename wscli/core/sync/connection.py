@@ -415,10 +415,14 @@ class Connection(SendSide, Delivery):
                 if self._timer is not None:
                     self._timer.cancel()
                     self._timer = None
+                self._handshake_refused()
         if proto.close_expected() and self._opened_or_failed() and self._timer is None:
             if self.close_timeout is not None:
                 self._timer = self._reactor.call_later(self.close_timeout, self._close_timed_out)
         self._update_interest()
+
+    def _handshake_refused(self) -> None:
+        """Hook, once: the handshake failed with an answer queued (a server's refusal)."""
 
     def _opened_or_failed(self) -> bool:
         return self._proto.state is not State.CONNECTING or self._proto.handshake_exc is not None

@@ -25,6 +25,8 @@ listener that asks for more than the event gives or for the wrong types:
 ``headers``            ``headers`` (the 101 answer's, still changeable), ``request``
 ``error``              ``error`` (the exception)
 ``tls_client_error``   ``error``, ``address`` (the client's)
+``refused``            ``address`` (the client's), ``status`` (``int``), ``reason``
+                       (``str``), ``request`` (``None`` when it could not be parsed)
 ``close``              none
 =====================  ==========================================================
 """
@@ -51,7 +53,9 @@ _S = TypeVar("_S", bound="ServerEvents[Any]")
 _WS = TypeVar("_WS")
 
 _WebSocketEvent = Literal["open", "message", "ping", "pong", "close", "error", "redirect"]
-_ServerEvent = Literal["listening", "connection", "headers", "error", "tls_client_error", "close"]
+_ServerEvent = Literal[
+    "listening", "connection", "headers", "error", "tls_client_error", "refused", "close"
+]
 
 
 class WebSocketEvents(EventEmitter):
@@ -146,6 +150,7 @@ class ServerEvents(EventEmitter, Generic[_WS]):
         "headers": 2,
         "error": 1,
         "tls_client_error": 2,
+        "refused": 4,
         "close": 0,
     }
 
@@ -171,6 +176,20 @@ class ServerEvents(EventEmitter, Generic[_WS]):
     def on(
         self: _S, name: Literal["tls_client_error"], listener: Callable[[Exception], object]
     ) -> _S: ...
+    @overload
+    def on(
+        self: _S,
+        name: Literal["refused"],
+        listener: Callable[[Any, int, str, Request | None], object],
+    ) -> _S: ...
+    @overload
+    def on(
+        self: _S, name: Literal["refused"], listener: Callable[[Any, int, str], object]
+    ) -> _S: ...
+    @overload
+    def on(self: _S, name: Literal["refused"], listener: Callable[[Any, int], object]) -> _S: ...
+    @overload
+    def on(self: _S, name: Literal["refused"], listener: Callable[[Any], object]) -> _S: ...
     @overload
     def on(self: _S, name: _ServerEvent, listener: Callable[[], object]) -> _S: ...
 
@@ -202,6 +221,20 @@ class ServerEvents(EventEmitter, Generic[_WS]):
     def once(
         self: _S, name: Literal["tls_client_error"], listener: Callable[[Exception], object]
     ) -> _S: ...
+    @overload
+    def once(
+        self: _S,
+        name: Literal["refused"],
+        listener: Callable[[Any, int, str, Request | None], object],
+    ) -> _S: ...
+    @overload
+    def once(
+        self: _S, name: Literal["refused"], listener: Callable[[Any, int, str], object]
+    ) -> _S: ...
+    @overload
+    def once(self: _S, name: Literal["refused"], listener: Callable[[Any, int], object]) -> _S: ...
+    @overload
+    def once(self: _S, name: Literal["refused"], listener: Callable[[Any], object]) -> _S: ...
     @overload
     def once(self: _S, name: _ServerEvent, listener: Callable[[], object]) -> _S: ...
 

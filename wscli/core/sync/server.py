@@ -496,9 +496,12 @@ class Server(ServerEvents[WebSocket]):
             refusal = ServerProtocol().reject(
                 400, f"Failed to open a WebSocket connection: {exc}.\n"
             )
+            address = None
             with contextlib.suppress(OSError):
+                address = sock.getpeername()
                 sock.sendall(refusal.serialize())
             sock.close()
+            self._reactor.call_soon(self.emit, "refused", address, 400, str(exc), None)
             return
         if req.body:
             raw = raw[: -len(req.body)]

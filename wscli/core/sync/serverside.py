@@ -96,6 +96,8 @@ class ServerWebSocket(WebSocket):
     """
 
     _keep_request = False
+    _refusal_message: str | None = None
+    _refusal_reported = False
 
     def __init__(
         self,
@@ -191,6 +193,7 @@ class ServerWebSocket(WebSocket):
             headers: extra response headers.
         """
         proto = self._server_proto
+        self._refusal_message = message or ""
         text = f"{message}\n" if message else ""
         response = proto.reject(status, text)
         if headers:
@@ -241,9 +244,32 @@ class ServerWebSocket(WebSocket):
             self._flush_locked()
         self._after_io()
 
+    def _handshake_refused(self) -> None:
+        """On the reactor thread: report the refusal just queued (``refused`` event), once.
+
+        Every refusal passes here, whoever decided it: the protocol (a request it cannot
+        parse, a version it does not speak, a foreign Origin), the server (path, limit)
+        or ``verify_client``.
+        """
+        if self._refusal_reported:
+            return
+        response = self._server_proto.response
+        if response is None or response.status_code == 101:
+            return  # no answer was sent: a timeout or a dropped client, not a refusal
+        self._refusal_reported = True
+        reason = self._refusal_message
+        if reason is None:
+            exc = self._server_proto.handshake_exc
+            reason = str(exc) if exc is not None else response.reason_phrase
+        self._policy.emit(
+            "refused", self.remote_address, response.status_code, reason, self._server_proto.request
+        )
+
     # -- the end --------------------------------------------------------------------------
 
     def _closed(self) -> None:
+        # A refusal whose client vanished at once may end before the hook ran.
+        self._handshake_refused()
         # The server forgets the connection before its close listeners run, as ws does.
         self._policy.connection_closed(self)
         super()._closed()
