@@ -19,7 +19,7 @@ import queue
 import ssl
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -31,6 +31,7 @@ from ..escape import is_terminal
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed, reason_of
 from ..output import CloseInfo, Printer
 from . import Peer, read_stdin_into, terminate_as_interrupt
+from .replay import matching_options
 
 __all__ = ["command", "ListenSession", "EXEC_MAX_CLIENTS"]
 
@@ -48,6 +49,8 @@ In a pipe: stdin lines go to every client; messages go to stdout.
 Examples:
   wscli listen --echo
   wscli listen --port 0 --broadcast -s chat.v1
+  wscli listen --port 9000 --replay chat.ndjson      (a mock from a recording)
+  wscli listen --port 9000 --rules mock.toml         (a mock from rules, docs/RECORDING.md)
   wscli listen --port 9000 --exec 'python3 bot.py' --auth admin:secret
 """
 
@@ -63,6 +66,7 @@ class ListenSession:
         binary: ``--binary`` encoding for input lines and ``--exec``.
         policy: who is let in (see :mod:`wscli.admission`); the safe default when
             not given.
+        mock: with ``--replay`` or ``--rules``, builds the mock that answers each client.
     """
 
     def __init__(
@@ -74,8 +78,11 @@ class ListenSession:
         exec_argv: list[str] | str | None = None,
         binary: str | None = None,
         policy: AdmissionPolicy | None = None,
+        mock: Callable[[], Any] | None = None,
     ) -> None:
         self.printer = printer
+        #: ``--replay``/``--rules``: makes each client's :class:`wscli.mock.MockClient`.
+        self.mock = mock
         self.policy = policy if policy is not None else AdmissionPolicy()
         self.policy.count_clients = lambda: len(self.clients)
         self.echo = echo
@@ -171,6 +178,10 @@ class ListenSession:
             hooks.append(lambda p, data: _quietly(p.send, data))
         if self.broadcast:
             hooks.append(self._relay)
+        mock = self.mock() if self.mock is not None else None
+        if mock is not None:
+            hooks.append(mock.on_message)
+            close_hooks.append(mock.on_close)
         peer = Peer(
             ws,
             self.printer,
@@ -199,6 +210,8 @@ class ListenSession:
             bridge.start(peer, peer_environment(peer, path=request.path))
         for item in pending:
             _quietly(peer.send, item)
+        if mock is not None:
+            mock.bind(peer)
 
     def _on_close(self, peer: Peer, info: CloseInfo) -> None:
         with self._lock:
@@ -477,6 +490,21 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
 @params.message_output_options
 @params.exec_options("Run CMD for each client: messages to its stdin, its stdout lines back.")
 @click.option(
+    "--replay",
+    "replay_file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Mock server: play the server side of recording FILE to each client.",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Mock server: answer each client from the TOML rules in FILE.",
+)
+@matching_options
+@click.option(
     "--tls-cert",
     "--cert",
     "cert",
@@ -536,6 +564,7 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
     exec_argv = params.exec_argv(options["exec_command"], options["shell"])
     if options["origins"] and options["any_origin"]:
         raise click.BadParameter("cannot be combined with --origin", param_hint="--any-origin")
+    mock_factory, reactor = _mock_factory(options, exec_argv)
     max_clients = options["max_clients"]
     if max_clients is None and exec_argv is not None:
         max_clients = EXEC_MAX_CLIENTS  # each client is a process
@@ -545,6 +574,8 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
         "max_connections": max_clients,
         **params.keepalive_kwargs(options["ping_interval"]),
     }
+    if reactor is not None:
+        server_options["reactor"] = reactor
     # Without -s the answer is none: agreeing to a subprotocol we do not speak would be
     # a promise we cannot keep (the library's default follows ws and takes the first).
     server_options["handle_protocols"] = _subprotocol_chooser(options["subprotocols"])
@@ -585,12 +616,74 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
             path=options["path"],
             max_clients=max_clients,
         ),
+        mock=mock_factory(printer, lambda peer, data: offer(peer, data))
+        if mock_factory is not None
+        else None,
     )
     try:
         session.start(options["host"], options["port"], options["headers"], **server_options)
         return session.run(interactive=terminal, null=options["null"])
     finally:
         printer.flush()
+        if reactor is not None:
+            reactor.stop()
+
+
+def _mock_factory(options: dict[str, Any], exec_argv: Any) -> tuple[Any, Any]:
+    """For ``--replay``/``--rules``: a ``(printer, send) -> () -> MockClient`` builder and
+    the reactor the server and the mock's timers share; ``(None, None)`` otherwise.
+
+    A rule file is read and checked here, so its errors are usage errors (status 2)
+    before anything listens.
+    """
+    replay_file, rules_file = options["replay_file"], options["rules_file"]
+    if replay_file is None and rules_file is None:
+        return None, None
+    if replay_file is not None and rules_file is not None:
+        raise click.BadParameter("cannot be combined with --rules", param_hint="--replay")
+    for flag, name in (("--echo", "echo"), ("--broadcast", "broadcast")):
+        if options[name]:
+            raise click.BadParameter(
+                f"cannot be combined with {flag}", param_hint="--replay/--rules"
+            )
+    if exec_argv is not None:
+        raise click.BadParameter("cannot be combined with --exec", param_hint="--replay/--rules")
+    from ..core import Reactor
+    from ..matching import Matcher
+    from ..mock import ReplayMock, RulesMock
+
+    if rules_file is not None:
+        from ..rules import RulesError, load_rules
+
+        try:
+            rules, default = load_rules(rules_file)
+        except RulesError as exc:
+            raise click.UsageError(str(exc)) from None
+    else:
+        from ..recording import RecordingError, read_recording
+
+        try:
+            with open(replay_file, "rb") as stream:
+                next(read_recording(stream, replay_file))
+        except (OSError, RecordingError) as exc:
+            raise click.UsageError(str(exc)) from None
+    reactor = Reactor("wscli-server-reactor")
+    matcher = Matcher(options["ignore_json"], options["ignore_regex"])
+
+    def factory(printer: Printer, send: Any) -> Callable[[], Any]:
+        if rules_file is not None:
+            return lambda: RulesMock(reactor, send, printer.warning, rules=rules, default=default)
+        return lambda: ReplayMock(
+            reactor,
+            send,
+            printer.warning,
+            path=replay_file,
+            matcher=matcher,
+            speed=options["speed"],
+            no_delay=options["no_delay"],
+        )
+
+    return factory, reactor
 
 
 def _server_tls(options: dict[str, Any]) -> Any:
