@@ -616,7 +616,7 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
             path=options["path"],
             max_clients=max_clients,
         ),
-        mock=mock_factory(printer, lambda peer, data: offer(peer, data))
+        mock=mock_factory(printer, lambda peer, data: peer.offer(data))
         if mock_factory is not None
         else None,
     )
