@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
+import wscli
+
 from .conftest import ScriptedServer, run_cli
+from .test_listen import connect_when_ready, listen
 
 
 def basic(user: str, password: str) -> str:
@@ -67,3 +72,20 @@ def test_show_handshake_does_not_print_the_credentials(server: ScriptedServer) -
         assert token not in shown and "secret" not in shown
     # The server did get them.
     assert server.seen.requests[0].headers["Authorization"] == basic("ann", "secret")
+
+
+def test_listen_says_when_it_requires_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """WSCLI_AUTH set for a client also makes listen require it: that must not be silent."""
+    monkeypatch.setenv("WSCLI_AUTH", "ann:secret")
+
+    def scenario(url: str) -> int:
+        with pytest.raises(wscli.InvalidStatus) as refused:
+            connect_when_ready(url)
+        return refused.value.status_code
+
+    run, status = listen(scenario)
+    assert status == 401
+    [line] = [line for line in run.stderr.splitlines() if "WSCLI_AUTH" in line]
+    assert "credentials" in line and "secret" not in run.stderr

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .. import params
 from ..admission import AdmissionPolicy, Refusal
@@ -622,6 +623,11 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
     )
     try:
         session.start(options["host"], options["port"], options["headers"], **server_options)
+        if ctx.get_parameter_source("auth") is ParameterSource.ENVIRONMENT:
+            # The variable a client reads its credentials from: say it is in force here.
+            printer.notice(
+                f"clients must send HTTP Basic credentials: --auth from ${params.AUTH_ENVVAR}"
+            )
         return session.run(interactive=terminal, null=options["null"])
     finally:
         printer.flush()
