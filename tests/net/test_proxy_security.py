@@ -142,3 +142,12 @@ def test_slow_name_resolution_counts_against_the_open_timeout(
     finally:
         release.set()
     assert str(info.value) == "timed out connecting to stuck.example:8080"
+
+
+def test_reprs_of_addresses_never_show_passwords() -> None:
+    from wscli.core.sync.proxy import parse_proxy
+    from wscli.core.uri import parse_uri
+
+    assert "s3cret" not in repr(parse_uri("ws://ann:s3cret@example.com/"))
+    assert "s3cret" not in repr(parse_proxy("http://ann:s3cret@proxy.example:3128"))
+    assert parse_uri("ws://ann:s3cret@example.com/").user_info == ("ann", "s3cret")

@@ -31,7 +31,8 @@ class WebSocketURI:
     port: int
     path: str = "/"
     query: str = ""
-    user_info: tuple[str, str] | None = None
+    #: ``(user, password)`` from ``user:password@``; left out of ``repr`` (a secret).
+    user_info: tuple[str, str] | None = dataclasses.field(default=None, repr=False)
     unix_path: str | None = None
 
     @property

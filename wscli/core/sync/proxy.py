@@ -36,7 +36,7 @@ import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..exceptions import ProxyError
 from ..headers import check_header
@@ -70,7 +70,7 @@ class ProxyURL:
     host: str
     port: int
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never shown
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
