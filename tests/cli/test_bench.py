@@ -154,6 +154,20 @@ def test_table_output(echo_url: str) -> None:
     assert "█" in out  # the histogram
 
 
+def test_one_message_is_singular_in_the_load_line(echo_url: str) -> None:
+    result = run(echo_url, "-c", "2", "-n", "1")
+    assert result.status == 0
+    assert "2 connections × 1 message," in result.stdout
+
+
+def test_help_says_json_is_one_object_and_it_is(echo_url: str) -> None:
+    """The --json help must describe what bench writes: one object, not one per event."""
+    helped = run("--help")
+    assert "per event" not in helped.stdout
+    assert "one JSON object" in " ".join(helped.stdout.split())
+    result_of(run(echo_url, "-n", "3", "--json"))  # exactly one line, type "bench"
+
+
 def test_wss(tmp_path: Any) -> None:
     trustme = pytest.importorskip("trustme")
     authority = trustme.CA()

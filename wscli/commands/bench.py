@@ -39,7 +39,6 @@ from ..params import (
     DURATION,
     format_size,
     header_option,
-    json_option,
     no_color_option,
     parse_size,
     warn_no_check,
@@ -192,7 +191,12 @@ def parse_size_range(text: str) -> tuple[int, int]:
     is_flag=True,
     help="Print a Locust locustfile that runs this load (many machines) and exit.",
 )
-@json_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write the result as one JSON object to stdout (with the per-second series), for jq.",
+)
 @no_color_option
 def command(
     url: str | None,
@@ -443,7 +447,7 @@ def _describe_load(config: LoadConfig) -> str:
     amount = (
         f"for {config.duration:g} s"
         if config.duration is not None
-        else f"× {config.messages:,} messages"
+        else f"× {config.messages:,} message{'s' if config.messages != 1 else ''}"
     )
     plural = "s" if config.connections != 1 else ""
     parts = [f"{config.connections:,} connection{plural} {amount}", f"{size} {kind}"]
