@@ -142,3 +142,13 @@ def test_chat_example_counts_the_broadcasts_it_hears(tmp_path: Path) -> None:
         assert server.messages_seen() == said
     finally:
         server.messages_seen()
+
+
+def test_bench_locustfile_says_which_options_it_leaves_out() -> None:
+    result = _bench_locustfile("--workers", "2", "--hold", "1s", "--no-check", "wss://h/")
+    assert result.returncode == 0
+    assert result.stderr.splitlines()[-1] == (
+        "wscli: not carried into the locustfile: --no-check, --hold, "
+        "--workers (run Locust workers instead)"
+    )
+    assert 'URL = "wss://h/"' in result.stdout

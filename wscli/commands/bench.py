@@ -268,7 +268,13 @@ def command(
         seed=seed,
     )
     if locustfile:
-        return _print_locustfile(config, raw=raw, tls_options=ca is not None or no_check)
+        given = {"--ca": ca is not None, "--no-check": no_check, "--hold": hold > 0}
+        given |= {
+            "--workers (run Locust workers instead)": workers > 1,
+            "--report": report_path is not None,
+        }
+        dropped = [name for name, value in given.items() if value]
+        return _print_locustfile(config, raw=raw, dropped=dropped)
     if url is not None and parse_uri(url).secure:
         from ..core.sync.tls import client_ssl_context
 
@@ -326,14 +332,14 @@ def _run_with_server(config: LoadConfig, printer: Printer, as_json: bool) -> Sta
             server.close()
 
 
-def _print_locustfile(config: LoadConfig, *, raw: bool, tls_options: bool) -> int:
+def _print_locustfile(config: LoadConfig, *, raw: bool, dropped: list[str]) -> int:
     """Write the locustfile for ``config`` to stdout (``--locustfile``); see docs/DISTRIBUTED.md."""
     from ..loadgen.locustfile import render_locustfile
 
     if raw:
         raise click.UsageError("--raw has no Locust equivalent (it skips the handshake)")
-    if tls_options:
-        click.echo("wscli: --ca/--no-check are not carried into the locustfile", err=True)
+    if dropped:
+        click.echo(f"wscli: not carried into the locustfile: {', '.join(dropped)}", err=True)
     text = render_locustfile(config, command=f"wscli bench ({_describe_load(config)})")
     click.echo(text, nl=False)
     return 0
