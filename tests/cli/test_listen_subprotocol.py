@@ -11,7 +11,7 @@ from typing import Any
 from .test_listen import connect_when_ready, listen
 
 
-def offered_and_chosen(*args: str) -> tuple[str | None, str | None]:
+def offered_and_chosen(*args: str) -> tuple[str | None, str | None, str]:
     def scenario(url: str) -> Any:
         ws = connect_when_ready(url, protocols=["chat.v2", "chat.v1"])
         answer = ws.response.headers.get("Sec-WebSocket-Protocol")
@@ -19,13 +19,19 @@ def offered_and_chosen(*args: str) -> tuple[str | None, str | None]:
         ws.close()
         return answer, chosen
 
-    _, result = listen(scenario, *args)
-    return result  # type: ignore[no-any-return]
+    run, (answer, chosen) = listen(scenario, *args)
+    return answer, chosen, run.stderr
 
 
-def test_without_s_no_subprotocol_is_chosen() -> None:
-    assert offered_and_chosen() == (None, None)
+def test_without_s_no_subprotocol_is_chosen_and_listen_says_what_was_offered() -> None:
+    answer, chosen, stderr = offered_and_chosen()
+    assert (answer, chosen) == (None, None)
+    # A client that insists on one (node's ws does) fails: the hint says how to accept it.
+    [hint] = [line for line in stderr.splitlines() if "chat.v2, chat.v1" in line]
+    assert "none chosen" in hint and "-s" in hint
 
 
 def test_with_s_the_first_of_ours_that_the_client_offers_is_chosen() -> None:
-    assert offered_and_chosen("-s", "chat.v1", "-s", "chat.v2") == ("chat.v1", "chat.v1")
+    answer, chosen, stderr = offered_and_chosen("-s", "chat.v1", "-s", "chat.v2")
+    assert (answer, chosen) == ("chat.v1", "chat.v1")
+    assert "none chosen" not in stderr

@@ -28,6 +28,8 @@ from click.core import ParameterSource
 from .. import params
 from ..admission import AdmissionPolicy, Refusal
 from ..core import Request, Server, WebSocket, broadcast
+from ..core.exceptions import InvalidHeader
+from ..core.headers import parse_subprotocol_header
 from ..escape import is_terminal
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed, reason_of
 from ..output import CloseInfo, Printer
@@ -205,6 +207,8 @@ class ListenSession:
             address=peer.address,
             path=request.path,
         )
+        if ws.subprotocol is None:
+            self._say_offers_declined(client_id, request)
         if bridge is not None:
             from ..bridge import peer_environment
 
@@ -213,6 +217,17 @@ class ListenSession:
             _quietly(peer.send, item)
         if mock is not None:
             mock.bind(peer)
+
+    def _say_offers_declined(self, client_id: int, request: Request) -> None:
+        """Name the subprotocols a client offered when none was chosen: some clients
+        (node's ws) then give up, and ``-s`` is how to accept one."""
+        with contextlib.suppress(InvalidHeader):
+            offered = parse_subprotocol_header(request.headers)
+            if offered:
+                self.printer.notice(
+                    f"#{client_id} offered subprotocols {', '.join(offered)}; none chosen "
+                    f"(-s {offered[0]} accepts it)"
+                )
 
     def _on_close(self, peer: Peer, info: CloseInfo) -> None:
         with self._lock:
