@@ -169,3 +169,19 @@ def test_a_server_dripping_its_answer_cannot_hold_a_handshake_past_its_time() ->
     listener.close()
     assert not runner.is_alive(), "the handshake kept reading past its deadline"
     assert outcome[0].timed_out and outcome[0].link is None
+
+
+def test_a_limit_below_what_bisection_reaches_is_not_called_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def accepts(probe: Probe, size: int, box: list[Link]) -> tuple[bool, str]:
+        return (True, "") if size <= 100 else (False, "close 1009 (message too big)")
+
+    monkeypatch.setattr(more_checks, "_accepts", accepts)
+    target = Target(parse_uri("ws://127.0.0.1:9/"), max_payload=2**20)
+    report = Report(str(target.uri))
+    probe = Probe(target, Settings(max_probe_size=2**20, only=frozenset({"limits"})), report)
+    more_checks.limits(probe)
+    [largest] = [r for r in report if r.name == "largest message"]
+    assert "about 0 B" not in largest.evidence
+    assert "less than 4.0 KiB" in largest.evidence, largest.evidence

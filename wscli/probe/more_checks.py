@@ -219,7 +219,10 @@ def limits(probe: Probe) -> None:
             else:
                 # The evidence quotes the refusal of the size it names.
                 bad, how = middle, end
-        text = f"largest accepted about {format_size(good)}; {format_size(bad)} got {how}"
+        if good:
+            text = f"largest accepted about {format_size(good)}; {format_size(bad)} got {how}"
+        else:  # the bisection steps ran out before reaching an accepted size
+            text = f"accepts less than {format_size(bad)}; {format_size(bad)} got {how}"
         grade = Grade.INFO if "1009" in how else Grade.WARN
         if grade is Grade.WARN:
             text += " (1009 expected)"
