@@ -15,6 +15,7 @@ The bound address is always announced on stderr as ``listening on ws://HOST:PORT
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import ssl
 import sys
@@ -29,7 +30,7 @@ from .. import params
 from ..admission import AdmissionPolicy, Refusal
 from ..core import Request, Server, WebSocket, broadcast
 from ..core.exceptions import InvalidHeader
-from ..core.headers import parse_subprotocol_header
+from ..core.headers import Headers, parse_subprotocol_header
 from ..escape import is_terminal
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus, ListenFailed, reason_of
 from ..output import CloseInfo, Printer
@@ -129,7 +130,7 @@ class ListenSession:
             reason = reason_of(exc)
             raise ListenFailed(f"cannot listen on {where}: {reason}") from exc
         if headers:
-            server.on("headers", lambda response_headers, request: response_headers.update(headers))
+            server.on("headers", functools.partial(_set_headers, list(headers)))
         server.on("connection", self._on_connection)
         server.on("tls_client_error", self._tls_failed)
         self.server = server
@@ -408,6 +409,13 @@ def format_address(address: Any) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         return format_host_port(str(address[0]), address[1])
     return str(address or "?") if address != "" else "unix socket"
+
+
+def _set_headers(given: list[tuple[str, str]], response: Headers, request: Request) -> None:
+    """Put the ``-H`` headers on a response, each replacing one wscli wrote (Server, Date)."""
+    for name in {name.lower() for name, _ in given}:
+        del response[name]
+    response.update(given)
 
 
 def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
