@@ -164,6 +164,7 @@ class Recorder:
         self._clock = clock
         self._opened = clock()
         self._lock = threading.Lock()
+        self._closed = False
 
     def header(self, header: Header) -> None:
         """Write the header line and start the clock: call once, when the connection opens."""
@@ -178,14 +179,14 @@ class Recorder:
             "headers": [list(pair) for pair in header.headers],
             "started": round(time.time(), 3) if header.started is None else header.started,
         }
-        self._write(record)
+        self._write(record, timed=False)
 
     def _elapsed(self) -> float:
         return round(self._clock() - self._opened, 6)
 
     def message(self, direction: str, data: str | bytes) -> None:
         """Record a data message: ``direction`` ``"out"`` (sent) or ``"in"`` (received)."""
-        record: dict[str, Any] = {"time": self._elapsed(), "dir": direction}
+        record: dict[str, Any] = {"dir": direction}
         if isinstance(data, str):
             record.update(type="text", data=data)
         else:
@@ -195,23 +196,32 @@ class Recorder:
     def close(self, code: int, reason: str, *, by: str | None, clean: bool) -> None:
         """Record how the connection ended (the last line)."""
         record = {
-            "time": self._elapsed(),
             "type": "close",
             "code": code,
             "reason": reason,
             "by": by,
             "clean": clean,
         }
-        self._write(record)
+        self._write(record, last=True)
 
-    def _write(self, record: dict[str, Any]) -> None:
-        # surrogatepass: a lone surrogate in text cannot come from the wire (the library
-        # checks UTF-8), but must not turn a recording into an exception either.
-        line = json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n"
-        payload = line.encode("utf-8", "surrogatepass")
+    def _write(self, record: dict[str, Any], *, timed: bool = True, last: bool = False) -> None:
+        """Write one line; the time is taken under the lock, so times never go back
+        whichever threads (the sender, the I/O thread) record at once.
+
+        Nothing is written after the close line: a send that raced with the close (the
+        sending thread records it just after the I/O thread recorded the end) is left
+        out rather than make the file one that readers refuse.
+        """
         with self._lock:
-            if self.error is not None:
+            if self.error is not None or self._closed:
                 return
+            self._closed = last
+            if timed:
+                record = {"time": self._elapsed(), **record}
+            # surrogatepass: a lone surrogate in text cannot come from the wire (the
+            # library checks UTF-8), but must not turn a recording into an exception.
+            line = json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+            payload = line.encode("utf-8", "surrogatepass")
             try:
                 self.stream.write(payload)
                 self.stream.flush()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import TIMEOUT
 
 from wscli.recording import (
     Entry,
@@ -44,6 +46,15 @@ def test_record_writes_header_messages_both_ways_and_close(server: Any, tmp_path
     assert events[-1][1] == "close" and records[-1]["code"] == 1000
     times = [r["time"] for r in records[1:]]
     assert times == sorted(times) and times[0] >= 0
+
+
+def test_record_in_a_pipe_records_each_stdin_line(server: Any, tmp_path: Path) -> None:
+    path = tmp_path / "pipe.ndjson"
+    result = run_cli("connect", "--record", str(path), server.url, input="one\ntwo\n")
+    assert result.status == 0, result.stderr
+    sent = [r["data"] for r in lines(path)[1:] if r.get("dir") == "out"]
+    received = [r["data"] for r in lines(path)[1:] if r.get("dir") == "in"]
+    assert sent == ["one", "two"] and received == ["one", "two"]
 
 
 def test_record_leaves_secrets_out(server: Any, tmp_path: Path) -> None:
@@ -113,6 +124,27 @@ def test_binary_round_trips_exactly() -> None:
         1000,
         "bye",
     )
+
+
+def test_times_never_go_back_and_nothing_follows_the_close() -> None:
+    """Sends (user thread) and receives (I/O thread) record at once: each line's time
+    is taken when it is written, so a reader never sees time go back."""
+    stream = io.BytesIO()
+    recorder = Recorder(stream)
+    recorder.header(Header(url="ws://h/"))
+    threads = [
+        threading.Thread(target=lambda d=d: [recorder.message(d, "x") for _ in range(300)])
+        for d in ("in", "out")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    recorder.close(1000, "", by="us", clean=True)
+    recorder.message("out", "too late")
+    stream.seek(0)
+    entries = list(read_recording(stream))  # raises if a time went back
+    assert len(entries) == 1 + 600 + 1 and entries[-1].kind == "close"  # type: ignore[union-attr]
 
 
 def test_a_failed_write_is_reported_once_and_stops_writing() -> None:
