@@ -101,6 +101,7 @@ class ListenSession:
         self._lock = threading.Lock()
         self._pending: list[str | bytes] = []
         self._slow: set[int | None] = set()
+        self._admission_refusals: dict[int, tuple[Any, Refusal, str | None]] = {}
         printer.on_broken_pipe(lambda: self.events.put(("broken",)))
         printer.on_output_error(lambda exc: self.events.put(("output_error", exc)))
 
@@ -133,6 +134,7 @@ class ListenSession:
             server.on("headers", functools.partial(_set_headers, list(headers)))
         server.on("connection", self._on_connection)
         server.on("tls_client_error", self._tls_failed)
+        server.on("refused", self._on_refused)
         self.server = server
         self.printer.notice(f"listening on {server.url}{self.policy.path or ''}")
         return server
@@ -145,21 +147,28 @@ class ListenSession:
         self.printer.notice(line, style="yellow")
 
     def _refused(self, info: Any, refusal: Refusal) -> None:
-        """Reactor thread: one line for every refused upgrade, whatever the verbosity."""
-        address = format_address(info.remote_address)
-        path = info.req.path
+        """Reactor thread: ``listen``'s own refusal; the ``refused`` event logs it."""
+        # The server emits `refused` right after this verifier answers, on this thread:
+        # keep the hint and the Origin for that one line.
+        self._admission_refusals[id(info.req)] = (info.req, refusal, info.origin)
+
+    def _on_refused(self, address: Any, status: int, reason: str, request: Any) -> None:
+        """Reactor thread: one line for every refused upgrade, whoever refused it."""
+        entry = self._admission_refusals.pop(id(request), None)
+        refusal, origin = None, None
+        if entry is not None and entry[0] is request:
+            _request, refusal, origin = entry
+        elif request is not None:
+            origin = request.headers.get("Origin")
+        where = format_address(address)
+        path = request.path if request is not None else None
         if self.printer.as_json:
             self.printer.event(
-                "refused",
-                address=address,
-                path=path,
-                status=refusal.status,
-                reason=refusal.message,
-                origin=info.origin,
+                "refused", address=where, path=path, status=status, reason=reason, origin=origin
             )
             return
-        line = f"refused {address} {path}: {refusal.status} {refusal.message}"
-        if refusal.hint:
+        line = f"refused {where} {path or '(unreadable request)'}: {status} {reason}"
+        if refusal is not None and refusal.hint:
             line += f" ({refusal.hint})"
         self.printer.notice(line, style="yellow")
 

@@ -519,7 +519,7 @@ class Connection(SendSide, Delivery):
             self._timer.cancel()
             self._timer = None
         self._opened = True
-        logger.info("%s: open", self.url or self.remote_address)
+        logger.info("%s: open", self.peer_name)
         if self.ping_interval is not None:
             self._keepalive_part().start()
         with self._lock:
@@ -757,7 +757,7 @@ class Connection(SendSide, Delivery):
         """After the socket closed: emit ``error`` when it failed, then ``close``."""
         logger.info(
             "%s: closed %s%s",
-            self.url or self.remote_address,
+            self.peer_name,
             self.close_code,
             f" ({self.error})" if self.error is not None else "",
         )

@@ -131,6 +131,17 @@ class SendSide:
 
     # -- hooks the connection provides ------------------------------------------------
 
+    @property
+    def peer_name(self) -> str:
+        """The peer for a log line: the URL, else ``host:port`` (``[v6]:port``) or a path."""
+        if self.url:
+            return self.url
+        address = self.remote_address
+        if isinstance(address, tuple) and len(address) >= 2:
+            host = str(address[0])
+            return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+        return str(address) if address else "unix socket" if address == "" else "?"
+
     def _queue_output_locked(self) -> None:
         raise NotImplementedError
 
@@ -491,7 +502,7 @@ class SendSide:
         """Fail the connection with 1013: its peer stopped reading what it must read."""
         proto = self._proto
         if proto.state is State.OPEN:
-            logger.info("%s: peer not reading, dropped", self.url or self.remote_address)
+            logger.info("%s: peer not reading, dropped", self.peer_name)
             self.error = ConnectionClosedError(None, None)
             proto.fail(CloseCode.TRY_AGAIN_LATER, "peer too slow")
             self._queue_output_locked()
