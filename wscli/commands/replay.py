@@ -166,6 +166,9 @@ def command(ctx: click.Context, /, file: str, url: str | None, **options: Any) -
         except RecordingError as exc:
             ws.terminate()
             raise click.UsageError(str(exc)) from None
+        except KeyboardInterrupt:
+            ws.close(1001, "")  # going away, then the usual 130
+            raise
         finally:
             if not ws.wait_closed(2.0):
                 ws.terminate()
