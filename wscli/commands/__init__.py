@@ -186,6 +186,7 @@ class Peer:
         self._user_pings: list[Any] = []
         self._lock = threading.Lock()
         self._holds: set[str] = set()
+        self._hold_lock = threading.Lock()
         ws.on("message", self._on_message)
         ws.on("ping", self._on_ping)
         ws.on("pong", self._on_pong)
@@ -229,21 +230,22 @@ class Peer:
         Reading resumes once every reason was released, so a slow terminal, a slow
         ``--exec`` process and the REPL's ``/pause`` do not undo each other.
         """
-        with self._lock:
+        # pause() and resume() only set a flag and wake the reactor, so they are called
+        # under the lock: a hold racing the last release then ends paused, as it should.
+        with self._hold_lock:
             first = not self._holds
             self._holds.add(reason)
-        if first:
-            self.ws.pause()
+            if first:
+                self.ws.pause()
 
     def release(self, reason: str) -> None:
         """Undo :meth:`hold` for ``reason``; read again when nothing else holds."""
-        with self._lock:
+        with self._hold_lock:
             if reason not in self._holds:
                 return
             self._holds.discard(reason)
-            last = not self._holds
-        if last:
-            self.ws.resume()
+            if not self._holds:
+                self.ws.resume()
 
     def _on_ping(self, data: bytes) -> None:
         if self.printer.show_ping_pong:
