@@ -46,6 +46,30 @@ def test_listen_replay_answers_a_recorded_client_the_same_way(tmp_path: Path) ->
         assert again.status == 0, again.stderr
 
 
+def test_a_real_recording_served_by_listen_replay_passes_its_own_replay(
+    server: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "real.ndjson"
+    recorded = run_cli(
+        "connect",
+        "--record",
+        str(path),
+        "-x",
+        "hello",
+        "-x",
+        "binary 00ff",
+        "-x",
+        "say hi",
+        server.url,
+    )
+    assert recorded.status == 0, recorded.stderr
+    server.close()  # the real server is gone: the mock stands in for it
+    with listening("--replay", str(path)) as (_process, port):
+        result = run_cli("replay", str(path), f"ws://127.0.0.1:{port}/")
+        assert result.status == 0, result.stderr
+        assert "3 sent, 3 received" in result.stderr
+
+
 def test_listen_replay_waits_for_the_recorded_message_and_reports_others(tmp_path: Path) -> None:
     path = write(tmp_path / "c.ndjson", *CONVERSATION)
     with listening("--replay", str(path), "--ignore-json", "ts") as (process, port):
@@ -92,6 +116,10 @@ interval = "20ms"
 text = "bye"
 close = 4001
 close_reason = "later"
+
+[[rule]]
+regex = "^(ping|hello)"
+reply = "never: an earlier rule matches first"
 
 [default]
 reply = "unknown: {text}"
