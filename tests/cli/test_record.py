@@ -222,3 +222,28 @@ def test_damaged_recordings_are_refused_with_their_line(
     assert words in message
     if line is not None:
         assert f"s.ndjson line {line}:" in message
+
+
+def test_record_takes_what_the_repl_sends(server: Any, tmp_path: Path) -> None:
+    """The REPL's plain lines, /hex and /frag all go into the recording."""
+    from wscli.commands.connect import ClientSession, ConnectConfig
+    from wscli.output import Printer
+    from wscli.repl import Repl, standard_commands
+
+    path = tmp_path / "repl.ndjson"
+    printer = Printer(stdout=io.StringIO(), stderr=io.StringIO())
+    with open(path, "wb") as stream:
+        config = ConnectConfig(url=server.url, kwargs={}, record=stream, record_name=str(path))
+        session = ClientSession(config, printer, interactive=True)
+        peer = session.open()
+        assert peer is not None
+        repl = Repl(printer, standard_commands(printer, lambda: [peer]), session.send)
+        for line in ("typed", "/hex 00 01", "/frag 2 in pieces"):
+            assert repl.dispatch(line)
+        server.seen.wait_for(lambda: len(server.seen.messages) == 3)
+        peer.close(1000, "")
+        assert peer.wait_closed(TIMEOUT)
+    records = lines(path)
+    sent = [r.get("data", r.get("base64")) for r in records if r.get("dir") == "out"]
+    assert sent == ["typed", "AAE=", "in pieces"]
+    assert records[-1]["type"] == "close"
