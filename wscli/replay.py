@@ -130,8 +130,6 @@ class Replayer:
                     break
             if self.result.difference is not None:
                 break
-        else:
-            close = None
         if self.result.difference is None:
             while self._expected and self._receive_one():
                 pass
