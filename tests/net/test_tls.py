@@ -333,3 +333,42 @@ def test_server_close_drops_pending_tls_handshakes(pki: PKI) -> None:
         server_cm.__exit__(None, None, None)
         assert stalled.recv(1) == b""
     assert not server._tls_pending
+
+
+def test_an_encrypted_key_without_passphrase_never_prompts_on_the_terminal(
+    pki: PKI, tmp_path: Path
+) -> None:
+    """OpenSSL's default is to ask on the terminal; a library must say what is missing."""
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    key_file = encrypted_key_file(pki, tmp_path, b"s3cret")
+    code = (
+        "from wscli.core.sync.tls import client_ssl_context\n"
+        "try:\n"
+        f"    client_ssl_context(cert={pki.client_cert_file!r}, key={key_file!r})\n"
+        "except ValueError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # the child, on a terminal of its own
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    seen = b""
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while time.monotonic() < deadline and b"refused:" not in seen:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    break
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    assert b"pass phrase" not in seen.lower(), seen
+    assert b"refused:" in seen and b"passphrase" in seen, seen

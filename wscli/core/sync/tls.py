@@ -106,17 +106,25 @@ def _load_chain(
     key: PathOrPEM | None,
     passphrase: str | bytes | None,
 ) -> None:
+    # Without a passphrase OpenSSL would ask for one on the terminal, from inside a
+    # library call (and wait for an answer): an empty one makes it fail instead.
+    password = passphrase if passphrase is not None else ""
     try:
         with _as_file(cert) as certfile:
             if key is None:
-                context.load_cert_chain(certfile, password=passphrase)
+                context.load_cert_chain(certfile, password=password)
             else:
                 with _as_file(key) as keyfile:
-                    context.load_cert_chain(certfile, keyfile, password=passphrase)
+                    context.load_cert_chain(certfile, keyfile, password=password)
     except (OSError, ssl.SSLError, ValueError) as exc:
         what = f"certificate {_label(cert)}" + (f" with key {_label(key)}" if key else "")
-        if isinstance(exc, ssl.SSLError) and passphrase is None and "PEM lib" in str(exc):
-            raise ValueError(f"cannot load {what}: wrong or missing passphrase?") from exc
+        if isinstance(exc, ssl.SSLError) and "PEM lib" in str(exc):
+            why = (
+                "the key is encrypted and no passphrase was given"
+                if passphrase is None
+                else "wrong passphrase, or a key that is not the certificate's"
+            )
+            raise ValueError(f"cannot load {what}: {why}") from exc
         raise ValueError(f"cannot load {what}: {_reason(exc)}") from exc
 
 
