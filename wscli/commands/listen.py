@@ -742,7 +742,7 @@ def _server_tls(options: dict[str, Any]) -> Any:
         )
     except (OSError, ValueError, ssl.SSLError) as exc:
         text = str(exc)
-        if "pem lib" in text.lower() or "bad decrypt" in text.lower():
+        if any(word in text.lower() for word in ("pem lib", "bad decrypt", "passphrase")):
             if passphrase is None:
                 text = "the private key is encrypted: give --passphrase (alone to be asked)"
             else:
