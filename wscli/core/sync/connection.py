@@ -473,7 +473,11 @@ class Connection(SendSide, Delivery):
         self._update_interest()
 
     def resume_for(self, consumer: object) -> None:
-        """On the reactor thread: ``consumer`` drained; read again unless another holds."""
+        """``consumer`` drained; read again unless another holds (from any thread:
+        a consumer served by another reactor hands the call to this one's)."""
+        if not self._reactor.in_thread():
+            self._reactor.call_soon(self.resume_for, consumer)
+            return
         if self._paused_for is not None:
             self._paused_for.discard(consumer)
             if not self._paused_for:

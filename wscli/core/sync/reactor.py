@@ -25,12 +25,27 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Reactor", "TimerHandle", "IOHandler", "shared_reactor"]
+__all__ = ["Reactor", "TimerHandle", "IOHandler", "current_reactor", "shared_reactor"]
 
 logger = logging.getLogger("wscli.core.reactor")
 
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
+
+
+_this_thread = threading.local()
+
+
+def current_reactor() -> Reactor | None:
+    """Return the reactor whose thread is calling, or None on any other thread.
+
+    A sender asks this rather than its own reactor's :meth:`Reactor.in_thread`: a
+    listener on one reactor sending to a connection served by another (a server
+    relaying to a client connection) must not block either, or one slow peer would
+    stop a whole reactor, and two relays facing each other would wait on each other.
+    """
+    reactor: Reactor | None = getattr(_this_thread, "reactor", None)
+    return reactor
 
 
 class IOHandler(Protocol):
@@ -214,11 +229,13 @@ class Reactor:
 
     def _run(self) -> None:
         self._thread_id = threading.get_ident()
+        _this_thread.reactor = self
         try:
             while not self._stopping:
                 self._run_once()
         finally:
             self._thread_id = None
+            _this_thread.reactor = None
             self._selector.close()
             self._wake_r.close()
             self._wake_w.close()

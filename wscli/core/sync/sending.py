@@ -51,6 +51,7 @@ from ..frames import CloseCode, Opcode
 from ..protocol import Protocol, Side, State
 from .keepalive import Keepalive, PongWaiter
 from .outbuffer import OutBuffer, SendCallback
+from .reactor import current_reactor
 
 if TYPE_CHECKING:
     from .reactor import Reactor, TimerHandle
@@ -213,7 +214,8 @@ class SendSide:
         payload = data if type(data) is bytes else _payload(data)
         try:
             with self._lock:
-                if self._reactor.in_thread():
+                if current_reactor() is not None:
+                    # A reactor thread, this connection's or another's: it cannot wait.
                     out = self._out
                     if (
                         fin
@@ -464,18 +466,35 @@ class SendSide:
         A peer that stays above ``write_limit`` for ``close_timeout`` (it stopped
         reading) is failed with 1013, and the connections it held are read again.
         """
-        if not self._reactor.in_thread():
+        reactor = current_reactor()
+        if reactor is None:
             return
-        source = self._reactor.dispatching
+        source = reactor.dispatching
         if source is None or source is self:
             return  # an echo: the connection's own reading is bounded by its output
+        if reactor is self._reactor:
+            sources = self._held_sources
+            if sources is not None and source in sources:
+                return
+            source.pause_for(self)  # on the source's reactor thread: this one
+            self._track_source(source)
+        else:
+            # The source is served by the calling thread's reactor, this connection by
+            # another: pause the source here, and let this connection's own thread
+            # track it (its buffer, timers and sources belong to that thread).
+            source.pause_for(self)
+            self._reactor.call_soon(self._track_source, source)
+
+    def _track_source(self, source: ReadingSource) -> None:
+        """On this connection's reactor thread: ``source`` waits for this buffer to
+        drain; release it at once if it already did, else arm the grace timer."""
+        if self._finished or self._out.size <= self.write_limit:
+            source.resume_for(self)
+            return
         sources = self._held_sources
         if sources is None:
             sources = self._held_sources = set()
-        if source in sources:
-            return
         sources.add(source)
-        source.pause_for(self)
         if self._drain_timer is None:
             grace = self.close_timeout if self.close_timeout is not None else 10.0
             self._drain_timer = self._reactor.call_later(grace, self._drain_timed_out)
