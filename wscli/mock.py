@@ -25,9 +25,9 @@ from typing import IO, Any
 from .core.sync.reactor import Reactor, TimerHandle
 from .matching import Matcher, describe_message
 from .recording import Entry, Header, RecordingError, read_recording
-from .rules import Rule, render_json, render_text
+from .rules import Rule, load_rules, render_json, render_text
 
-__all__ = ["MockClient", "ReplayMock", "RulesMock", "MAX_PENDING", "MAX_INBOX"]
+__all__ = ["MockClient", "MockSetup", "ReplayMock", "RulesMock", "MAX_PENDING", "MAX_INBOX"]
 
 #: Replies (timers) one client may have scheduled at once.
 MAX_PENDING = 256
@@ -321,3 +321,63 @@ class RulesMock(MockClient):
             self.later(reply.interval, self._send_round, rule, messages, left - 1)
         elif reply.close is not None:
             self.close(reply.close, reply.close_reason)
+
+
+class MockSetup:
+    """What ``listen --replay FILE`` or ``--rules FILE`` needs, checked before it listens.
+
+    Args:
+        replay_file: the recording to play (or ``None``).
+        rules_file: the rule file to answer from (or ``None``); exactly one is given.
+        matcher: how a replay compares the client's messages.
+        speed, no_delay: a replay's timing.
+
+    Raises:
+        RulesError: the rule file cannot be used (its line and key are named).
+        RecordingError: the recording's header cannot be read (its line is named).
+        OSError: the file cannot be opened.
+    """
+
+    def __init__(
+        self,
+        *,
+        replay_file: str | None,
+        rules_file: str | None,
+        matcher: Matcher,
+        speed: float = 1.0,
+        no_delay: bool = False,
+    ) -> None:
+        self.replay_file = replay_file
+        self.matcher = matcher
+        self.speed = speed
+        self.no_delay = no_delay
+        self.rules: list[Rule] = []
+        self.default: Rule | None = None
+        #: The subprotocol the recorded server agreed to (offered when ``-s`` is not).
+        self.subprotocols: list[str] = []
+        if rules_file is not None:
+            self.rules, self.default = load_rules(rules_file)
+        elif replay_file is not None:
+            with open(replay_file, "rb") as stream:
+                header = next(read_recording(stream, replay_file))
+            if isinstance(header, Header) and header.subprotocol:
+                self.subprotocols = [header.subprotocol]
+        #: The server's reactor: its timers are the mock's.
+        self.reactor = Reactor("wscli-server-reactor")
+
+    def client_factory(self, send: Send, warn: Callable[[str], Any]) -> Callable[[], MockClient]:
+        """A builder of one :class:`MockClient` per connection."""
+        if self.replay_file is None:
+            return lambda: RulesMock(
+                self.reactor, send, warn, rules=self.rules, default=self.default
+            )
+        path = self.replay_file
+        return lambda: ReplayMock(
+            self.reactor,
+            send,
+            warn,
+            path=path,
+            matcher=self.matcher,
+            speed=self.speed,
+            no_delay=self.no_delay,
+        )

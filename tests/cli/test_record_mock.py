@@ -70,6 +70,15 @@ def test_a_real_recording_served_by_listen_replay_passes_its_own_replay(
         assert "3 sent, 3 received" in result.stderr
 
 
+def test_listen_replay_agrees_to_the_recorded_subprotocol(tmp_path: Path) -> None:
+    first, *rest = CONVERSATION
+    path = write(tmp_path / "s.ndjson", {**first, "subprotocol": "chat.v2"}, *rest)
+    with listening("--replay", str(path)) as (_process, port):
+        with wscli.connect(f"ws://127.0.0.1:{port}/", ["chat.v1", "chat.v2"]) as ws:
+            assert ws.subprotocol == "chat.v2"
+            assert ws.recv(timeout=TIMEOUT) == "welcome"
+
+
 def test_listen_replay_waits_for_the_recorded_message_and_reports_others(tmp_path: Path) -> None:
     path = write(tmp_path / "c.ndjson", *CONVERSATION)
     with listening("--replay", str(path), "--ignore-json", "ts") as (process, port):

@@ -597,7 +597,7 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
     exec_argv = params.exec_argv(options["exec_command"], options["shell"])
     if options["origins"] and options["any_origin"]:
         raise click.BadParameter("cannot be combined with --origin", param_hint="--any-origin")
-    mock_factory, reactor = _mock_factory(options, exec_argv)
+    mock = _mock_setup(options, exec_argv)
     max_clients = options["max_clients"]
     if max_clients is None and exec_argv is not None:
         max_clients = EXEC_MAX_CLIENTS  # each client is a process
@@ -607,11 +607,12 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
         "max_connections": max_clients,
         **params.keepalive_kwargs(options["ping_interval"]),
     }
-    if reactor is not None:
-        server_options["reactor"] = reactor
+    if mock is not None:
+        server_options["reactor"] = mock.reactor  # the mock's timers run on it
     # Without -s the answer is none: agreeing to a subprotocol we do not speak would be
     # a promise we cannot keep (the library's default follows ws and takes the first).
-    server_options["handle_protocols"] = _subprotocol_chooser(options["subprotocols"])
+    subprotocols = options["subprotocols"] or (mock.subprotocols if mock is not None else [])
+    server_options["handle_protocols"] = _subprotocol_chooser(subprotocols)
     for name in ("tls_ca", "key", "passphrase"):
         if options[name] and not options["cert"]:
             flag = {"tls_ca": "--tls-ca", "key": "--tls-key", "passphrase": "--passphrase"}[name]
@@ -649,9 +650,9 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
             path=options["path"],
             max_clients=max_clients,
         ),
-        mock=mock_factory(printer, lambda peer, data: peer.offer(data))
-        if mock_factory is not None
-        else None,
+        mock=None
+        if mock is None
+        else mock.client_factory(lambda peer, data: peer.offer(data), printer.warning),
     )
     try:
         session.start(options["host"], options["port"], options["headers"], **server_options)
@@ -663,20 +664,19 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
         return session.run(interactive=terminal, null=options["null"])
     finally:
         printer.flush()
-        if reactor is not None:
-            reactor.stop()
+        if mock is not None:
+            mock.reactor.stop()
 
 
-def _mock_factory(options: dict[str, Any], exec_argv: Any) -> tuple[Any, Any]:
-    """For ``--replay``/``--rules``: a ``(printer, send) -> () -> MockClient`` builder and
-    the reactor the server and the mock's timers share; ``(None, None)`` otherwise.
+def _mock_setup(options: dict[str, Any], exec_argv: Any) -> Any:
+    """For ``--replay``/``--rules``: the checked :class:`~wscli.mock.MockSetup`, else ``None``.
 
-    A rule file is read and checked here, so its errors are usage errors (status 2)
-    before anything listens.
+    The file is read and checked here, so its errors are usage errors (status 2) that
+    name the line, before anything listens.
     """
     replay_file, rules_file = options["replay_file"], options["rules_file"]
     if replay_file is None and rules_file is None:
-        return None, None
+        return None
     if replay_file is not None and rules_file is not None:
         raise click.BadParameter("cannot be combined with --rules", param_hint="--replay")
     for flag, name in (("--echo", "echo"), ("--broadcast", "broadcast")):
@@ -686,42 +686,21 @@ def _mock_factory(options: dict[str, Any], exec_argv: Any) -> tuple[Any, Any]:
             )
     if exec_argv is not None:
         raise click.BadParameter("cannot be combined with --exec", param_hint="--replay/--rules")
-    from ..core import Reactor
     from ..matching import Matcher
-    from ..mock import ReplayMock, RulesMock
+    from ..mock import MockSetup
+    from ..recording import RecordingError
+    from ..rules import RulesError
 
-    if rules_file is not None:
-        from ..rules import RulesError, load_rules
-
-        try:
-            rules, default = load_rules(rules_file)
-        except RulesError as exc:
-            raise click.UsageError(str(exc)) from None
-    else:
-        from ..recording import RecordingError, read_recording
-
-        try:
-            with open(replay_file, "rb") as stream:
-                next(read_recording(stream, replay_file))
-        except (OSError, RecordingError) as exc:
-            raise click.UsageError(str(exc)) from None
-    reactor = Reactor("wscli-server-reactor")
-    matcher = Matcher(options["ignore_json"], options["ignore_regex"])
-
-    def factory(printer: Printer, send: Any) -> Callable[[], Any]:
-        if rules_file is not None:
-            return lambda: RulesMock(reactor, send, printer.warning, rules=rules, default=default)
-        return lambda: ReplayMock(
-            reactor,
-            send,
-            printer.warning,
-            path=replay_file,
-            matcher=matcher,
+    try:
+        return MockSetup(
+            replay_file=replay_file,
+            rules_file=rules_file,
+            matcher=Matcher(options["ignore_json"], options["ignore_regex"]),
             speed=options["speed"],
             no_delay=options["no_delay"],
         )
-
-    return factory, reactor
+    except (OSError, RecordingError, RulesError, StopIteration) as exc:
+        raise click.UsageError(str(exc) or f"{replay_file}: empty") from None
 
 
 def _server_tls(options: dict[str, Any]) -> Any:
