@@ -6,7 +6,10 @@ from typing import Any
 
 from wscli.histogram import Histogram
 from wscli.loadgen import ErrorKind, Problem, Stats
+from wscli.loadgen import series as series_module
 from wscli.loadgen.series import Second, Series, SeriesRecorder
+from wscli.report.page import ReportData, render_report, time_domain
+from wscli.report.page import row_middle as _row_middle
 
 from .test_bench import result_of, run, serving
 
@@ -117,3 +120,71 @@ def test_a_seconds_histogram_is_small() -> None:
     full = sum(1 for n in spread.counts if n)
     assert row.count == spread.count
     assert len(row.buckets) * 6 < full  # folded eight to one
+
+
+def _record_run(seconds: int, latency_ns: int = 1_000_000) -> Stats:
+    """A worker's stats over ``seconds`` seconds: 10 echoes and one connection each second."""
+    stats = Stats(1)
+    recorder = SeriesRecorder(0, lambda: 1)
+    for index in range(seconds):
+        stats.opened += 1 if index == 0 else 0
+        for _ in range(10):
+            stats.sent += 1
+            stats.received += 1
+            stats.bytes_received += 32
+            stats.latency.record_ns(latency_ns + index)
+        recorder.tick(stats, (index + 1) * SECOND + 1)
+    recorder.finish(stats, seconds * SECOND + SECOND // 2)
+    return stats
+
+
+def test_a_long_run_keeps_at_most_max_rows_by_widening_them(monkeypatch: Any) -> None:
+    """Past MAX_ROWS seconds, pairs of rows merge: memory stays bounded, counts still add up."""
+    monkeypatch.setattr(series_module, "MAX_ROWS", 8)
+    stats = _record_run(40)
+    assert len(stats.series) <= 8
+    rows = [row.summary() for row in stats.series.rows()]
+    span = rows[0]["span"]
+    assert span == 8  # 41 seconds in at most 8 rows: 8 s each
+    assert [row["t"] for row in rows] == list(range(0, 41, span))
+    assert all(row["span"] == span for row in rows)
+    assert sum(row["messages"] for row in rows) == stats.received == 400
+    assert sum(row["sent"] for row in rows) == stats.sent
+    assert sum(row["latency_ms"]["count"] for row in rows) == stats.latency.count
+    # a full row covered its whole span; the last one the 0.5 s the run had left in it
+    assert [row["seconds"] for row in rows] == [8.0] * 5 + [0.5]
+    assert rows[0]["messages"] / rows[0]["seconds"] == 10  # a rate stays a rate
+    assert all(row["connections"] == 1 for row in rows)
+
+
+def test_workers_with_different_spans_merge_row_by_row(monkeypatch: Any) -> None:
+    monkeypatch.setattr(series_module, "MAX_ROWS", 8)
+    long, short = _record_run(40), _record_run(5)
+    merged = Series.from_list(short.series.to_list())
+    merged.merge(Series.from_list(long.series.to_list()))
+    rows = [row.summary() for row in merged.rows()]
+    assert len(rows) <= 8 and rows[0]["span"] == 8
+    assert sum(row["messages"] for row in rows) == 450
+    assert rows[0]["messages"] == 80 + 50 and rows[0]["connections"] == 2
+    assert rows[0]["seconds"] == 8.0  # the same seconds, covered by two workers
+
+
+def test_report_draws_wide_rows_at_their_place(monkeypatch: Any) -> None:
+    monkeypatch.setattr(series_module, "MAX_ROWS", 4)
+    stats = _record_run(10)
+    rows = [row.summary() for row in stats.series.rows()]
+    assert rows[0]["span"] == 4
+    assert _row_middle(rows[1]) == 6.0  # the row of seconds 4 to 8
+    assert time_domain(rows) == (0.0, 12.0)  # rows at 0, 4, 8: the axis ends at 12
+    page = render_report(
+        ReportData(
+            title="t",
+            parameters=[],
+            summary=[],
+            series=rows,
+            latency=stats.latency,
+            errors=[],
+            generated="now",
+        )
+    )
+    assert "each 4 s of the run" in page

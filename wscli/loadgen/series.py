@@ -15,6 +15,11 @@ run's totals keep the full histogram. Nothing
 is added to the per-message path: the series is taken from counters the worker keeps
 anyway, once a second.
 
+A series keeps at most :data:`MAX_ROWS` rows (an hour of seconds, about 18 MB), so a run
+of a day does not grow without bound: past that, adjacent rows merge in pairs and every
+row then spans 2 seconds (then 4, 8…; ``span``). Counts stay exact and still add up to the
+totals; a row's ``seconds`` (the time it covered) turns them into rates.
+
 Series from several workers (processes) add up second by second with
 :meth:`Series.merge`; they share the epoch their parent chose, on CLOCK_MONOTONIC.
 """
@@ -27,7 +32,7 @@ from typing import Any, Protocol
 
 from ..histogram import SUB_BUCKET_BITS, Histogram
 
-__all__ = ["COUNTS", "PERCENTILES", "Second", "Series", "SeriesRecorder", "Totals"]
+__all__ = ["COUNTS", "MAX_ROWS", "PERCENTILES", "Second", "Series", "SeriesRecorder", "Totals"]
 
 #: Buckets at or above this index are folded eight to one (values below 128 ns are exact).
 _FOLD_FROM = 1 << SUB_BUCKET_BITS
@@ -36,6 +41,8 @@ PERCENTILES = (50, 90, 99)
 #: The counters a second keeps, named as in :class:`~wscli.loadgen.stats.Stats` where
 #: they are differences of its totals.
 COUNTS = ("sent", "received", "bytes_received", "errors", "opened", "failed")
+#: Rows a series keeps at most before it widens them (section "A series keeps" above).
+MAX_ROWS = 3600
 
 
 def _fold(buckets: dict[int, int]) -> dict[int, int]:
@@ -50,7 +57,10 @@ def _fold(buckets: dict[int, int]) -> dict[int, int]:
 
 @dataclass
 class Second:
-    """What happened in one second of a run (``index`` seconds after the epoch)."""
+    """What happened in one second of a run (``index`` seconds after the epoch).
+
+    On a long run, a row of ``span`` seconds from ``index`` on (see :data:`MAX_ROWS`).
+    """
 
     index: int
     sent: int = 0
@@ -73,6 +83,8 @@ class Second:
     #: The slowest echo's bucket's upper bound (within 1.6 %).
     max_ns: int = 0
     min_ns: int = 0
+    #: The seconds of the run this row spans (a power of two; 1 until a run is long).
+    span: int = 1
 
     def latency(self) -> Histogram:
         """Return this second's latencies as a histogram (to read percentiles from)."""
@@ -99,6 +111,7 @@ class Second:
             "failed": self.failed,
             "connections": self.connections,
             "seconds": round(self.seconds, 3),
+            "span": self.span,
         }
         latency: dict[str, Any] = {"count": self.count}
         if self.count:
@@ -110,8 +123,19 @@ class Second:
         return data
 
     def merge(self, other: Second) -> None:
-        """Add another worker's same second."""
-        for name in (*COUNTS, "connections", "sum_ns"):
+        """Add another worker's same second (or row)."""
+        self._add_counts(other)
+        self.connections += other.connections
+        self.seconds = max(self.seconds, other.seconds)
+
+    def extend(self, later: Second) -> None:
+        """Take in the same worker's next second (or row), to make this row span both."""
+        self._add_counts(later)
+        self.connections = later.connections  # open at the end of the row
+        self.seconds += later.seconds
+
+    def _add_counts(self, other: Second) -> None:
+        for name in (*COUNTS, "sum_ns"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.count:
             self.min_ns = other.min_ns if not self.count else min(self.min_ns, other.min_ns)
@@ -119,7 +143,6 @@ class Second:
             for index, n in other.buckets.items():
                 self.buckets[index] = self.buckets.get(index, 0) + n
         self.count += other.count
-        self.seconds = max(self.seconds, other.seconds)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a picklable form (worker processes)."""
@@ -134,23 +157,58 @@ class Second:
 
 
 class Series:
-    """The seconds of a run, by index; see the module docstring."""
+    """The seconds of a run, by index; see the module docstring.
+
+    One worker's seconds arrive in time order through :meth:`add`; other workers'
+    series through :meth:`merge`.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[int, Second] = {}
+        #: Seconds per row: 1, doubled each time the rows pass :data:`MAX_ROWS`.
+        self.span = 1
 
     def add(self, second: Second) -> None:
-        """Add one second (merged into the same index if there is one)."""
-        known = self.seconds.get(second.index)
+        """Add this worker's next second: a row of its own, or the end of a wider row."""
+        start = second.index - second.index % self.span
+        known = self.seconds.get(start)
         if known is None:
-            self.seconds[second.index] = second
+            second.index, second.span = start, self.span
+            self.seconds[start] = second
         else:
-            known.merge(second)
+            known.extend(second)
+        if len(self.seconds) > MAX_ROWS:
+            self._widen()
 
     def merge(self, other: Series) -> None:
-        """Add another worker's series, second by second."""
-        for second in other.seconds.values():
-            self.add(Second.from_dict(second.to_dict()))
+        """Add another worker's series, row by row (the wider rows of the two win)."""
+        theirs = Series.from_list(other.to_list())
+        while self.span < theirs.span:
+            self._widen()
+        while theirs.span < self.span:
+            theirs._widen()
+        for row in theirs.seconds.values():
+            known = self.seconds.get(row.index)
+            if known is None:
+                self.seconds[row.index] = row
+            else:
+                known.merge(row)
+        while len(self.seconds) > MAX_ROWS:
+            self._widen()
+
+    def _widen(self) -> None:
+        """Merge rows in pairs: every row then spans twice as many seconds."""
+        self.span *= 2
+        rows, self.seconds = self.seconds, {}
+        for index in sorted(rows):
+            row = rows[index]
+            start = index - index % self.span
+            known = self.seconds.get(start)
+            if known is None:
+                row.index, row.span = start, self.span
+                self.seconds[start] = row
+            else:
+                known.extend(row)
 
     def rows(self) -> list[Second]:
         """Every second from 0 to the last one, in order; quiet seconds are empty rows.
@@ -162,10 +220,12 @@ class Series:
             return []
         rows = []
         connections = 0
-        for index in range(max(self.seconds) + 1):
+        for index in range(0, max(self.seconds) + 1, self.span):
             second = self.seconds.get(index)
             if second is None:
-                second = Second(index, connections=connections)
+                second = Second(
+                    index, connections=connections, seconds=float(self.span), span=self.span
+                )
             connections = second.connections
             rows.append(second)
         return rows
@@ -179,7 +239,9 @@ class Series:
         """Rebuild a series from :meth:`to_list`."""
         series = cls()
         for item in data:
-            series.add(Second.from_dict(item))
+            second = Second.from_dict(item)
+            series.span = max(series.span, second.span)
+            series.seconds[second.index] = second
         return series
 
     def __len__(self) -> int:
@@ -220,22 +282,21 @@ class SeriesRecorder:
         """Close the current second if ``now_ns`` is past its end (cheap otherwise)."""
         index = (now_ns - self._epoch_ns) // 1_000_000_000
         if index > self._index:
-            self._close(stats)
             # A tick late by whole seconds (a stalled loop): what happened went to the
             # second just closed; the seconds skipped still count this worker's
             # connections, so that merged rows do not show them closed.
-            connections = stats.series.seconds[self._index].connections
+            connections = self._close(stats, 1.0)
             for skipped in range(self._index + 1, index):
                 stats.series.add(Second(skipped, connections=connections))
             self._index = index
 
     def finish(self, stats: Totals, now_ns: int) -> None:
         """Close the last (partial) second: the series then adds up to the totals."""
-        self._close(stats)
         covered = (now_ns - self._epoch_ns) / 1e9 - self._index
-        stats.series.seconds[self._index].seconds = min(1.0, max(0.001, covered))
+        self._close(stats, min(1.0, max(0.001, covered)))
 
-    def _close(self, stats: Totals) -> None:
+    def _close(self, stats: Totals, covered: float) -> int:
+        """Add the current second, which the run covered ``covered`` of; return its connections."""
         totals = {
             "sent": stats.sent,
             "received": stats.received,
@@ -244,7 +305,7 @@ class SeriesRecorder:
             "opened": stats.opened,
             "failed": stats.failed,
         }
-        second = Second(self._index, connections=self._open_connections())
+        second = Second(self._index, connections=self._open_connections(), seconds=covered)
         for name, total in totals.items():
             setattr(second, name, total - self._marks[name])
         latency = stats.latency
@@ -260,3 +321,4 @@ class SeriesRecorder:
             self._latency = latency.copy()
         self._marks = totals
         stats.series.add(second)
+        return second.connections

@@ -94,7 +94,7 @@ class ReportData:
         title: the heading, e.g. ``wscli bench ws://127.0.0.1:8080/``.
         parameters: ``(name, value)`` rows: what was run.
         summary: ``(name, value)`` rows: what it measured.
-        series: the rows of ``--json``'s ``series`` array, one per second.
+        series: the rows of ``--json``'s ``series`` array, one per second (or per ``span``).
         latency: the whole run's latency histogram.
         errors: ``(reason, count)``, most frequent first.
         generated: when the report was written (shown as given).
@@ -154,15 +154,30 @@ def percentile_curve(latency: Histogram) -> list[tuple[float, float]]:
     return points
 
 
-def _middle(row: dict[str, Any]) -> float:
-    """Where a second's value is drawn: the middle of the second."""
-    return float(row["t"]) + 0.5
+def row_middle(row: dict[str, Any]) -> float:
+    """Where a row's value is drawn: the middle of the seconds it spans.
+
+    A row spans one second, or more on a run long enough for its rows to be widened
+    (see :mod:`wscli.loadgen.series`).
+    """
+    return float(row["t"]) + _span(row) / 2
+
+
+def _span(row: dict[str, Any]) -> int:
+    return int(row.get("span", 1))
+
+
+def time_domain(series: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """The time axis of the charts: from 0 to the end of the last row."""
+    if not series:
+        return (0.0, 0.0)
+    return (0.0, float(series[-1]["t"] + _span(series[-1])))
 
 
 def _latency_lines(series: Sequence[dict[str, Any]]) -> list[Line]:
     lines = []
     for key in ("p50", "p90", "p99", "max"):
-        points = [(_middle(row), row["latency_ms"].get(key)) for row in series]
+        points = [(row_middle(row), row["latency_ms"].get(key)) for row in series]
         lines.append(Line(key, points))
     return lines
 
@@ -170,10 +185,10 @@ def _latency_lines(series: Sequence[dict[str, Any]]) -> list[Line]:
 def _charts(data: ReportData) -> list[str]:
     series = data.series
     time_axis = Axis("time since the start (s)")
-    span = (0.0, float(len(series)))
+    span = time_domain(series)
     charts = []
     if series:
-        messages = [(_middle(row), row["messages"] / row["seconds"]) for row in series]
+        messages = [(row_middle(row), row["messages"] / row["seconds"]) for row in series]
         charts.append(
             _figure(
                 "Throughput",
@@ -188,7 +203,7 @@ def _charts(data: ReportData) -> list[str]:
                 "partial second as a rate over the part the run covered).",
             )
         )
-        megabytes = [(_middle(row), row["bytes"] / row["seconds"] / 1e6) for row in series]
+        megabytes = [(row_middle(row), row["bytes"] / row["seconds"] / 1e6) for row in series]
         charts.append(
             _figure(
                 "Echoed payload",
@@ -246,17 +261,24 @@ def _charts(data: ReportData) -> list[str]:
             )
         )
     if series:
-        errors = [(row["t"], row["t"] + 1, float(row["errors"])) for row in series]
+        errors = [(row["t"], row["t"] + _span(row), float(row["errors"])) for row in series]
+        width = _span(series[0])
+        each = "each second" if width == 1 else f"each {width} s of the run"
         charts.append(
             _figure(
                 "Errors over time",
-                bar_chart("Errors per second", time_axis, Axis("errors"), errors),
-                "Errors of every kind counted in each second (reasons below the summary).",
+                bar_chart(
+                    "Errors per second" if width == 1 else f"Errors per {width} s",
+                    time_axis,
+                    Axis("errors"),
+                    errors,
+                ),
+                f"Errors of every kind counted in {each} (reasons below the summary).",
                 css="errors",
             )
         )
-        open_now = [(_middle(row), float(row["connections"])) for row in series]
-        failed = [(_middle(row), float(row["failed"])) for row in series]
+        open_now = [(row_middle(row), float(row["connections"])) for row in series]
+        failed = [(row_middle(row), float(row["failed"])) for row in series]
         charts.append(
             _figure(
                 "Connections",
