@@ -15,7 +15,7 @@ run's totals keep the full histogram. Nothing
 is added to the per-message path: the series is taken from counters the worker keeps
 anyway, once a second.
 
-A series keeps at most :data:`MAX_ROWS` rows (an hour of seconds, about 18 MB), so a run
+A series keeps at most :data:`MAX_ROWS` rows (an hour of seconds, 18 to 30 MB), so a run
 of a day does not grow without bound: past that, adjacent rows merge in pairs and every
 row then spans 2 seconds (then 4, 8…; ``span``). Counts stay exact and still add up to the
 totals; a row's ``seconds`` (the time it covered) turns them into rates.
