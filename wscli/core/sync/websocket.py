@@ -310,6 +310,9 @@ class WebSocket(Connection, WebSocketEvents):
             threading.Thread(
                 target=self._connect_in_thread, name="wscli-connect", daemon=True
             ).start()
+        else:
+            # connect(): the constructor opens on the calling thread and returns open.
+            self._open_here()
 
     # -- connecting (client) ----------------------------------------------------------
 
@@ -600,9 +603,7 @@ class WebSocket(Connection, WebSocketEvents):
         cls, address: str, protocols: str | Sequence[str] | None = None, **options: Any
     ) -> WebSocket:
         """Connect on the calling thread and return the open connection; see :func:`connect`."""
-        ws = cls(address, protocols, _background=False, **options)
-        ws._open_here()
-        return ws
+        return cls(address, protocols, _background=False, **options)
 
     def _open_here(self) -> None:
         """Connect on the calling thread and wait for the handshake; clean up on failure."""
