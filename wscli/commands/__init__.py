@@ -39,7 +39,12 @@ __all__ = [
     "split_fragments",
     "terminate_as_interrupt",
     "read_stdin_into",
+    "FRAGMENT_TIMEOUT",
 ]
+
+#: Seconds a ``/frag`` frame may wait for room in the peer's outgoing buffer, so the
+#: prompt never waits on a peer that stopped reading in the middle of the message.
+FRAGMENT_TIMEOUT = 5.0
 
 
 @dataclass
@@ -315,12 +320,36 @@ class Peer:
             hook(self, data)
 
     def send_fragments(self, data: str | bytes, count: int) -> None:
-        """Send one message as ``count`` frames (a text message may split a character)."""
+        """Send one message as ``count`` frames (a text message may split a character).
+
+        Never waits for a peer that stopped reading: with more than ``write_limit``
+        bytes already waiting for it, nothing is sent (a warning for a ``listen``
+        client, so the others still get it); each frame then waits at most
+        :data:`FRAGMENT_TIMEOUT` seconds for room.
+
+        Raises:
+            ValueError: ``connect``'s peer is not reading; nothing was sent.
+            TimeoutError: the buffer filled up mid-message; the connection failed with
+                1011, since the peer must never take part of a message for all of it.
+        """
         binary = isinstance(data, bytes)
         payload = data if isinstance(data, bytes) else data.encode()
-        with self.ws.stream(binary=binary) as stream:
-            for piece in split_fragments(payload, count):
-                stream.write(piece)
+        waiting = self.ws.buffered_amount
+        if waiting > self.ws.write_limit:
+            text = f"{self.label} is not reading ({waiting} bytes wait for it): message not sent"
+            if self.never_wait:
+                self.printer.warning(text)
+                return
+            raise ValueError(text)
+        try:
+            with self.ws.stream(binary=binary, timeout=FRAGMENT_TIMEOUT) as stream:
+                for piece in split_fragments(payload, count):
+                    stream.write(piece)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{self.label} stopped reading in the middle of the message: "
+                "the connection was failed with 1011"
+            ) from None
         with self._lock:
             self.stats.messages_out += 1
             self.stats.bytes_out += len(payload)

@@ -69,15 +69,20 @@ HARD_LIMIT_FACTOR = 4
 class MessageStream:
     """The writer :meth:`Connection.stream` yields: each ``write`` sends one fragment."""
 
-    __slots__ = ("_connection", "_binary")
+    __slots__ = ("_connection", "_binary", "_timeout")
 
-    def __init__(self, connection: SendSide, binary: bool) -> None:
+    def __init__(self, connection: SendSide, binary: bool, timeout: float | None = None) -> None:
         self._connection = connection
         self._binary = binary
+        self._timeout = timeout
 
     def write(self, data: str | bytes | bytearray | memoryview) -> None:
-        """Send ``data`` as the next fragment of the message."""
-        self._connection.send(data, binary=self._binary, fin=False)
+        """Send ``data`` as the next fragment of the message.
+
+        Raises:
+            TimeoutError: the outgoing buffer stayed full for the stream's ``timeout``.
+        """
+        self._connection.send(data, binary=self._binary, fin=False, timeout=self._timeout)
 
 
 def check_mask(protocol: Protocol, mask: bool | None) -> None:
@@ -546,7 +551,7 @@ class SendSide:
             self._notify_locked()
 
     @contextlib.contextmanager
-    def stream(self, binary: bool = False) -> Iterator[MessageStream]:
+    def stream(self, binary: bool = False, timeout: float | None = None) -> Iterator[MessageStream]:
         """Send one message as several fragments: each ``write`` is a frame.
 
         The message owns the send side until the block ends: other threads' sends
@@ -554,19 +559,25 @@ class SendSide:
         so the connection fails with 1011 (the peer never sees a truncated message as
         whole) and the exception propagates.
 
+        Args:
+            binary: send a binary message (text by default).
+            timeout: how long each fragment, and the final one, may wait while the
+                outgoing buffer is above ``write_limit`` (``TimeoutError`` past it,
+                which fails the message as above); no bound by default.
+
         Example::
 
             with ws.stream(binary=True) as out:
                 for chunk in chunks:
                     out.write(chunk)
         """
-        writer = MessageStream(self, binary)
+        writer = MessageStream(self, binary, timeout)
         try:
             yield writer
+            self.send(b"" if binary else "", binary=binary, fin=True, timeout=timeout)
         except BaseException:
             self._abort_message()
             raise
-        self.send(b"", binary=True, fin=True) if binary else self.send("", fin=True)
 
 
 def broadcast(
