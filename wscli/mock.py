@@ -31,8 +31,10 @@ __all__ = ["MockClient", "MockSetup", "ReplayMock", "RulesMock", "MAX_PENDING", 
 
 #: Replies (timers) one client may have scheduled at once.
 MAX_PENDING = 256
-#: Messages from one client that may wait before reading from it stops.
+#: Messages from one client that may wait before reading from it stops…
 MAX_INBOX = 64
+#: …or bytes of them, whichever comes first.
+MAX_INBOX_BYTES = 4 * 2**20
 
 #: ``send(peer, data) -> bool``: a send that never blocks (``False``: skipped).
 Send = Callable[[Any, "str | bytes"], bool]
@@ -57,6 +59,7 @@ class MockClient:
         self.peer: Any = None
         self.timers: set[TimerHandle] = set()
         self.inbox: collections.deque[str | bytes] = collections.deque()
+        self._inbox_bytes = 0
         self.closed = False
         self._holding = False
         self._skipped = False
@@ -91,6 +94,7 @@ class MockClient:
             handle.cancel()
         self.timers.clear()
         self.inbox.clear()
+        self._inbox_bytes = 0
         self.finish()
 
     def finish(self) -> None:
@@ -106,14 +110,22 @@ class MockClient:
 
     def _keep(self, data: str | bytes) -> None:
         self.inbox.append(data)
-        if len(self.inbox) >= MAX_INBOX and not self._holding and self.peer is not None:
+        self._inbox_bytes += len(data)
+        self._hold_if_full()
+
+    def _hold_if_full(self) -> None:
+        full = len(self.inbox) >= MAX_INBOX or self._inbox_bytes >= MAX_INBOX_BYTES
+        if full and not self._holding and self.peer is not None:
             self._holding = True
             self.peer.hold("mock")
 
     def _drain_inbox(self) -> None:
         while self.inbox and not self.closed and self.ready():
-            self.handle(self.inbox.popleft())
-        if self._holding and len(self.inbox) < MAX_INBOX // 2 and self.peer is not None:
+            data = self.inbox.popleft()
+            self._inbox_bytes -= len(data)
+            self.handle(data)
+        low = len(self.inbox) < MAX_INBOX // 2 and self._inbox_bytes < MAX_INBOX_BYTES // 2
+        if self._holding and low and self.peer is not None:
             self._holding = False
             self.peer.release("mock")
 
@@ -278,6 +290,12 @@ class RulesMock(MockClient):
         self._unmatched_said = False
 
     def handle(self, data: str | bytes) -> None:
+        try:
+            self._handle(data)
+        except RecursionError:  # a request's JSON nested too deep to serialize again
+            self.warn(f"{self.label}: a request nested too deeply to answer")
+
+    def _handle(self, data: str | bytes) -> None:
         for rule in self.rules:
             values = rule.match(data)
             if values is not None:
@@ -289,7 +307,7 @@ class RulesMock(MockClient):
             if isinstance(data, str):
                 try:
                     values["json"] = json.loads(data)
-                except ValueError:
+                except (ValueError, RecursionError):
                     pass
             self._answer(self.default, values)
             return

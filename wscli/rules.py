@@ -129,7 +129,7 @@ class Rule:
 def _parse_json(data: str) -> Any:
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # a peer's JSON nested past any sense is not JSON
         return None
 
 

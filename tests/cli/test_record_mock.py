@@ -153,6 +153,9 @@ def test_rules_with_regex_groups_and_json_templates_answer_as_written(tmp_path: 
                 assert reply == {"ok": True, "topic": 'a"}\\', "n": 5, "said": request}
             ws.send("{{0.__class__}} {text.__class__}")
             assert ws.recv(timeout=TIMEOUT) == "unknown: {{0.__class__}} {text.__class__}"
+            deep = "[" * 100_000 + "]" * 100_000  # nested past any recursion limit
+            ws.send(deep)
+            assert ws.recv(timeout=TIMEOUT) == "unknown: " + deep
             ws.send("bye")
             with pytest.raises(wscli.ConnectionClosed) as closed:
                 ws.recv(timeout=TIMEOUT)

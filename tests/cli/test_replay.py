@@ -235,6 +235,9 @@ def test_matcher_compares_binary_byte_for_byte() -> None:
     assert not matcher.matches(b"\x00x", b"\x00y")
     assert not matcher.matches("ab", b"ab")
     assert matcher.matches('{"ts": 1, "a": [1]}', '{"a": [1], "ts": 2}')
+    deep = "[" * 100_000 + "]" * 100_000
+    assert matcher.matches(deep, deep) and not matcher.matches(deep, deep + " ")
+    assert "first difference at character 200000" in " ".join(matcher.differences(deep, deep + " "))
     assert matcher.differences('{"a": {"b": 1}}', '{"a": {"c": 1}}') == [
         "a.b: missing (expected 1)",
         "a.c: not expected (1)",
