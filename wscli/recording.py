@@ -58,6 +58,9 @@ SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _SECRET_QUERY = re.compile(
     r"(token|key|secret|pass|auth|sig|signature|session|sid|jwt|code|credential)", re.IGNORECASE
 )
+#: RFC 9110 §5.1 field names; values without CR, LF or NUL (§5.5).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE = re.compile(r"[\r\n\0]")
 #: The longest line a reader accepts (a message of up to 64 MiB, base64 and all).
 MAX_LINE = 96 * 2**20
 
@@ -315,6 +318,9 @@ def _header(record: dict[str, Any], where: str) -> Header:
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
         ):
             raise RecordingError(f"{where}: 'headers' must be [name, value] pairs of strings")
+        if not _TOKEN.fullmatch(pair[0]) or _BAD_VALUE.search(pair[1]):
+            # A replay sends these again: a line break would smuggle in another header.
+            raise RecordingError(f"{where}: header {pair[0]!r} is not a valid name and value")
         pairs.append((pair[0], pair[1]))
     return Header(
         url=url,

@@ -183,6 +183,17 @@ MESSAGE = '{"time": 0.1, "dir": "out", "type": "text", "data": "a"}'
         ('{"type": "header", "version": 9, "url": "ws://h/"}\n', 1, "format version 9"),
         ('{"type": "header", "url": "ws://h/"}\n', 1, "no 'version'"),
         ('{"type": "header", "version": 1, "url": 5}\n', 1, "'url' has the wrong type"),
+        (
+            '{"type": "header", "version": 1, "url": "ws://h/", '
+            '"headers": [["X", "a\\r\\nEvil: 1"]]}\n',
+            1,
+            "header 'X' is not a valid name and value",
+        ),
+        (
+            '{"type": "header", "version": 1, "url": "ws://h/", "headers": [["X Y", "a"]]}\n',
+            1,
+            "not a valid name",
+        ),
         (HEADER + "\n" + MESSAGE + '\n{"time": 0.2, "dir": "out", "ty', 3, "ends in the middle"),
         (HEADER + "\n[1, 2]\n", 2, "not a JSON object"),
         (HEADER + '\n{"dir": "out", "type": "text", "data": "a"}\n', 2, "no 'time'"),
