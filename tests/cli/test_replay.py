@@ -242,3 +242,16 @@ def test_matcher_compares_binary_byte_for_byte() -> None:
         "a.b: missing (expected 1)",
         "a.c: not expected (1)",
     ]
+
+
+def test_a_recorded_url_with_redacted_secrets_is_pointed_out(server: Any, tmp_path: Path) -> None:
+    path = tmp_path / "secret.ndjson"
+    record(server, path, "hi")
+    assert run_cli("replay", "--no-delay", str(path)).status == 0
+    text = path.read_text().replace(
+        server.url.rstrip("/") + "/", server.url.rstrip("/") + "/?token=REDACTED", 1
+    )
+    path.write_text(text)
+    result = run_cli("replay", "--no-delay", str(path))
+    assert result.status == 0, result.stderr
+    assert "REDACTED: give the URL" in result.stderr

@@ -20,7 +20,7 @@ from ..escape import is_terminal
 from ..exitcodes import EXIT_STATUS_HELP, ExitStatus
 from ..matching import Matcher, describe_message
 from ..output import Printer
-from ..recording import Header, RecordingError, read_recording
+from ..recording import REDACTED, Header, RecordingError, read_recording
 from ..replay import Replayer, ReplayResult
 
 __all__ = ["command", "compile_patterns", "matching_options"]
@@ -148,6 +148,8 @@ def command(ctx: click.Context, /, file: str, url: str | None, **options: Any) -
         if header.subprotocol and "protocols" not in kwargs:
             kwargs["protocols"] = [header.subprotocol]
         target = url or header.url
+        if url is None and REDACTED in header.url:
+            printer.warning("the recorded URL had secrets, now REDACTED: give the URL to send them")
         ws = connect(target, **kwargs)
         printer.info(f"replaying {file} against {ws.url}")
         matcher = Matcher(options["ignore_json"], options["ignore_regex"])
