@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from helpers import TIMEOUT
 
+import wscli
 from wscli.matching import Matcher
 
 from .conftest import run_cli
@@ -255,3 +256,54 @@ def test_a_recorded_url_with_redacted_secrets_is_pointed_out(server: Any, tmp_pa
     result = run_cli("replay", "--no-delay", str(path))
     assert result.status == 0, result.stderr
     assert "REDACTED: give the URL" in result.stderr
+
+
+class FakeConnection:
+    """Answers each message sent with the same message, at once; records the sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.queue: list[Any] = []
+        self.closed_with: tuple[int, str] | None = None
+
+    def send(self, data: Any, timeout: float | None = None) -> None:
+        self.sent.append(data)
+        self.queue.append(data)
+
+    def recv(self, timeout: float | None = None) -> Any:
+        if self.queue:
+            return self.queue.pop(0)
+        if self.closed_with is not None:
+            raise wscli.ConnectionClosedOK(None, None)
+        raise TimeoutError
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with = (code, reason)
+
+    def terminate(self) -> None:
+        self.closed_with = (1006, "")
+
+
+@pytest.mark.parametrize(("speed", "no_delay"), [(1.0, False), (4.0, False), (1.0, True)])
+def test_recorded_spacing_is_divided_by_speed(speed: float, no_delay: bool) -> None:
+    from wscli.recording import Entry
+    from wscli.replay import Replayer
+
+    entries = [
+        Entry(line=2, time=0.0, kind="message", dir="out", data="a"),
+        Entry(line=3, time=0.001, kind="message", dir="in", data="a"),
+        Entry(line=4, time=2.001, kind="message", dir="out", data="b"),
+        Entry(line=5, time=2.002, kind="message", dir="in", data="b"),
+        Entry(line=6, time=2.5, kind="close", code=1000, by="us"),
+    ]
+    sleeps: list[float] = []
+    ws = FakeConnection()
+    result = Replayer(
+        ws, Matcher(), speed=speed, no_delay=no_delay, timeout=1.0, sleep=sleeps.append
+    ).run(iter(entries))
+    assert result.matched and ws.sent == ["a", "b"] and ws.closed_with == (1000, "")
+    if no_delay:
+        assert sleeps == []
+    else:
+        # "b" waits its recorded 2 s after the answer to "a", divided by the speed.
+        assert len(sleeps) == 1 and sleeps[0] == pytest.approx(2.0 / speed, abs=0.05)
