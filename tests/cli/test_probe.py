@@ -10,10 +10,12 @@ import contextlib
 import json
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import TIMEOUT
 
 import wscli
 
@@ -223,3 +225,38 @@ def test_wss_is_probed_through_tls_and_plain_ws_on_its_port_is_not_offered(tmp_p
     assert grades(report)[("security", "plain ws:// offered")] == "PASS"
     # The same port, spoken to without TLS, does not upgrade.
     assert evidence(report, "security", "plain ws:// offered").startswith(f"ws://127.0.0.1:{port}")
+
+
+def test_a_server_that_goes_away_fails_one_check_and_skips_the_rest() -> None:
+    """A server that stops accepting mid-run (it crashed) is one FAIL, not one per check."""
+    server = wscli.Server("127.0.0.1", 0)
+    opened = threading.Semaphore(0)
+
+    def echo(ws: wscli.WebSocket, request: Any) -> None:
+        ws.on("message", lambda data, flags: ws.send(data, binary=flags.binary))
+        opened.release()
+
+    server.on("connection", echo)
+
+    def crash_after_four_clients() -> None:
+        for _ in range(4):
+            if not opened.acquire(timeout=TIMEOUT * 5):
+                break
+        server.close(timeout=2)
+
+    stopper = threading.Thread(target=crash_after_four_clients)
+    stopper.start()
+    try:
+        status, report = probe_json(f"ws://127.0.0.1:{server.port}/", "--timeout", "1s")
+    finally:
+        stopper.join(TIMEOUT * 5)
+        server.close(timeout=2)
+    assert status == 6
+    results = report["results"]
+    failed = [r for r in results if "cannot connect any more" in r["evidence"]]
+    assert len(failed) == 1, [r["evidence"] for r in results if r["grade"] == "FAIL"]
+    index = results.index(failed[0])
+    assert f"(after the check {results[index - 1]['check']!r})" in failed[0]["evidence"]
+    rest = results[index + 1 :]
+    assert rest and all(r["grade"] == "SKIP" for r in rest)
+    assert all(failed[0]["check"] in r["evidence"] for r in rest)

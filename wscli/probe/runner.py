@@ -14,6 +14,9 @@ A :class:`Probe` holds what every check needs (the target, the budget, the repor
 
 Each check runs through :meth:`Probe.run`, which turns the budget running out into
 SKIP and a flood or an unreachable server into FAIL, so no check can stop the others.
+A server that stops accepting connections mid-run (it crashed on what a check sent, or
+it limits connections) fails the check that found out, naming the check before it; the
+checks after it are skipped rather than each failing with the same refusal.
 """
 
 from __future__ import annotations
@@ -111,6 +114,8 @@ class Probe:
         self._main: Link | None = None
         self._token = 0
         self._tokens: set[bytes] = set()
+        #: Why the server can no longer be reached, once a check found out.
+        self._gone: str | None = None
 
     # -- running checks ------------------------------------------------------------------
 
@@ -122,6 +127,9 @@ class Probe:
     def run(self, category: str, name: str, rfc: str, check: Callable[[], CheckOutcome]) -> Grade:
         """Run one check and record its result; nothing it raises stops the run."""
         started = time.monotonic()
+        if self._gone is not None:
+            self.report.add(category, name, Grade.SKIP, self._gone, rfc, 0.0)
+            return Grade.SKIP
         try:
             grade, evidence = check()
         except OutOfBudget as exc:
@@ -130,7 +138,10 @@ class Probe:
             grade, evidence = Grade.FAIL, f"flooded the probe: {exc}"
             self.drop_main()
         except ConnectFailed as exc:
-            grade, evidence = Grade.FAIL, f"cannot connect any more: {exc}"
+            previous = self.report.results[-1].name if self.report.results else None
+            after = f" (after the check {previous!r})" if previous else ""
+            grade, evidence = Grade.FAIL, f"cannot connect any more{after}: {exc}"
+            self._gone = f"not run: the server stopped accepting connections during {name!r}"
         except (OSError, WebSocketError, ValueError) as exc:
             grade, evidence = Grade.FAIL, f"{type(exc).__name__}: {exc}"
             self.drop_main()
