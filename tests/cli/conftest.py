@@ -26,6 +26,37 @@ from helpers import TIMEOUT
 import wscli
 from wscli.cli import main
 
+#: A close timeout far longer than any hang guard below: a run that waited for the
+#: closing handshake of a dead connection would end only after it, so "the run ended
+#: within HANG_GUARD" proves it did not wait, however loaded the machine is.
+LONG_CLOSE_TIMEOUT = 6 * TIMEOUT
+#: How long a run that must not wait for ``LONG_CLOSE_TIMEOUT`` may take: a hang guard,
+#: not a measure of speed.
+HANG_GUARD = 2 * TIMEOUT
+
+#: ``python -c`` code that runs ``wscli`` with ``LONG_CLOSE_TIMEOUT`` on every connection.
+LONG_CLOSE_LAUNCHER = (
+    "import sys, wscli.params as p\n"
+    "given = p.client_kwargs\n"
+    "p.client_kwargs = lambda **o: {**given(**o), 'close_timeout': float(sys.argv[1])}\n"
+    "from wscli.cli import main\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+
+
+@pytest.fixture
+def long_close_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+    """In-process runs connect with ``LONG_CLOSE_TIMEOUT`` instead of the default."""
+    import wscli.params
+
+    given = wscli.params.client_kwargs
+    monkeypatch.setattr(
+        wscli.params,
+        "client_kwargs",
+        lambda **options: {**given(**options), "close_timeout": LONG_CLOSE_TIMEOUT},
+    )
+    return LONG_CLOSE_TIMEOUT
+
 
 @dataclass
 class Run:

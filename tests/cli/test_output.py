@@ -9,6 +9,8 @@ import pytest
 
 from wscli.output import CloseInfo, Printer, escape_control, hexdump, looks_like_json
 
+from .conftest import TIMEOUT
+
 
 class Terminal(io.StringIO):
     """A StringIO that says it is a terminal."""
@@ -240,7 +242,7 @@ class BlockedStream(io.StringIO):
         self.gate = threading.Event()
 
     def write(self, text: str) -> int:
-        self.gate.wait(30)
+        self.gate.wait(3 * TIMEOUT)  # longer than the caller's guard below
         return super().write(text)
 
 
@@ -252,14 +254,14 @@ def test_threaded_printer_never_makes_the_caller_wait_for_the_terminal() -> None
     big = "m" * (3 * 2**20)
     caller = threading.Thread(target=lambda: [p.message("in", big) for _ in range(2)])
     caller.start()
-    caller.join(10)
+    caller.join(TIMEOUT)  # a hang guard, not a measure
     assert not caller.is_alive()  # returned while the terminal takes nothing
     assert p.backlog_full()  # 6 MiB waiting: the connections feeding it get paused
     drained = threading.Event()
     p.when_drained(drained.set)
     assert not drained.is_set()
     stream.gate.set()
-    assert p.flush(10)
+    assert p.flush(TIMEOUT)
     assert drained.is_set() and not p.backlog_full()
     assert stream.getvalue() == (big + "\n") * 2
 
@@ -277,7 +279,7 @@ def test_threaded_output_is_stamped_when_the_event_happened(
     p.message("in", "early")  # so this one is rendered only after the clock moved
     clock[0] = 2000.0
     stream.gate.set()
-    assert p.flush(10)
+    assert p.flush(TIMEOUT)
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [r["data"] for r in records] == ["first", "early"]
     assert records[1]["time"] == 1000.0
