@@ -7,19 +7,22 @@ import contextlib
 import hashlib
 import json
 import selectors
+import signal
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from helpers import TIMEOUT
 
 import wscli
 from wscli.commands.bench import parse_size_range
 from wscli.loadgen import ErrorKind, LoadConfig, Problem, Stats
 
-from .conftest import Run, run_cli
+from .conftest import Run, reap, run_cli, wscli_process
 
 
 def run(*args: str) -> Run:
@@ -515,3 +518,29 @@ def test_stats_round_trip_and_merge() -> None:
     assert copy.error_kinds == {ErrorKind.LIMIT: 2}
     assert copy.elapsed == pytest.approx(2.0)
     assert copy.messages_per_second == pytest.approx(3.0)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_lets_the_echoes_in_flight_arrive_instead_of_calling_them_errors() -> None:
+    """Ctrl-C against a correct server: no 'unexpected message', no error at all."""
+    busy = threading.Event()
+
+    def mark(n: int, data: Any) -> Any:
+        if n == 500:
+            busy.set()
+        return data
+
+    with serving(mark) as url:
+        process = wscli_process("bench", "-c", "2", "--pipeline", "4", "-d", "60s", "--json", url)
+        try:
+            assert busy.wait(TIMEOUT * 4)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=TIMEOUT * 2)
+        finally:
+            reap(process)
+    assert process.returncode == 130, err
+    data = json.loads(out)
+    assert data["interrupted"] is True
+    assert data["errors"] == {}, data["errors"]
+    messages = data["messages"]
+    assert messages["sent"] == messages["verified"] + messages["lost"]

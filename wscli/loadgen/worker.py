@@ -734,17 +734,20 @@ class Worker:
                     self._close(conn, now)
 
     def _shutdown_quickly(self) -> None:
-        """After Ctrl-C: send close frames and wait at most a second for the answers."""
-        now = time.perf_counter_ns()
-        self._begin_stop(now)
-        for conn in list(self._live):
-            if conn.state == _OPEN:
-                self._count_lost(conn)
-                self._close(conn, now)
+        """After Ctrl-C: stop sending, and wait at most a second for echoes and closes.
+
+        Connections with echoes still in flight close once those arrive (the same path
+        as the end of ``-d``), so an echo that comes back is counted, not taken for an
+        unexpected message; what has not come back within the second is lost.
+        """
+        self._begin_stop(time.perf_counter_ns())
         deadline = time.monotonic() + 1.0
         with contextlib.suppress(KeyboardInterrupt):
             while self._live and time.monotonic() < deadline:
                 self._poll(0.05)
+        for conn in list(self._live):
+            if conn.state == _OPEN:
+                self._count_lost(conn)
 
 
 def _os_reason(exc: OSError) -> str:
