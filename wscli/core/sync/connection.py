@@ -545,6 +545,14 @@ class Connection(SendSide, Delivery):
     def _keepalive_timed_out(self) -> None:
         if self._finished:
             return
+        if self._paused or self._queue_paused or self._paused_for:
+            # Reading is held by the application (pause(), unread messages) or by a
+            # connection this one relays to: the pong may be waiting unread, so a late
+            # one says nothing about the peer. Wait again. (Reading held because the
+            # peer does not read our output is the peer's doing: that fails below.)
+            if self._keepalive is not None:
+                self._keepalive.postpone()
+            return
         self.error = TimeoutError("keepalive ping timeout")
         with self._lock:
             # RFC 6455 §7.4.1: 1011 is the closest code for a peer that stopped answering.

@@ -133,6 +133,12 @@ class Keepalive:
         while waiters:
             waiters.popleft().abandon(error)
 
+    def postpone(self) -> None:
+        """On the reactor thread, from ``on_timeout``: give the late pong another
+        ``timeout`` instead of failing (the connection was not being read)."""
+        if self._inflight is not None and self._timer is None and self.timeout is not None:
+            self._timer = self._reactor.call_later(self.timeout, self._check)
+
     def _tick(self) -> None:
         self._timer = None
         try:

@@ -1,0 +1,61 @@
+"""Keepalive while the application holds reading.
+
+A connection that is not read cannot see the pong that answers its keepalive ping. When
+the application chose that (``pause()``, or a full ``recv()`` queue it does not read),
+or another connection's slow reader holds it (a relay), a late pong says nothing about
+the peer: the connection must not be failed with 1011 for it. A peer that stops
+reading what we send is another matter: that pause is the peer's doing, and keepalive
+still ends it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import wscli
+
+from .conftest import TIMEOUT
+
+
+def test_paused_connection_is_not_failed_by_its_keepalive() -> None:
+    server = wscli.Server("127.0.0.1", 0, ping_interval=0.05, ping_timeout=0.05)
+    opened: queue.Queue[wscli.WebSocket] = queue.Queue()
+
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        ws.pause()
+        ws.on("message", lambda data, flags: ws.send(data))
+        opened.put(ws)
+
+    server.on("connection", on_connection)
+    try:
+        with wscli.connect(server.url) as client:
+            ws = opened.get(timeout=TIMEOUT)
+            # Many keepalive rounds pass while the server reads nothing.
+            threading.Event().wait(0.5)
+            assert not ws.finished, f"closed with {ws.close_code}: {ws.error}"
+            ws.resume()
+            client.send("still here")
+            assert client.recv(TIMEOUT) == "still here"
+            assert ws.error is None
+    finally:
+        server.close(timeout=TIMEOUT)
+
+
+def test_connection_with_a_full_unread_queue_is_not_failed_by_its_keepalive() -> None:
+    server = wscli.Server("127.0.0.1", 0)
+    server.on(
+        "connection",
+        lambda ws, request: [ws.send(f"m{index}") for index in range(8)],
+    )
+    try:
+        with wscli.connect(
+            server.url, max_queue=2, ping_interval=0.05, ping_timeout=0.05
+        ) as client:
+            threading.Event().wait(0.5)  # the application reads nothing for a while
+            assert [client.recv(TIMEOUT) for _ in range(8)] == [f"m{i}" for i in range(8)]
+            assert not client.finished, f"closed with {client.close_code}: {client.error}"
+            assert client.error is None
+    finally:
+        server.close(timeout=TIMEOUT)
