@@ -35,6 +35,7 @@ from ..core.frames import MAX_CONTROL_PAYLOAD, Close
 from ..core.http11 import parse_response
 from ..core.protocol import Protocol, State
 from ..core.sync.outbuffer import OutBuffer
+from ..core.sync.resolve import getaddrinfo
 from ..core.uri import WebSocketURI, parse_uri
 from .config import LoadConfig
 from .payloads import LARGE_MESSAGE, Payloads, keep_freed_memory
@@ -229,7 +230,8 @@ class Worker:
         if uri.unix_path is not None:
             self._family, self._address = socket.AF_UNIX, uri.unix_path
             return
-        infos = socket.getaddrinfo(uri.host, uri.port, type=socket.SOCK_STREAM)
+        # Within -W like every other wait: a resolver that never answers ends the run.
+        infos = getaddrinfo(uri.host, uri.port, self.config.timeout)
         self._family, _, _, _, self._address = infos[0]
 
     def _start_connections(self, now: int) -> None:
