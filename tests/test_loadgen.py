@@ -210,3 +210,20 @@ def test_ping_flood_from_a_server_that_never_reads_is_a_bounded_limit_error() ->
     # all would grow by hundreds of MiB of Python objects. The bound is a few MiB of
     # pongs plus what one read of pings produces.
     assert result["grew"] < 64 * 1024, result
+
+
+def test_run_load_uses_no_more_processes_than_connections() -> None:
+    """Library callers too: a worker with no connection would get a rate of 0."""
+    import wscli
+    from wscli.loadgen import LoadConfig, run_load
+
+    server = wscli.Server("127.0.0.1", 0)
+    server.on("connection", lambda ws, request: ws.on("message", lambda d, f: ws.send(d)))
+    try:
+        url = f"ws://127.0.0.1:{server.port}/"
+        config = LoadConfig(url, connections=1, messages=None, duration=0.3, rate=100, workers=3)
+        stats = run_load(config)
+    finally:
+        server.close(timeout=2)
+    assert not stats.interrupted and stats.error_count == 0
+    assert stats.opened == 1 and stats.sent > 0

@@ -219,6 +219,17 @@ def test_workers_merge_their_stats(echo_url: str) -> None:
     assert data["connections"]["opened"] == 3
 
 
+def test_more_workers_than_connections_run_one_worker_per_connection(echo_url: str) -> None:
+    """A worker with no connection has no share of --rate: it must not crash or hang."""
+    result = run(echo_url, "-c", "1", "--rate", "200", "-d", "0.5s", "--workers", "3", "--json")
+    assert result.status == 0, result.stderr
+    data = result_of(result)
+    check_consistent(data)
+    assert data["config"]["workers"] == 1
+    assert data["connections"]["opened"] == 1
+    assert data["messages"]["sent"] > 0
+
+
 def test_raw_mode_against_a_raw_tcp_echo() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)

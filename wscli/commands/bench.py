@@ -263,7 +263,8 @@ def command(
         timeout=timeout,
         hold=hold,
         raw=raw,
-        workers=workers,
+        # A process without a connection would have nothing (and no rate) to run.
+        workers=min(workers, connections),
         headers=list(headers),
         seed=seed,
     )

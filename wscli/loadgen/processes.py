@@ -8,6 +8,7 @@ a pipe. The caller sees the merged stats.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -50,6 +51,9 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
         config: the whole load.
         tick: called about ten times a second with the merged stats so far.
     """
+    if config.workers > config.connections:
+        # A process without a connection would have nothing (and no rate) to run.
+        config = dataclasses.replace(config, workers=max(1, config.connections))
     if config.workers <= 1:
         return Worker(config).run(tick)
     context = multiprocessing.get_context("spawn")
