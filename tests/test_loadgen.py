@@ -227,3 +227,35 @@ def test_run_load_uses_no_more_processes_than_connections() -> None:
         server.close(timeout=2)
     assert not stats.interrupted and stats.error_count == 0
     assert stats.opened == 1 and stats.sent > 0
+
+
+def test_a_load_process_that_dies_is_an_error_not_a_minute_of_waiting() -> None:
+    """Kill one worker process mid-run: the run ends with the others' results and says so."""
+    import multiprocessing
+    import os
+    import signal
+
+    import wscli
+    from wscli.loadgen import LoadConfig, run_load
+
+    server = wscli.Server("127.0.0.1", 0)
+    server.on("connection", lambda ws, request: ws.on("message", lambda d, f: ws.send(d)))
+    killed: list[int] = []
+
+    def kill_a_worker(stats: Any) -> None:
+        if not killed and stats.received > 100:
+            for child in multiprocessing.active_children():
+                if child.pid is not None:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+                    break
+
+    try:
+        url = f"ws://127.0.0.1:{server.port}/"
+        config = LoadConfig(url, connections=2, messages=None, duration=1.0, workers=2)
+        stats = run_load(config, kill_a_worker)
+    finally:
+        server.close(timeout=2)
+    assert killed
+    assert any("load-generator process 2 exited" in reason for reason in stats.errors), stats.errors
+    assert stats.received > 0  # the first process's results are kept

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import LoadConfig
-from .stats import Stats
+from .stats import ErrorKind, Problem, Stats
 from .worker import TICK, Worker
 
 __all__ = ["run_load"]
@@ -78,10 +78,19 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
         for _, pipe in children:
             pipe.send(("go", epoch_ns))
 
+        dead: dict[int, int | None] = {}
+
         def collect() -> None:
-            for number, (_, pipe) in enumerate(children):
-                while number not in finished and pipe.poll():
-                    kind, data = pipe.recv()
+            for number, (process, pipe) in enumerate(children):
+                while number not in finished and number not in dead and pipe.poll():
+                    try:
+                        kind, data = pipe.recv()
+                    except (EOFError, OSError):
+                        # The process died (killed, or a bug): it sends nothing more,
+                        # so stop waiting for it; the run says so in its errors.
+                        process.join(1)
+                        dead[number] = process.exitcode
+                        break
                     stats = Stats.from_dict(data)
                     latest[number] = stats
                     if kind == "done":
@@ -109,13 +118,16 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
                 with contextlib.suppress(OSError):
                     pipe.send("stop")
         deadline = time.monotonic() + config.timeout + (config.duration or 0) + 60
-        while len(finished) < len(children) and time.monotonic() < deadline:
+        while len(finished) + len(dead) < len(children) and time.monotonic() < deadline:
             collect()
             if tick is not None:
                 tick(merged(own))
             time.sleep(TICK)
         total = merged(own, series=True)
         total.connections = config.connections
+        for number, code in dead.items():
+            reason = f"load-generator process {number + 2} exited with status {code}"  # 1: this one
+            total.add_error(Problem(ErrorKind.DROPPED, f"{reason}: its last results are missing"))
         return total
     finally:
         for process, pipe in children:
