@@ -11,23 +11,41 @@ another, and an idle client costs its state, not a thread.
 Bounds: a client has at most :data:`MAX_PENDING` replies scheduled; past that, or while
 a replay waits to send what comes before, its further messages wait in an inbox of
 :data:`MAX_INBOX`, and a full inbox stops reading from that client (its TCP window
-closes) until the mock catches up. A recording is read one line at a time per client.
+closes) until the mock catches up.
+
+A ``--replay`` recording is read and checked once, before the server listens, into a
+script every client shares (:attr:`MockSetup.script`): no client's turn reads a file on
+the reactor thread, a client costs an index into the script rather than an open file,
+and a damaged line is a usage error before anyone connects. The price is memory, so the
+script is bounded: :data:`MOCK_MAX_BYTES` of file and :data:`MOCK_MAX_LINE` per line
+(``wscli replay``, which streams, takes longer recordings).
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import os
 import time
-from collections.abc import Callable, Iterator
-from typing import IO, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .core.sync.reactor import Reactor, TimerHandle
 from .matching import Matcher, describe_message
 from .recording import Entry, Header, RecordingError, read_recording
 from .rules import Rule, load_rules, render_json, render_text
 
-__all__ = ["MockClient", "MockSetup", "ReplayMock", "RulesMock", "MAX_PENDING", "MAX_INBOX"]
+__all__ = [
+    "MockClient",
+    "MockSetup",
+    "ReplayMock",
+    "RulesMock",
+    "MAX_PENDING",
+    "MAX_INBOX",
+    "MOCK_MAX_BYTES",
+    "MOCK_MAX_LINE",
+    "load_script",
+]
 
 #: Replies (timers) one client may have scheduled at once.
 MAX_PENDING = 256
@@ -35,6 +53,11 @@ MAX_PENDING = 256
 MAX_INBOX = 64
 #: …or bytes of them, whichever comes first.
 MAX_INBOX_BYTES = 4 * 2**20
+
+#: The largest recording ``listen --replay`` keeps in memory (its file size)…
+MOCK_MAX_BYTES = 64 * 2**20
+#: …and its longest line (a message of up to 12 MiB, base64 and all).
+MOCK_MAX_LINE = 16 * 2**20
 
 #: ``send(peer, data) -> bool``: a send that never blocks (``False``: skipped).
 Send = Callable[[Any, "str | bytes"], bool]
@@ -174,39 +197,25 @@ class ReplayMock(MockClient):
         send: Send,
         warn: Callable[[str], Any],
         *,
-        path: str,
+        script: Sequence[Entry],
         matcher: Matcher,
         speed: float = 1.0,
         no_delay: bool = False,
     ) -> None:
         super().__init__(reactor, send, warn)
-        self.path = path
+        self.script = script
         self.matcher = matcher
         self.speed = speed
         self.no_delay = no_delay
-        self._stream: IO[bytes] | None = None
-        self._entries: Iterator[Header | Entry] | None = None
+        self._next = 0
         self._awaiting: Entry | None = None
         self._sending = False
         self._anchor_wall = time.monotonic()
         self._anchor_recorded = 0.0
 
     def start(self) -> None:
-        try:
-            self._stream = open(self.path, "rb")  # noqa: SIM115 (closed in finish)
-            self._entries = read_recording(self._stream, self.path)
-            next(self._entries)  # the header
-        except (OSError, RecordingError, StopIteration) as exc:
-            self.warn(f"{self.label}: cannot replay: {exc}")
-            self.close(1011, "the recording cannot be read")
-            return
         self._anchor_wall = time.monotonic()
         self._advance()
-
-    def finish(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
 
     def ready(self) -> bool:
         return self._awaiting is not None and not self._sending
@@ -239,16 +248,9 @@ class ReplayMock(MockClient):
 
     def _advance(self) -> None:
         """Go through the recording until the client must speak or a send must wait."""
-        while not self.closed and self._entries is not None:
-            try:
-                entry = next(self._entries, None)
-            except RecordingError as exc:
-                self.warn(f"{self.label}: cannot replay: {exc}")
-                self.close(1011, "the recording cannot be read")
-                return
-            if entry is None or not isinstance(entry, Entry):
-                self._entries = None
-                return
+        while not self.closed and self._next < len(self.script):
+            entry = self.script[self._next]
+            self._next += 1
             if entry.kind == "close":
                 if entry.by == "peer" and entry.code is not None:
                     self._sending = True
@@ -341,6 +343,42 @@ class RulesMock(MockClient):
             self.close(reply.close, reply.close_reason)
 
 
+def load_script(
+    path: str, *, max_bytes: int | None = None, max_line: int | None = None
+) -> tuple[Header, tuple[Entry, ...]]:
+    """Read and check a whole recording for ``listen --replay``: its header and events.
+
+    Args:
+        path: the recording.
+        max_bytes, max_line: its bounds (default :data:`MOCK_MAX_BYTES` and
+            :data:`MOCK_MAX_LINE`, read when called).
+
+    Raises:
+        RecordingError: the file is damaged (its line is named) or past a bound.
+        OSError: the file cannot be opened.
+    """
+    max_bytes = MOCK_MAX_BYTES if max_bytes is None else max_bytes
+    max_line = MOCK_MAX_LINE if max_line is None else max_line
+    too_large = (
+        f"{path}: larger than {max_bytes} bytes: a mock keeps its recording in memory "
+        "(wscli replay streams longer ones)"
+    )
+    with open(path, "rb") as stream:
+        if os.fstat(stream.fileno()).st_size > max_bytes:
+            raise RecordingError(too_large)
+        events = read_recording(stream, path, max_line=max_line)
+        header = next(events)
+        entries: list[Entry] = []
+        for entry in events:
+            if stream.tell() > max_bytes:  # the file grew while it was read
+                raise RecordingError(too_large)
+            if isinstance(entry, Entry):
+                entries.append(entry)
+    if not isinstance(header, Header):  # pragma: no cover (the reader yields it first)
+        raise RecordingError(f"{path} line 1: not a recording header")
+    return header, tuple(entries)
+
+
 class MockSetup:
     """What ``listen --replay FILE`` or ``--rules FILE`` needs, checked before it listens.
 
@@ -349,10 +387,11 @@ class MockSetup:
         rules_file: the rule file to answer from (or ``None``); exactly one is given.
         matcher: how a replay compares the client's messages.
         speed, no_delay: a replay's timing.
+        max_bytes, max_line: the bounds of a replayed recording (see :func:`load_script`).
 
     Raises:
         RulesError: the rule file cannot be used (its line and key are named).
-        RecordingError: the recording's header cannot be read (its line is named).
+        RecordingError: the recording cannot be read or is past a bound (its line is named).
         OSError: the file cannot be opened.
     """
 
@@ -364,6 +403,8 @@ class MockSetup:
         matcher: Matcher,
         speed: float = 1.0,
         no_delay: bool = False,
+        max_bytes: int | None = None,
+        max_line: int | None = None,
     ) -> None:
         self.replay_file = replay_file
         self.matcher = matcher
@@ -371,14 +412,15 @@ class MockSetup:
         self.no_delay = no_delay
         self.rules: list[Rule] = []
         self.default: Rule | None = None
+        #: The recording's events, shared (read only) by every client's replay.
+        self.script: tuple[Entry, ...] = ()
         #: The subprotocol the recorded server agreed to (offered when ``-s`` is not).
         self.subprotocols: list[str] = []
         if rules_file is not None:
             self.rules, self.default = load_rules(rules_file)
         elif replay_file is not None:
-            with open(replay_file, "rb") as stream:
-                header = next(read_recording(stream, replay_file))
-            if isinstance(header, Header) and header.subprotocol:
+            header, self.script = load_script(replay_file, max_bytes=max_bytes, max_line=max_line)
+            if header.subprotocol:
                 self.subprotocols = [header.subprotocol]
         #: The server's reactor: its timers are the mock's.
         self.reactor = Reactor("wscli-server-reactor")
@@ -389,12 +431,12 @@ class MockSetup:
             return lambda: RulesMock(
                 self.reactor, send, warn, rules=self.rules, default=self.default
             )
-        path = self.replay_file
+        script = self.script
         return lambda: ReplayMock(
             self.reactor,
             send,
             warn,
-            path=path,
+            script=script,
             matcher=self.matcher,
             speed=self.speed,
             no_delay=self.no_delay,

@@ -237,12 +237,15 @@ class Recorder:
             self.on_error(self.error)
 
 
-def read_recording(stream: IO[bytes], name: str = "recording") -> Iterator[Header | Entry]:
+def read_recording(
+    stream: IO[bytes], name: str = "recording", *, max_line: int = MAX_LINE
+) -> Iterator[Header | Entry]:
     """Read a recording one line at a time: the :class:`Header`, then each :class:`Entry`.
 
     Args:
         stream: the file, opened in binary mode.
         name: how errors name the file.
+        max_line: the longest line accepted (a reader keeps one line in memory).
 
     Raises:
         RecordingError: the header is missing or of a newer version, a line is not a
@@ -254,13 +257,13 @@ def read_recording(stream: IO[bytes], name: str = "recording") -> Iterator[Heade
     closed = False
     previous = 0.0
     while True:
-        raw = stream.readline(MAX_LINE + 1)
+        raw = stream.readline(max_line + 1)
         if not raw:
             break
         number += 1
         where = f"{name} line {number}"
-        if len(raw) > MAX_LINE:
-            raise RecordingError(f"{where}: longer than {MAX_LINE} bytes")
+        if len(raw) > max_line:
+            raise RecordingError(f"{where}: longer than {max_line} bytes")
         if not raw.strip():
             continue
         try:

@@ -257,3 +257,59 @@ def test_listen_rules_errors_are_usage_errors_before_listening(tmp_path: Path) -
     assert "line 3, key 'reply': unknown placeholder {nope}" in result.stderr
     combined = run_cli("listen", "--port", "0", "--rules", str(path), "--echo")
     assert combined.status == 2 and "--echo" in combined.stderr
+
+
+def test_listen_replay_reads_the_recording_once_before_listening(tmp_path: Path) -> None:
+    # The recording is parsed at start-up into a script every client shares: a file
+    # changed (or broken) afterwards changes nothing, and no client's turn reads a file
+    # on the reactor thread that serves every other client.
+    path = write(tmp_path / "c.ndjson", *CONVERSATION)
+    with listening("--replay", str(path)) as (_process, port):
+        path.write_text('{"type": "broken"\n')
+        with (
+            wscli.connect(f"ws://127.0.0.1:{port}/") as first,
+            wscli.connect(f"ws://127.0.0.1:{port}/") as second,
+        ):
+            assert first.recv(timeout=TIMEOUT) == "welcome"
+            assert second.recv(timeout=TIMEOUT) == "welcome"
+            first.send('{"op": "hello", "ts": 1}')
+            assert first.recv(timeout=TIMEOUT) == '{"hi": true}'
+
+
+def test_listen_replay_refuses_a_line_beyond_the_mocks_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wscli.mock
+
+    monkeypatch.setattr(wscli.mock, "MOCK_MAX_LINE", 1000)
+    path = tmp_path / "big.ndjson"
+    write(path, CONVERSATION[0], {"time": 0.0, "dir": "in", "type": "text", "data": "x" * 1000})
+    result = run_cli("listen", "--port", "0", "--replay", str(path))
+    assert result.status == 2, result.stderr
+    assert "big.ndjson line 2: longer than 1000 bytes" in result.stderr
+    assert "listening" not in result.stderr
+
+
+def test_mock_setup_bounds_the_whole_script(tmp_path: Path) -> None:
+    from wscli.matching import Matcher
+    from wscli.mock import MockSetup
+    from wscli.recording import RecordingError
+
+    path = write(tmp_path / "c.ndjson", *CONVERSATION)
+    size = path.stat().st_size
+    options: dict[str, Any] = {"replay_file": str(path), "rules_file": None}
+    with pytest.raises(RecordingError, match=f"larger than {size - 1} bytes"):
+        MockSetup(**options, matcher=Matcher(), max_bytes=size - 1)
+    setup = MockSetup(**options, matcher=Matcher(), max_bytes=size)
+    setup.reactor.stop()
+    assert [entry.line for entry in setup.script] == list(range(2, len(CONVERSATION) + 1))
+
+
+def test_listen_replay_refuses_unordered(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.ndjson", *CONVERSATION)
+    result = run_cli("listen", "--port", "0", "--replay", str(path), "--unordered", "2")
+    assert result.status == 2
+    assert "--unordered" in result.stderr and "wscli replay" in result.stderr
+    assert "listening" not in result.stderr
+    alone = run_cli("listen", "--port", "0", "--unordered", "2")
+    assert alone.status == 2 and "wscli replay" in alone.stderr

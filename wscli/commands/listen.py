@@ -538,6 +538,14 @@ def _subprotocol_chooser(accepted: Sequence[str]) -> Any:
 )
 @matching_options
 @click.option(
+    "--unordered",
+    type=click.IntRange(2),
+    default=None,
+    metavar="N",
+    hidden=True,
+    help="Not for a mock (it answers in the recorded order): a `wscli replay` option.",
+)
+@click.option(
     "--tls-cert",
     "--cert",
     "cert",
@@ -674,6 +682,13 @@ def _mock_setup(options: dict[str, Any], exec_argv: Any) -> Any:
     The file is read and checked here, so its errors are usage errors (status 2) that
     name the line, before anything listens.
     """
+    if options["unordered"] is not None:
+        # A mock answers each client in the recorded order; accepting the option and
+        # ignoring it would promise a leniency the mock does not have.
+        raise click.BadParameter(
+            "is a `wscli replay` option: a mock answers in the recorded order",
+            param_hint="--unordered",
+        )
     replay_file, rules_file = options["replay_file"], options["rules_file"]
     if replay_file is None and rules_file is None:
         return None
