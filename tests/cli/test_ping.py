@@ -284,3 +284,14 @@ def test_ctrl_c_prints_the_summary_and_exits_0(echo_url: str) -> None:
     assert process.returncode == 0, err
     assert "ping statistics" in out
     assert " received, " in out
+
+
+@pytest.mark.parametrize("command", ["ping", "bench"])
+def test_help_ends_with_exit_statuses_then_examples(command: str) -> None:
+    """As every other command's --help: options, exit statuses, then examples last."""
+    result = run_cli(command, "--help")
+    assert result.status == 0
+    text = result.stdout
+    assert text.index("Options:") < text.index("Exit status") < text.index("Examples:")
+    examples = text[text.index("Examples:") :].splitlines()[1:]
+    assert examples and all(line.strip().startswith("wscli ") for line in examples if line)

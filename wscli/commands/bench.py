@@ -88,12 +88,22 @@ def parse_size_range(text: str) -> tuple[int, int]:
     return size, size
 
 
-@click.command(
-    epilog="Exit status: 0 every echo verified, 1 errors (mismatched or lost echoes, "
-    "failed connections), 2 bad options (a --report file that cannot be written "
-    "fails before the run), 3 no connection could be opened, 4 every handshake was "
-    "refused, 130 interrupted (results so far are shown, and written to --report).",
-)
+#: The end of ``--help``: exit statuses, then examples (as every command's).
+EPILOG = """Exit status: 0 every echo verified, 1 errors (mismatched or lost echoes, failed
+connections), 2 bad options (a --report file that cannot be written fails before the
+run), 3 no connection could be opened, 4 every handshake was refused, 130 interrupted
+(results so far are shown, and written to --report).
+
+\b
+Examples:
+  wscli bench                                  # embedded server, 1 connection
+  wscli bench -c 8 --pipeline 16 -s 1KiB -d 10s ws://127.0.0.1:8080
+  wscli bench --rate 5000 -c 50 -d 30s --json ws://127.0.0.1:8080
+  wscli bench -c 20 -d 30s --report run.html ws://127.0.0.1:8080
+"""
+
+
+@click.command(epilog=EPILOG)
 @click.argument("url", required=False)
 @click.option(
     "-c",
@@ -228,13 +238,6 @@ def command(
     Closed loop by default (--pipeline messages in flight); --rate makes it open loop.
     The result: connections, handshake latency, messages and bytes per second, latency
     percentiles from a log-bucketed histogram, errors grouped by reason.
-
-    \b
-    Examples:
-      wscli bench                                  # embedded server, 1 connection
-      wscli bench -c 8 --pipeline 16 -s 1KiB -d 10s ws://127.0.0.1:8080
-      wscli bench --rate 5000 -c 50 -d 30s --json ws://127.0.0.1:8080
-      wscli bench -c 20 -d 30s --report run.html ws://127.0.0.1:8080
     """
     if messages is not None and duration is not None:
         raise click.UsageError("give -n/--messages or -d/--duration, not both")

@@ -161,7 +161,15 @@ class _TimedWebSocket(WebSocket):
 
 
 @click.command(
-    epilog="Exit status (as ping(8)): 0 at least one reply, 1 no reply, 2 error.",
+    epilog="""Exit status (as ping(8)): 0 at least one reply (with -c and -w: -c replies
+before the deadline), 1 no reply, 2 error (cannot connect, refused, connection lost).
+
+\b
+Examples:
+  wscli ping ws://127.0.0.1:8080 -c 5
+  wscli ping wss://example.com/socket -i 0.2 -w 10 -q
+  wscli ping ws://localhost:8080 --echo -s 1KiB --json
+""",
 )
 @click.argument("url")
 @click.option("-c", "--count", type=click.IntRange(min=1), help="Stop after COUNT pings.")
@@ -228,12 +236,6 @@ def command(
 
     Prints how long TCP, TLS and the upgrade took, then one line per reply, then a
     summary (on Ctrl-C too): sent, received, loss, min/avg/max/mdev and p50/p90/p99.
-
-    \b
-    Examples:
-      wscli ping ws://127.0.0.1:8080 -c 5
-      wscli ping wss://example.com/socket -i 0.2 -w 10 -q
-      wscli ping ws://localhost:8080 --echo -s 1KiB --json
     """
     printer = Printer.from_options(interactive=False, as_json=as_json, no_color=no_color)
     if not echo and size > MAX_PING_SIZE:
