@@ -154,6 +154,7 @@ IO_MODULES = ("socket", "threading", "selectors", "ssl", "wscli.core.sync")
 
 SANS_IO_MODULES = [
     "wscli.core.protocol",
+    "wscli.core.reader",
     "wscli.core.client",
     "wscli.core.server",
     "wscli.core.frames",

@@ -1,6 +1,6 @@
 """Frames of RFC 6455 §5: opcodes, close codes, and the wire encoding of a frame header.
 
-The incremental parser lives in :mod:`wscli.core.protocol`, where it can validate text
+The incremental parser lives in :mod:`wscli.core.reader`, where it can validate text
 as bytes arrive; this module holds the pieces both directions share: the values on the
 wire, the frame encoder, and the close-frame payload codec.
 """

@@ -23,31 +23,33 @@ The protocol reassembles fragments itself and emits whole messages: text is chec
 UTF-8 while it arrives, even inside a frame that is still incomplete, so invalid text is
 refused at its first bad byte (§8.1). Pings are answered and close frames echoed without
 the I/O layer's help.
+
+The frame parser and the reassembly of incoming messages live in its base class,
+:class:`~wscli.core.reader.MessageReader`; this module holds the states, the closing
+handshake, failing, and everything that sends.
 """
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import enum
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .events import Message, Ping, Pong
+from .events import Ping, Pong
 from .exceptions import InvalidState, PayloadTooBig, ProtocolError
-from .extensions.base import Extension, decode_frame, encode_frame, rsv_bits
+from .extensions.base import Extension, encode_frame, rsv_bits
 from .frames import (
     MAX_CONTROL_PAYLOAD,
     Close,
     CloseCode,
     Frame,
     Opcode,
-    control_frame_error,
     encode_header,
     pack_frame,
 )
-from .masking import SPEEDUPS, PayloadBuffer, apply_mask, random_mask
-from .utf8 import new_decoder, pending_is_invalid
+from .masking import apply_mask, random_mask
+from .reader import JOIN_LIMIT, MessageReader
 
 if TYPE_CHECKING:
     import logging
@@ -86,17 +88,7 @@ DEFAULT_MAX_SIZE = 64 * 2**20
 #: Default limit on the number of frames in one incoming message.
 DEFAULT_MAX_FRAGMENTS = 65536
 
-# Payloads at least this large go out as their own chunk, not copied after the header;
-# received, they are unmasked straight into the buffer handed out (PayloadBuffer) once
-# 1/_PREALLOCATE_RATIO of them arrived: a peer cannot make us reserve 8x what it sent.
-_JOIN_LIMIT = 65536
-_PREALLOCATE_RATIO = 8
-# The C fast path for runs of whole, simple data frames, when the extension is in use.
-_parse_frames: Callable[..., int] | None = getattr(SPEEDUPS, "parse_frames", None)
-
-# The opcodes as plain ints for the frame parser: comparing with an IntEnum member costs a
-# class attribute lookup each time, several times per frame.
-_CONT, _TEXT, _BINARY = int(Opcode.CONT), int(Opcode.TEXT), int(Opcode.BINARY)
+# The control opcodes as plain ints, as the frame parser hands them over.
 _PING, _PONG = int(Opcode.PING), int(Opcode.PONG)
 
 
@@ -119,7 +111,7 @@ class Side(enum.Enum):
     CLIENT = "client"
 
 
-class Protocol:
+class Protocol(MessageReader):
     """The WebSocket state machine for one connection, minus the opening handshake.
 
     :class:`~wscli.core.client.ClientProtocol` and :class:`~wscli.core.server.ServerProtocol`
@@ -140,34 +132,18 @@ class Protocol:
             :func:`default_logger`.
     """
 
-    #: Whether runs of whole, simple data frames go through the C fast path (when the
-    #: extension is in use). Set it False on an instance to parse with the general
-    #: Python parser only: both give the same events and bytes (the tests compare them).
-    use_speedups: bool = _parse_frames is not None
-
     # Slots: a server holds one protocol per connection, and with this many attributes an
-    # instance dictionary would cost about a kilobyte more each. Subclasses keep a
-    # dictionary for their own (handshake) attributes.
+    # instance dictionary would cost about a kilobyte more each. These are the state
+    # machine's and the sending half's; MessageReader declares the receiving half's.
+    # Subclasses keep a dictionary for their own (handshake) attributes.
     __slots__ = (
-        "_buf",
         "_compressing_ext",
         "_debug",
-        "_decoder",
-        "_discard",
         "_eof_sent",
-        "_events",
-        "_expect_mask",
         "_make_mask",
-        "_msg_compressed",
-        "_msg_frames",
-        "_msg_parts",
-        "_msg_size",
-        "_msg_text",
         "_out",
-        "_partial",
         "_pending_close",
         "_pending_failure",
-        "_rsv_allowed",
         "_send_compress",
         "_send_fragmenting",
         "_send_opcode",
@@ -180,8 +156,6 @@ class Protocol:
         "handshake_exc",
         "hold_failures",
         "logger",
-        "max_fragments",
-        "max_size",
         "side",
         "state",
         "__dict__",
@@ -199,9 +173,13 @@ class Protocol:
         make_mask: Callable[[], bytes] | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
+        super().__init__(
+            expect_mask=0x80 if side is Side.SERVER else 0,
+            max_size=max_size,
+            max_fragments=max_fragments,
+        )
         self.side = side
         self.state = state
-        self.max_size = max_size
         self.extensions: list[Extension] = list(extensions or [])
         self._make_mask = make_mask or random_mask
         self.logger = logger if logger is not None else default_logger()
@@ -223,33 +201,15 @@ class Protocol:
         #: hixie-76's key3), once read; what came after it is the WebSocket stream.
         self.handshake_size = 0
 
-        self._buf = bytearray()
-        self._events: list[Any] = []
         self._out: list[bytes] = []
-        self._discard = False
         self._pending_failure: tuple[int, str] | None = None
         self._pending_close: Close | None = None
         #: Set by the I/O layer while the application still holds unhandled messages:
         #: a violation or close frame found meanwhile waits for :meth:`handle_pending`.
         self.hold_failures = False
         self._eof_sent = False
-        self._expect_mask = 0x80 if side is Side.SERVER else 0
-        self._rsv_allowed = 0
         self._compressing_ext: Extension | None = None
         self._rsv_allowed = rsv_bits(self.extensions)
-
-        # Message being received.
-        self._msg_text: bool | None = None
-        self._msg_parts: list[Any] = []
-        self._msg_size = 0
-        self._msg_frames = 0
-        self.max_fragments = max_fragments
-        self._msg_compressed = False
-        self._decoder: codecs.IncrementalDecoder | None = None
-        # Frame being received piece by piece: a text frame (validated as it arrives)
-        # or a large payload (unmasked into its own buffer as it arrives):
-        # [fin, mask, remaining, offset, payload buffer or None for text, opcode, rsv].
-        self._partial: list[Any] | None = None
 
         # Message being sent in fragments: its opcode (TEXT or BINARY) until its last frame.
         self._send_fragmenting = False
@@ -337,284 +297,6 @@ class Protocol:
     def _receive_handshake(self) -> None:
         """Parse the opening handshake from ``self._buf``; subclasses implement it."""
         raise InvalidState("this protocol has no opening handshake")
-
-    # -- the frame parser ---------------------------------------------------------------
-
-    def _parse(self) -> None:
-        buf = self._buf
-        n = len(buf)
-        pos = 0
-        expect_mask = self._expect_mask
-        fast = _parse_frames if self.use_speedups and not self._debug else None
-        max_size = -1 if self.max_size is None else self.max_size
-        try:
-            while not self._discard:
-                if self._partial is not None:
-                    pos = self._continue_partial(pos)
-                    if self._partial is not None:
-                        break
-                    continue
-                if fast is not None and self._msg_text is None:
-                    # Whole, simple data frames, up to one the general parser must see.
-                    end: int = fast(buf, pos, expect_mask, max_size, Message, self._events)
-                    if end != pos:
-                        pos = end
-                        self._msg_frames = 1
-                if n - pos < 2:
-                    break
-                b0 = buf[pos]
-                b1 = buf[pos + 1]
-                length = b1 & 0x7F
-                hlen = 2
-                if length == 126:
-                    if n - pos < 4:
-                        break
-                    length = (buf[pos + 2] << 8) | buf[pos + 3]
-                    hlen = 4
-                elif length == 127:
-                    if n - pos < 10:
-                        break
-                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                    hlen = 10
-                    if length >> 63:
-                        self._fail(CloseCode.PROTOCOL_ERROR, "invalid frame length")
-                        break
-                masked = b1 & 0x80
-                if masked != expect_mask:
-                    self._fail(
-                        CloseCode.PROTOCOL_ERROR,
-                        "unmasked frame from client" if expect_mask else "masked frame from server",
-                    )
-                    break
-                mask = None
-                if masked:
-                    if n - pos < hlen + 4:
-                        break
-                    mask = bytes(buf[pos + hlen : pos + hlen + 4])
-                    hlen += 4
-                opcode = b0 & 0x0F
-                fin = b0 & 0x80
-                rsv = b0 & 0x70
-                if opcode & 0x08:
-                    problem = control_frame_error(opcode, fin, rsv, length)
-                    if problem is not None:
-                        self._fail(CloseCode.PROTOCOL_ERROR, problem)
-                        break
-                elif not self._check_data(opcode, rsv, length):
-                    break
-                start = pos + hlen
-                end = start + length
-                if end > n:
-                    if opcode < 8 and not self._msg_compressed_next(opcode, rsv):
-                        if opcode == _TEXT or (opcode == 0 and self._msg_text):
-                            self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
-                            # Validate text as it arrives rather than when it ends.
-                            self._begin_message(opcode, rsv)
-                            self._msg_size += length
-                            self._partial = [fin, mask, length, 0, None, opcode, rsv]
-                            pos = start
-                            continue
-                        if length >= _JOIN_LIMIT and (n - start) * _PREALLOCATE_RATIO >= length:
-                            # One buffer for the whole payload, filled as it arrives.
-                            large = PayloadBuffer(length, mask)
-                            self._partial = [fin, mask, length, 0, large, opcode, rsv]
-                            pos = start
-                            continue
-                    break
-                if opcode < 8:
-                    self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
-                if length < _JOIN_LIMIT:
-                    payload = bytes(buf[start:end])
-                    if mask is not None and length:
-                        payload = apply_mask(payload, mask)
-                else:
-                    # One copy for large payloads: unmask (or copy) straight out of the
-                    # buffer instead of slicing it first.
-                    with memoryview(buf) as view:
-                        chunk = view[start:end]
-                        payload = apply_mask(chunk, mask) if mask is not None else bytes(chunk)
-                        chunk.release()
-                pos = end
-                if opcode & 0x08:
-                    self._handle_control(opcode, payload)
-                else:
-                    self._handle_data(opcode, fin, rsv, payload)
-        finally:
-            if self._discard:
-                self._buf = bytearray()
-            elif pos:
-                del buf[:pos]
-
-    def _check_data(self, opcode: int, rsv: int, length: int) -> bool:
-        if opcode > _BINARY:
-            return self._fail(CloseCode.PROTOCOL_ERROR, f"invalid opcode {opcode:#x}")
-        if rsv & ~self._rsv_allowed:
-            return self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
-        if opcode == _CONT:
-            if self._msg_text is None:
-                return self._fail(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
-            if rsv & 0x40:
-                # RFC 7692 §6: RSV1 marks the first frame of a compressed message only.
-                return self._fail(CloseCode.PROTOCOL_ERROR, "rsv1 set on a continuation frame")
-            if self.max_fragments is not None and self._msg_frames >= self.max_fragments:
-                return self._fail(
-                    CloseCode.MESSAGE_TOO_BIG, f"message in more than {self.max_fragments} frames"
-                )
-            compressed = self._msg_compressed
-        else:
-            if self._msg_text is not None:
-                return self._fail(CloseCode.PROTOCOL_ERROR, "expected a continuation frame")
-            compressed = bool(rsv & self._rsv_allowed & 0x40)
-        max_size = self.max_size
-        if max_size is not None:
-            size = length if opcode else self._msg_size + length
-            # A compressed payload may inflate; its wire size is bounded loosely here
-            # and the inflated size exactly by the extension.
-            limit = max_size + (max_size >> 3) + 1024 if compressed else max_size
-            if size > limit:
-                self._fail(CloseCode.MESSAGE_TOO_BIG, f"message over {max_size} bytes")
-                return False
-        return True
-
-    def _msg_compressed_next(self, opcode: int, rsv: int) -> bool:
-        if opcode == _CONT:
-            return self._msg_compressed
-        return bool(rsv & 0x40)
-
-    def _begin_message(self, opcode: int, rsv: int) -> None:
-        if opcode != _CONT:
-            self._msg_text = opcode == _TEXT
-            self._msg_parts = []
-            self._msg_size = 0
-            self._msg_compressed = bool(rsv & 0x40)
-            self._decoder = None
-
-    def _end_message(self) -> None:
-        self._msg_text = None
-        self._msg_parts = []
-        self._msg_size = 0
-        self._msg_compressed = False
-        self._decoder = None
-
-    def _continue_partial(self, pos: int) -> int:
-        """Take the bytes of the frame in progress from ``self._buf[pos:]``."""
-        partial = self._partial
-        assert partial is not None
-        fin, mask, remaining, offset, large = partial[:5]
-        buf = self._buf
-        take: int = min(len(buf) - pos, remaining)
-        if take == 0 and remaining:
-            return pos
-        if large is not None:
-            with memoryview(buf) as view:
-                piece = view[pos : pos + take]
-                self._fill_payload(partial, piece)
-                piece.release()
-            return pos + take
-        chunk = bytes(buf[pos : pos + take])
-        if mask is not None and take:
-            chunk = apply_mask(chunk, mask, offset)
-        pos += take
-        remaining -= take
-        partial[2] = remaining
-        partial[3] = offset + take
-        if remaining == 0:
-            self._partial = None
-        self._add_text(chunk, bool(fin) and remaining == 0)
-        return pos
-
-    def _fill_payload(
-        self, partial: list[Any], data: bytes | bytearray | memoryview
-    ) -> bytes | bytearray | memoryview:
-        """Unmask ``data`` into the large payload in progress; return what follows it.
-
-        A complete payload is handled as if the frame had arrived whole.
-        """
-        large: PayloadBuffer = partial[4]
-        rest = large.fill(data)
-        if large.remaining:
-            return b""
-        self._partial = None
-        opcode = partial[5]
-        self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
-        self._handle_data(opcode, partial[0], partial[6], large.payload())
-        return rest
-
-    def _add_text(self, data: bytes, final: bool) -> None:
-        decoder = self._decoder
-        if decoder is None:
-            decoder = self._decoder = new_decoder()
-        try:
-            text = decoder.decode(data, final)
-        except UnicodeDecodeError:
-            self._fail(CloseCode.INVALID_DATA, "invalid utf-8 in text message")
-            return
-        if not final and pending_is_invalid(decoder):
-            self._fail(CloseCode.INVALID_DATA, "invalid utf-8 in text message")
-            return
-        self._msg_parts.append(text)
-        if final:
-            message = "".join(self._msg_parts)
-            self._end_message()
-            if self._debug:
-                self.logger.debug("< TEXT %d chars", len(message))
-            self._events.append(Message(message))
-
-    def _handle_data(self, opcode: int, fin: int, rsv: int, payload: bytes) -> None:
-        if opcode != _CONT:
-            # Fast path: a whole message in one uncompressed frame.
-            if fin and not rsv:
-                if opcode == _TEXT:
-                    try:
-                        text = payload.decode()
-                    except UnicodeDecodeError:
-                        self._fail(CloseCode.INVALID_DATA, "invalid utf-8 in text message")
-                        return
-                    if self._debug:
-                        self.logger.debug("< TEXT %r", text[:80])
-                    self._events.append(Message(text))
-                else:
-                    if self._debug:
-                        self.logger.debug("< BINARY %r", payload[:80])
-                    self._events.append(Message(payload))
-                return
-            self._begin_message(opcode, rsv)
-        if self._msg_compressed:
-            payload = self._decode_extensions(opcode, fin, rsv, payload)
-            if self._discard:
-                return
-            self._msg_size += len(payload)
-        elif opcode == _CONT:
-            self._msg_size += len(payload)
-        else:
-            self._msg_size = len(payload)
-        if self._msg_text:
-            self._add_text(payload, bool(fin))
-            return
-        if fin:
-            parts = self._msg_parts
-            data = b"".join(parts) + payload if parts else payload
-            self._end_message()
-            if self._debug:
-                self.logger.debug("< BINARY %d bytes", len(data))
-            self._events.append(Message(data))
-        else:
-            self._msg_parts.append(payload)
-
-    def _decode_extensions(self, opcode: int, fin: int, rsv: int, payload: bytes) -> bytes:
-        frame = Frame(
-            Opcode(opcode), payload, bool(fin), bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10)
-        )
-        remaining = None if self.max_size is None else self.max_size - self._msg_size
-        try:
-            frame = decode_frame(self.extensions, frame, remaining)
-        except PayloadTooBig as exc:
-            self._fail(CloseCode.MESSAGE_TOO_BIG, str(exc))
-            return b""
-        except ProtocolError as exc:
-            self._fail(exc.code, str(exc))
-            return b""
-        return frame.data
 
     def _handle_control(self, opcode: int, payload: bytes) -> None:
         if opcode == _PING:
@@ -787,7 +469,7 @@ class Protocol:
         if self._debug:
             self.logger.debug("> %s%s %r", Opcode(opcode).name, "" if fin else " (more)", data[:80])
         mask = None if self._expect_mask else self._make_mask()
-        if len(data) < _JOIN_LIMIT:
+        if len(data) < JOIN_LIMIT:
             self._out.append(pack_frame(first, data, mask))
         else:
             self._out.append(encode_header(first, len(data), mask))
@@ -805,7 +487,7 @@ class Protocol:
             and not self._send_fragmenting
             and not self.extensions
             and not self._debug
-            and len(data) < _JOIN_LIMIT
+            and len(data) < JOIN_LIMIT
         ):
             # The per-message path: a whole message in one frame, built in one step.
             mask = None if self._expect_mask else self._make_mask()
