@@ -60,6 +60,35 @@ def silent_server() -> Iterator[str]:
             sock.close()
 
 
+# -- readyState ------------------------------------------------------------------------------
+
+
+def test_ready_state_values_are_the_w3c_numbers_and_the_protocol_states() -> None:
+    from wscli.core.protocol import State
+
+    assert wscli.ReadyState is State  # one set of states, not two kept in step
+    assert [(s.name, int(s)) for s in wscli.ReadyState] == [
+        ("CONNECTING", 0),
+        ("OPEN", 1),
+        ("CLOSING", 2),
+        ("CLOSED", 3),
+    ]
+    for name in ("CONNECTING", "OPEN", "CLOSING", "CLOSED"):
+        assert getattr(wscli.WebSocket, name) == getattr(State, name)
+
+
+def test_ready_state_reads_closed_only_once_the_connection_finished(
+    server: wscli.Server,
+) -> None:
+    ws = wscli.connect(server.url, open_timeout=TIMEOUT)
+    assert ws.ready_state is wscli.ReadyState.OPEN
+    assert "OPEN" in repr(ws)
+    ws.close()
+    assert ws.wait_closed(TIMEOUT)
+    assert ws.ready_state is wscli.ReadyState.CLOSED
+    assert "CLOSED" in repr(ws)
+
+
 # -- send(..., callback=cb) never raises for the connection's state ------------------------
 
 

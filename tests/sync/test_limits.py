@@ -245,7 +245,7 @@ def test_endless_empty_fragments_close_1009() -> None:
                 code = None
             assert code == 1009, (
                 f"{frames} empty fragments of one message were accepted "
-                f"(server still {wscli.ReadyState.names[ws.ready_state]})"
+                f"(server still {wscli.ReadyState(ws.ready_state).name})"
             )
             sender.join(TIMEOUT)
 

@@ -61,14 +61,9 @@ _WAIT_SLICE = 3600.0  # longest single wait; lets Ctrl-C through on every platfo
 _CONTROL_FLAGS = MessageFlags(True)
 
 
-class ReadyState:
-    """W3C readyState values."""
-
-    CONNECTING = 0
-    OPEN = 1
-    CLOSING = 2
-    CLOSED = 3
-    names = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
+#: The W3C ``readyState`` values (CONNECTING 0, OPEN 1, CLOSING 2, CLOSED 3): the
+#: protocol's own states, which are numbered so.
+ReadyState = State
 
 
 class Connection(SendSide, Delivery):
@@ -179,16 +174,16 @@ class Connection(SendSide, Delivery):
     # -- properties -------------------------------------------------------------------
 
     @property
-    def ready_state(self) -> int:
-        """CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3), as in the W3C API."""
+    def ready_state(self) -> State:
+        """CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3), as in the W3C API.
+
+        CLOSED only once the connection has finished (socket closed, events emitted);
+        until then a protocol that already reached CLOSED still reads as CLOSING.
+        """
         if self._finished:
-            return ReadyState.CLOSED
+            return State.CLOSED
         state = self._proto.state
-        if state is State.CONNECTING:
-            return ReadyState.CONNECTING
-        if state is State.OPEN:
-            return ReadyState.OPEN
-        return ReadyState.CLOSING
+        return State.CLOSING if state is State.CLOSED else state
 
     @property
     def protocol(self) -> str:
@@ -780,5 +775,5 @@ class Connection(SendSide, Delivery):
         self._emit_event("close", self.close_code, self.close_reason)
 
     def __repr__(self) -> str:
-        state = ReadyState.names[self.ready_state]
+        state = self.ready_state.name
         return f"<{type(self).__name__} {self.url or self.remote_address} {state}>"
