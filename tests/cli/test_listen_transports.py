@@ -12,6 +12,8 @@ import pytest
 import trustme
 from helpers import TIMEOUT
 
+from .conftest import run_cli
+
 
 def _wscli(*args: str) -> list[str]:
     return [sys.executable, "-m", "wscli", *args]
@@ -137,10 +139,7 @@ def test_hixie76_only_when_asked(
 
 
 def test_passphrase_without_a_value_is_asked_for(tmp_path: pathlib.Path) -> None:
-    from click.testing import CliRunner
     from cryptography.hazmat.primitives import serialization
-
-    from wscli.cli import cli
 
     ca = trustme.CA()
     leaf = ca.issue_cert("127.0.0.1")
@@ -154,13 +153,13 @@ def test_passphrase_without_a_value_is_asked_for(tmp_path: pathlib.Path) -> None
     leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
     (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
     # A wrong passphrase typed at the prompt: the key cannot be loaded, a usage error
-    # naming the file, and no traceback; the prompt itself went to stderr.
-    result = CliRunner().invoke(
-        cli,
-        ["listen", "--port", "0", "--tls-cert", str(tmp_path / "cert.pem"),
-         "--tls-key", str(tmp_path / "key.pem"), "--passphrase"],
+    # that says why, and no traceback; the prompt itself went to stderr.
+    result = run_cli(
+        "listen", "--port", "0", "--tls-cert", str(tmp_path / "cert.pem"),
+        "--tls-key", str(tmp_path / "key.pem"), "--passphrase",
         input="wrong\n",
     )  # fmt: skip
-    assert result.exit_code == 2, result.output
+    assert result.status == 2, (result.stdout, result.stderr)
     assert "Passphrase" in result.stderr
+    assert "wrong --passphrase" in result.stderr
     assert "Traceback" not in result.stderr

@@ -32,7 +32,7 @@ from ..params import decode_binary
 
 __all__ = [
     "Peer",
-    "Stats",
+    "PeerStats",
     "InputReader",
     "close_info",
     "status_for_close",
@@ -48,8 +48,11 @@ FRAGMENT_TIMEOUT = 5.0
 
 
 @dataclass
-class Stats:
-    """Counters of one connection, for ``/stats`` and ``--json``."""
+class PeerStats:
+    """Counters of one :class:`Peer`'s connection, for ``/stats`` and ``--json``.
+
+    Not :class:`wscli.loadgen.Stats`, which adds up a whole ``bench`` run.
+    """
 
     opened_at: float = field(default_factory=time.monotonic)
     messages_in: int = 0
@@ -179,7 +182,7 @@ class Peer:
         self.id = id
         self.peer_name = peer_name
         self.show_messages = show_messages
-        self.stats = Stats()
+        self.stats = PeerStats()
         #: Called as ``hook(peer, data)`` on the reactor thread after each message shows.
         self.message_hooks: list[Callable[[Peer, str | bytes], Any]] = list(message_hooks)
         #: Called as ``hook(peer, info)`` once the connection has ended.
