@@ -45,7 +45,7 @@ from ..exceptions import (
 from ..frames import OK_CLOSE_CODES, Close, CloseCode
 from ..http11 import Request, Response
 from ..protocol import Protocol, Side, State
-from .delivery import Delivery, MessageFlags
+from .delivery import ON_REACTOR, Delivery, MessageFlags
 from .keepalive import Keepalive, PongWaiter
 from .outbuffer import OutBuffer
 from .reactor import EVENT_READ, EVENT_WRITE, Reactor, TimerHandle
@@ -678,12 +678,18 @@ class Connection(SendSide, Delivery):
 
         Waiting for the close means reading no further, so a close (or failure) held
         behind unread messages is answered now.
+
+        Raises:
+            InvalidState: called from a listener (the reactor thread) before the end:
+                that thread must run for the connection to close.
         """
         if self._pending_timer is not None:
             self._apply_pending()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             cond = self._condition()
+            if not self._done and self._reactor.in_thread():
+                raise InvalidState(ON_REACTOR.format("wait_closed()"))
             while not self._done:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

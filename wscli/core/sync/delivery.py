@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
+from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState
 from ..logs import logger
 from .emitter import EventEmitter
 
@@ -59,6 +59,12 @@ class MessageFlags:
     def __repr__(self) -> str:
         return f"MessageFlags(binary={self.binary})"
 
+
+#: Why a blocking call on the connection's own reactor thread is refused.
+ON_REACTOR = (
+    "{} would wait on the reactor thread (in a listener), which is the thread that "
+    "must end the wait; call it from another thread"
+)
 
 _TEXT_FLAGS = MessageFlags(False)
 _BINARY_FLAGS = MessageFlags(True)
@@ -141,6 +147,8 @@ class Delivery(EventEmitter):
             ConnectionClosedOK: the connection closed normally (1000, 1001 or no code).
             ConnectionClosedError: it closed with an error or dropped.
             ConcurrencyError: another thread is already waiting in ``recv``.
+            InvalidState: called from a listener (the reactor thread) with nothing
+                queued: the thread that would read the message is the one waiting.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
@@ -163,6 +171,8 @@ class Delivery(EventEmitter):
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         raise TimeoutError(f"no message within {timeout} seconds")
+                    if self._reactor.in_thread():
+                        raise InvalidState(ON_REACTOR.format("recv()"))
                     cond.wait(_WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE))
                 data, resume = self._take_locked()
                 self._reader_holding = True

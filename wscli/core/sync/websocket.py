@@ -42,6 +42,7 @@ from ..legacy.hixie76 import HIXIE76
 from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
 from ..uri import WebSocketURI, parse_uri, resolve_redirect, same_origin
 from .connection import Connection, ReadyState
+from .delivery import ON_REACTOR
 from .listeners import WebSocketEvents
 from .net import open_stream
 from .reactor import Reactor, shared_reactor
@@ -627,10 +628,14 @@ class WebSocket(Connection, WebSocketEvents):
             TimeoutError: it did not open within ``timeout`` seconds.
             Exception: why it failed: ``ConnectFailed`` (an ``OSError``) for DNS, TCP and
                 TLS, ``InvalidStatus`` for a refused upgrade, another ``HandshakeError``.
+            InvalidState: called on the reactor thread (in a listener) while connecting.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             cond = self._condition()
+            connecting = self._proto.state is State.CONNECTING and not self._done
+            if connecting and self._reactor.in_thread():
+                raise InvalidState(ON_REACTOR.format("wait_open()"))
             while self._proto.state is State.CONNECTING and not self._done:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
