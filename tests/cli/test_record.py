@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,28 @@ def test_record_to_an_unwritable_path_is_a_usage_error(server: Any, tmp_path: Pa
     result = run_cli("connect", "--record", str(tmp_path / "no" / "such"), "-x", "a", server.url)
     assert result.status == 2
     assert "--record" in result.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_a_new_recording_is_readable_by_its_owner_only(server: Any, tmp_path: Path) -> None:
+    # A recording holds the conversation (tokens in messages, the URL): like the shell
+    # history, it is created 0600 whatever the umask lets through.
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "private.ndjson"
+        result = run_cli("connect", "--record", str(path), "-x", "hello", server.url)
+        assert result.status == 0, result.stderr
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        # A file that exists keeps the mode its owner gave it, and is overwritten.
+        shared = tmp_path / "shared.ndjson"
+        shared.write_text("old content that is longer than one line\n" * 100)
+        shared.chmod(0o644)
+        again = run_cli("connect", "--record", str(shared), "-x", "hi", server.url)
+        assert again.status == 0, again.stderr
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+        assert "old content" not in shared.read_text()
+    finally:
+        os.umask(old_umask)
 
 
 def test_record_write_error_ends_the_run_like_stdout_errors(server: Any) -> None:

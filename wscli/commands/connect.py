@@ -22,6 +22,7 @@ options into its :class:`~wscli.commands.session.ConnectConfig`.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 from typing import Any
@@ -210,7 +211,11 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> ExitStatus:
             )
         config.record_name = options["record"]
         try:
-            config.record = open(options["record"], "wb")  # noqa: SIM115 (closed below)
+            # Owner-only when created (a recording holds the conversation: tokens in
+            # messages, the URL); a file that exists keeps the mode its owner gave it.
+            config.record = open(  # noqa: SIM115 (closed below)
+                options["record"], "wb", opener=_private_opener
+            )
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
             raise click.BadParameter(f"cannot write it: {reason}", param_hint="--record") from exc
@@ -235,3 +240,8 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> ExitStatus:
         if config.record is not None:
             with contextlib.suppress(OSError):
                 config.record.close()
+
+
+def _private_opener(path: str, flags: int) -> int:
+    """``open()``'s opener for a file created ``0600`` (the umask can only narrow it)."""
+    return os.open(path, flags, 0o600)
