@@ -1,9 +1,10 @@
 """Blocking calls made on the thread that would have to end the wait.
 
 A listener runs on its connection's reactor thread. If it calls ``recv()``,
-``wait_closed()`` or ``wait_open()`` on that connection and has to wait, nothing can
-ever end the wait: the thread that would read the message, see the close or finish the
-handshake is the one waiting, and every other connection of that reactor stops too.
+``wait_closed()``, ``wait_open()`` or a ping's ``wait()`` on that connection and has to
+wait, nothing can ever end the wait: the thread that would read the message or the
+pong, see the close or finish the handshake is the one waiting, and every other
+connection of that reactor stops too.
 Those calls refuse at once with ``InvalidState`` instead.
 """
 
@@ -19,7 +20,7 @@ import wscli
 from .conftest import TIMEOUT
 
 
-@pytest.mark.parametrize("call", ["recv", "wait_closed", "wait_open"])
+@pytest.mark.parametrize("call", ["recv", "wait_closed", "wait_open", "ping"])
 def test_a_wait_on_the_connections_own_reactor_thread_is_refused_at_once(call: str) -> None:
     server = wscli.Server("127.0.0.1", 0)
     server.on("connection", lambda ws, request: ws.send("first"))
@@ -32,6 +33,8 @@ def test_a_wait_on_the_connections_own_reactor_thread_is_refused_at_once(call: s
                 outcome.put(client.recv(timeout=TIMEOUT))
             elif call == "wait_closed":
                 outcome.put(client.wait_closed(timeout=TIMEOUT))
+            elif call == "ping":
+                outcome.put(client.ping().wait(TIMEOUT))
             else:
                 outcome.put(client.wait_open(timeout=TIMEOUT))
         except BaseException as exc:

@@ -26,10 +26,11 @@ __all__ = ["Keepalive", "PongWaiter"]
 class PongWaiter:
     """What :meth:`Connection.ping` returns: wait for the answering pong."""
 
-    __slots__ = ("data", "sent_at", "latency", "error", "_event")
+    __slots__ = ("data", "sent_at", "latency", "error", "_event", "_reactor")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, reactor: Reactor | None = None) -> None:
         self.data = data
+        self._reactor = reactor  # the thread that reads the pong: it must not wait
         self.sent_at = time.monotonic()
         #: Seconds between sending the ping and receiving the pong, once it came.
         self.latency: float | None = None
@@ -56,7 +57,15 @@ class PongWaiter:
         Raises:
             TimeoutError: no pong within ``timeout`` seconds.
             ConnectionClosed: the connection closed first.
+            InvalidState: called in a listener (on the reactor thread, which is the one
+                that would read the pong) before the pong came.
         """
+        reactor = self._reactor
+        if reactor is not None and not self._event.is_set() and reactor.in_thread():
+            raise InvalidState(
+                "waiting for a pong on the reactor thread (in a listener) would block the "
+                "thread that reads it; use the waiter from another thread"
+            )
         if not self._event.wait(timeout):
             raise TimeoutError(f"no pong within {timeout} seconds")
         if self.error is not None:

@@ -333,7 +333,7 @@ class SendSide:
         try:
             with self._command() as proto:
                 proto.send_ping(payload)
-                waiter = PongWaiter(payload)
+                waiter = PongWaiter(payload, self._reactor)
                 self._keepalive_part().add(waiter)
         except (ConnectionClosed, InvalidState):
             if fail_silently and not self._open_for_sending():
