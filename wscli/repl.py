@@ -140,11 +140,11 @@ def standard_commands(
 
     def send_hex(arg: str) -> None:
         data = decode_binary(arg, "hex")
-        each(lambda peer: peer.send(data))
+        each(lambda peer: peer.send_from_prompt(data))
 
     def send_b64(arg: str) -> None:
         data = decode_binary(arg, "base64")
-        each(lambda peer: peer.send(data))
+        each(lambda peer: peer.send_from_prompt(data))
 
     def send_file(arg: str) -> None:
         if not arg:
@@ -161,7 +161,7 @@ def standard_commands(
             data = content
         kind = "text" if isinstance(data, str) else "binary"
         printer.info(f"sending {path} as a {kind} message ({format_size(len(content))})")
-        each(lambda peer: peer.send(data))
+        each(lambda peer: peer.send_from_prompt(data))
 
     def save(arg: str) -> None:
         if not arg.strip():

@@ -60,3 +60,33 @@ def test_frag_to_a_stalled_peer_returns_with_a_message(
     assert peer.stats.messages_out == 0
     # The connection is still usable: nothing half-sent holds the send side.
     assert stalled.ready_state == stalled.OPEN
+
+
+def test_typed_line_to_a_stalled_server_returns_with_a_message(stalled: wscli.WebSocket) -> None:
+    """``connect``'s prompt: a plain line to a server past its limit is not sent, at once."""
+    from wscli.commands.session import ClientSession, ConnectConfig
+
+    err = io.StringIO()
+    printer = Printer(status_lines=True, stdout=io.StringIO(), stderr=err)
+    session = ClientSession(ConnectConfig(url="ws://unused", kwargs={}), printer, interactive=True)
+    session.peer = Peer(stalled, printer)
+    thread = threading.Thread(target=session.send, args=("hello",), daemon=True)
+    thread.start()
+    thread.join(TIMEOUT)  # a hang guard, not a measure
+    assert not thread.is_alive(), "a typed line blocked the prompt"
+    assert "not reading" in err.getvalue(), err.getvalue()
+    assert session.peer.stats.messages_out == 0
+
+
+@pytest.mark.parametrize("command", ["/hex 01 02", "/b64 AAE=", "/frag 2 hi"])
+def test_slash_sends_to_a_stalled_server_return_with_a_message(
+    stalled: wscli.WebSocket, command: str
+) -> None:
+    err = io.StringIO()
+    printer = Printer(status_lines=True, stdout=io.StringIO(), stderr=err)
+    peer = Peer(stalled, printer)
+    repl = Repl(printer, standard_commands(printer, lambda: [peer]), peer.send)
+    thread = _dispatch_in_thread(repl, command)
+    assert not thread.is_alive(), f"{command} blocked the prompt"
+    assert "not reading" in err.getvalue(), err.getvalue()
+    assert peer.stats.messages_out == 0

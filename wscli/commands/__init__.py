@@ -301,6 +301,21 @@ class Peer:
         self.ws.send(data)
         self.count_sent(data)
 
+    def send_from_prompt(self, data: str | bytes) -> None:
+        """Send like :meth:`send`, but never wait for a peer that stopped reading.
+
+        Raises:
+            ValueError: more than ``write_limit`` bytes already wait for the peer (a
+                ``listen`` client is skipped with a warning instead); nothing was sent.
+            ConnectionClosed: the connection is closing or closed.
+        """
+        waiting = self.ws.buffered_amount
+        if not self.never_wait and waiting > self.ws.write_limit:
+            raise ValueError(
+                f"{self.label} is not reading ({waiting} bytes wait for it): message not sent"
+            )
+        self.send(data)
+
     def offer(self, data: str | bytes) -> bool:
         """Send through the library's broadcast: never waits; ``False`` when skipped.
 

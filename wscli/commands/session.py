@@ -325,6 +325,14 @@ class ClientSession:
         if peer is None:
             self._pending.append(item)
             return
+        waiting = peer.ws.buffered_amount
+        if self.interactive and waiting > peer.ws.write_limit:
+            # The prompt never waits on a server that stopped reading (a pipe does:
+            # there, waiting is how stdin is slowed down to the server's pace).
+            self.printer.error(
+                f"the server is not reading ({waiting} bytes wait for it): message not sent"
+            )
+            return
         try:
             peer.send(item)
         except ConnectionClosed:
