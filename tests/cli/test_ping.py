@@ -68,8 +68,11 @@ def echo_url() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def deaf_server() -> Iterator[str]:
-    """Completes the upgrade, then reads and never answers: no pong, no echo."""
+def deaf_server(pong_every: int = 0) -> Iterator[str]:
+    """Completes the upgrade, then reads and never answers: no pong, no echo.
+
+    With ``pong_every=N``, answers every Nth ping (the 1st, N+1th…) and ignores the rest.
+    """
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(TIMEOUT)
     stop = threading.Event()
@@ -92,10 +95,23 @@ def deaf_server() -> Iterator[str]:
                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
                 )
                 conn.settimeout(0.1)
+                pending, pings = b"", 0
                 while not stop.is_set():
                     with contextlib.suppress(TimeoutError):
-                        if not conn.recv(4096):
+                        data = conn.recv(4096)
+                        if not data:
                             return
+                        pending += data
+                    # Masked client frames of up to 125 bytes: 2 + 4 + payload.
+                    while len(pending) >= 6 and len(pending) >= 6 + (pending[1] & 0x7F):
+                        length = pending[1] & 0x7F
+                        mask, payload = pending[2:6], pending[6 : 6 + length]
+                        opcode, pending = pending[0] & 0x0F, pending[6 + length :]
+                        if opcode == 0x9 and pong_every:
+                            pings += 1
+                            if pings % pong_every == 1 % pong_every:
+                                data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                                conn.sendall(bytes([0x8A, len(data)]) + data)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -195,6 +211,18 @@ def test_no_reply_exits_1() -> None:
     assert "2 sent, 0 received, 100% loss" in result.stdout
     assert result.stdout.count("no reply from") == 2
     assert "rtt" not in result.stdout
+
+
+def test_a_ping_the_server_skipped_is_lost_not_answered_by_the_next_pong() -> None:
+    """Each pong answers the ping with its payload; an earlier unanswered ping is lost."""
+    with deaf_server(pong_every=2) as url:
+        result = run(url, "-c", "4", "-i", "0.05", "-W", "0.5", "--json")
+    assert result.exit_code == 0, result.stderr
+    events = json_lines(result)
+    assert sorted(e["seq"] for e in events if e["type"] == "pong") == [1, 3]
+    assert sorted(e["seq"] for e in events if e["type"] == "timeout") == [2, 4]
+    summary = events[-1]
+    assert (summary["sent"], summary["received"], summary["loss_percent"]) == (4, 2, 50.0)
 
 
 def test_echo_mode_without_echo_counts_loss() -> None:

@@ -280,6 +280,8 @@ class _PingRun:
         self.events: queue.SimpleQueue[tuple[str, float, Any]] = queue.SimpleQueue()
         #: seq -> (send time, waiter or expected echo payload)
         self.outstanding: dict[int, tuple[float, Any]] = {}
+        #: Pings whose waiter a later ping's pong resolved (their latency is not theirs).
+        self.resolved_early: set[int] = set()
         self.ws: _TimedWebSocket | None = None
         self.where = url
 
@@ -446,14 +448,22 @@ class _PingRun:
 
     def _reply(self, kind: str, when: float, data: Any) -> None:
         if kind == "pong":
-            # The library resolved every waiter this pong answers before telling us.
-            answered = [
-                (seq, waiter) for seq, (_, waiter) in self.outstanding.items() if waiter.done()
-            ]
-            for seq, waiter in sorted(answered, key=lambda item: item[0]):
-                del self.outstanding[seq]
-                if waiter.latency is not None:
-                    self._answered(seq, waiter.latency)
+            # A pong answers the ping with its payload (RFC 6455 §5.5.3). The library
+            # also resolves the waiters of earlier pings with it (ws's convention), but
+            # to ping(8) an earlier ping that got no pong of its own is lost, not
+            # answered late: it stays outstanding until its timeout.
+            match = next(
+                (seq for seq in self.outstanding if data == ping_payload(seq, self.size)), None
+            )
+            if match is not None:
+                sent, waiter = self.outstanding.pop(match)
+                # The waiter's own latency is exact, unless another pong resolved it.
+                exact = waiter.done() and match not in self.resolved_early
+                self.resolved_early.discard(match)
+                self._answered(match, waiter.latency if exact else when - sent)
+            self.resolved_early.update(
+                seq for seq, (_, waiter) in self.outstanding.items() if waiter.done()
+            )
             return
         for seq, (sent, expected) in self.outstanding.items():
             if data == expected:
@@ -482,6 +492,7 @@ class _PingRun:
             sent, _ = self.outstanding[seq]
             if force or now - sent >= self.timeout:
                 del self.outstanding[seq]
+                self.resolved_early.discard(seq)
                 if not force:
                     self.stats.recent.append(None)
                 if self.quiet or force:
