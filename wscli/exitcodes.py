@@ -39,7 +39,8 @@ class ExitStatus(enum.IntEnum):
     CANNOT_CONNECT = 3  #: DNS, TCP refused, TLS or timeout; listen: cannot bind
     HANDSHAKE_REFUSED = 4  #: the server refused the upgrade (the HTTP status is shown)
     CLOSED_WITH_ERROR = 5  #: the connection closed with an error code, or dropped
-    EXPECTATION_NOT_MET = 6  #: connect --count/--expect not met before the end or -t
+    #: connect --count/--expect not met before the end or -t; replay: a mismatch
+    EXPECTATION_NOT_MET = 6
     CHECK_FAILED = 6  #: alias of EXPECTATION_NOT_MET for probe: a check failed
     INTERRUPTED = 130  #: Ctrl-C or SIGTERM (a 1001 close is sent first)
 
@@ -49,7 +50,8 @@ EXIT_STATUS_HELP = (
     "Exit status: 0 clean close (1000/1001 or no code, or the close you asked for), 1 unexpected "
     "error, 2 usage error, 3 cannot connect (listen: cannot bind), 4 handshake refused, "
     "5 closed with an error code or dropped, 6 expectation not met (--count, --expect "
-    "before the end or -t; probe: a check failed), 130 interrupted (Ctrl-C sends 1001 first)."
+    "before the end or -t; probe: a check failed; replay: the server did not answer as "
+    "recorded), 130 interrupted (Ctrl-C sends 1001 first)."
 )
 
 

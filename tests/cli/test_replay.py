@@ -307,3 +307,15 @@ def test_recorded_spacing_is_divided_by_speed(speed: float, no_delay: bool) -> N
     else:
         # "b" waits its recorded 2 s after the answer to "a", divided by the speed.
         assert len(sleeps) == 1 and sleeps[0] == pytest.approx(2.0 / speed, abs=0.05)
+
+
+def test_the_shared_exit_status_help_names_a_replay_mismatch() -> None:
+    # Status 6 is what `replay` exits with on a mismatch: the epilog every command
+    # shares says so, next to its other meanings.
+    result = run_cli("--help")
+    assert result.status == 0
+    text = " ".join(result.stdout.split())
+    six = text[text.index(" 6 ") : text.index(" 130 ")]
+    assert "replay" in six and "recorded" in six
+    replay = " ".join(run_cli("replay", "--help").stdout.split())
+    assert "replay: the server did not answer as recorded" in replay
