@@ -149,7 +149,10 @@ class ListenSession:
     def _refused(self, info: Any, refusal: Refusal) -> None:
         """Reactor thread: ``listen``'s own refusal; the ``refused`` event logs it."""
         # The server emits `refused` right after this verifier answers, on this thread:
-        # keep the hint and the Origin for that one line.
+        # keep the hint and the Origin for that one line. Bounded, should an event
+        # ever not come (the line then just lacks its hint).
+        if len(self._admission_refusals) >= 256:
+            self._admission_refusals.clear()
         self._admission_refusals[id(info.req)] = (info.req, refusal, info.origin)
 
     def _on_refused(self, address: Any, status: int, reason: str, request: Any) -> None:
