@@ -541,3 +541,18 @@ def test_request_headers_are_dropped_after_the_handshake_unless_kept(keep: bool)
             assert kept == ("secret" if keep else None)
     finally:
         server.close(timeout=TIMEOUT)
+
+
+def test_the_servers_end_has_every_attribute_a_websocket_documents() -> None:
+    server = wscli.Server("127.0.0.1", 0)
+    accepted = Accepted(server)
+    try:
+        with wscli.connect(server.url) as client:
+            ws = accepted.next_open()
+            assert isinstance(ws, wscli.WebSocket)
+            # It follows no redirect and was sent nowhere.
+            assert ws.redirects == [] and client.redirects == [server.url]
+            assert ws.follow_redirects is False and ws.max_redirects == 0
+            assert ws.allow_insecure_redirect is False and ws.location_trusted is False
+    finally:
+        server.close(timeout=TIMEOUT)

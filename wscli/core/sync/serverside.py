@@ -96,6 +96,12 @@ class ServerWebSocket(WebSocket):
     """
 
     _keep_request = False
+    # What WebSocket's client constructor sets and a server's end has no use for: it
+    # follows no redirect. Set here so every WebSocket has every documented attribute.
+    follow_redirects = False
+    max_redirects = 0
+    allow_insecure_redirect = False
+    location_trusted = False
     _refusal_message: str | None = None
     _refusal_reported = False
 
@@ -109,7 +115,10 @@ class ServerWebSocket(WebSocket):
         keep_request: bool = False,
         **options: Any,
     ) -> None:
+        # WebSocket's constructor opens a client connection; the server's end shares
+        # its facade, not its opening, so it starts from the connection's constructor.
         super(WebSocket, self).__init__(sock, protocol, reactor, **options)
+        self.redirects: list[str] = []  # never sent anywhere
         self._server_proto = protocol
         self._policy = policy
         if keep_request:
