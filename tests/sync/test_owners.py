@@ -551,7 +551,7 @@ def test_the_servers_end_has_every_attribute_a_websocket_documents() -> None:
             ws = accepted.next_open()
             assert isinstance(ws, wscli.WebSocket)
             # It follows no redirect and was sent nowhere.
-            assert ws.redirects == [] and client.redirects == [server.url]
+            assert ws.redirects == [] and len(client.redirects) == 1
             assert ws.follow_redirects is False and ws.max_redirects == 0
             assert ws.allow_insecure_redirect is False and ws.location_trusted is False
     finally:
