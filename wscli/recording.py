@@ -32,7 +32,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 __all__ = [
@@ -117,7 +117,7 @@ class Header:
     started: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One event of a recording after the header.
 
@@ -139,7 +139,6 @@ class Entry:
     code: int | None = None
     reason: str = ""
     by: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Recorder:
