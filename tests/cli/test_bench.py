@@ -555,3 +555,16 @@ def test_ctrl_c_lets_the_echoes_in_flight_arrive_instead_of_calling_them_errors(
     assert data["errors"] == {}, data["errors"]
     messages = data["messages"]
     assert messages["sent"] == messages["verified"] + messages["lost"]
+
+
+def test_a_worker_process_that_fails_prints_no_traceback() -> None:
+    """A name that does not resolve fails in every process: one line, status 3, no traceback."""
+    url = "ws://wscli-test.invalid:9/"
+    process = wscli_process("bench", "--workers", "2", "-c", "2", "-n", "1", "-W", "2s", url)
+    try:
+        _, err = process.communicate(timeout=TIMEOUT * 4)
+    finally:
+        reap(process)
+    assert process.returncode == 3
+    assert b"Traceback" not in err
+    assert err.strip().count(b"\n") == 0, err.decode()

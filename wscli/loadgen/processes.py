@@ -40,7 +40,12 @@ def _worker_main(config: LoadConfig, index_base: int, pipe: Any) -> None:
                 worker.stop()
         pipe.send(("tick", stats.to_dict(series=False)))
 
-    stats = worker.run(tick, epoch_ns=epoch_ns)
+    try:
+        stats = worker.run(tick, epoch_ns=epoch_ns)
+    except Exception as exc:  # the parent says why, once, at its error boundary
+        with contextlib.suppress(OSError):  # a parent that already ended needs no news
+            pipe.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
     pipe.send(("done", stats.to_dict()))
 
 
@@ -78,7 +83,7 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
         for _, pipe in children:
             pipe.send(("go", epoch_ns))
 
-        dead: dict[int, int | None] = {}
+        dead: dict[int, str] = {}
 
         def collect() -> None:
             for number, (process, pipe) in enumerate(children):
@@ -89,7 +94,10 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
                         # The process died (killed, or a bug): it sends nothing more,
                         # so stop waiting for it; the run says so in its errors.
                         process.join(1)
-                        dead[number] = process.exitcode
+                        dead[number] = f"exited with status {process.exitcode}"
+                        break
+                    if kind == "failed":
+                        dead[number] = f"failed ({data})"
                         break
                     stats = Stats.from_dict(data)
                     latest[number] = stats
@@ -125,8 +133,8 @@ def run_load(config: LoadConfig, tick: Callable[[Stats], Any] | None = None) -> 
             time.sleep(TICK)
         total = merged(own, series=True)
         total.connections = config.connections
-        for number, code in dead.items():
-            reason = f"load-generator process {number + 2} exited with status {code}"  # 1: this one
+        for number, what in dead.items():
+            reason = f"load-generator process {number + 2} {what}"  # 1: this one
             total.add_error(Problem(ErrorKind.DROPPED, f"{reason}: its last results are missing"))
         return total
     finally:
