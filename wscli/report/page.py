@@ -186,6 +186,9 @@ def _charts(data: ReportData) -> list[str]:
     series = data.series
     time_axis = Axis("time since the start (s)")
     span = time_domain(series)
+    width = _span(series[0]) if series else 1
+    # A long run's rows span several seconds (see wscli.loadgen.series): say so.
+    each = "each second" if width == 1 else f"each {width} s of the run"
     charts = []
     if series:
         messages = [(row_middle(row), row["messages"] / row["seconds"]) for row in series]
@@ -199,8 +202,8 @@ def _charts(data: ReportData) -> list[str]:
                     [Line("msg/s", messages)],
                     x_domain=span,
                 ),
-                "Echoes received and verified in each second of the run (the last, "
-                "partial second as a rate over the part the run covered).",
+                f"Echoes received and verified in {each} (the last, partial one as a "
+                "rate over the part the run covered).",
             )
         )
         megabytes = [(row_middle(row), row["bytes"] / row["seconds"] / 1e6) for row in series]
@@ -227,7 +230,7 @@ def _charts(data: ReportData) -> list[str]:
                     _latency_lines(series),
                     x_domain=span,
                 ),
-                "p50, p90, p99 and the slowest echo of each second (gaps: no echo).",
+                f"p50, p90, p99 and the slowest echo of {each} (gaps: no echo).",
             )
         )
     latency = data.latency
@@ -262,8 +265,6 @@ def _charts(data: ReportData) -> list[str]:
         )
     if series:
         errors = [(row["t"], row["t"] + _span(row), float(row["errors"])) for row in series]
-        width = _span(series[0])
-        each = "each second" if width == 1 else f"each {width} s of the run"
         charts.append(
             _figure(
                 "Errors over time",
@@ -289,7 +290,7 @@ def _charts(data: ReportData) -> list[str]:
                     [Line("open", open_now), Line("failed in the second", failed)],
                     x_domain=span,
                 ),
-                "Connections open at the end of each second, and handshakes that failed.",
+                f"Connections open at the end of {each}, and handshakes that failed.",
             )
         )
     return charts
