@@ -22,7 +22,7 @@ from helpers import TIMEOUT
 import wscli
 from wscli.commands.ping import ping_payload
 
-from .conftest import run_cli
+from .conftest import readline_within, reap, run_cli, wscli_process
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -323,3 +323,19 @@ def test_help_ends_with_exit_statuses_then_examples(command: str) -> None:
     assert text.index("Options:") < text.index("Exit status") < text.index("Examples:")
     examples = text[text.index("Examples:") :].splitlines()[1:]
     assert examples and all(line.strip().startswith("wscli ") for line in examples if line)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+def test_a_reader_that_goes_away_ends_the_run_quietly(echo_url: str) -> None:
+    """`wscli ping URL | head -2`: ping ends when head does, as ping(8) would."""
+    process = wscli_process("ping", "-i", "0.05", echo_url)
+    try:
+        assert process.stdout is not None
+        assert readline_within(process.stdout).startswith(b"PING ")
+        assert b"seq=1" in readline_within(process.stdout)
+        process.stdout.close()
+        _, err = process.communicate(timeout=TIMEOUT * 2)
+    finally:
+        reap(process)
+    assert process.returncode == 0, err
+    assert b"Traceback" not in err

@@ -284,6 +284,12 @@ class _PingRun:
         self.resolved_early: set[int] = set()
         self.ws: _TimedWebSocket | None = None
         self.where = url
+        # A reader that went away (`| head`) ends the run quietly, as SIGPIPE ends
+        # ping(8); a failed write (a full disk) ends it as an error.
+        printer.on_broken_pipe(lambda: self.events.put(("broken", time.perf_counter(), None)))
+        printer.on_output_error(
+            lambda exc: self.events.put(("output_error", time.perf_counter(), exc))
+        )
 
     # -- output ------------------------------------------------------------------------
 
@@ -427,6 +433,13 @@ class _PingRun:
                 kind, when, data = self.events.get(timeout=max(0.0, min(wake) - now))
             except queue.Empty:
                 continue
+            if kind == "broken":
+                self._expire(when, force=True)
+                return None
+            if kind == "output_error":
+                self._expire(when, force=True)
+                self.printer.error(f"cannot write to stdout: {data.strerror or data}")
+                return EXIT_ERROR
             if kind == "close":
                 self._expire(when, force=True)
                 code, reason = data
