@@ -6,6 +6,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import selectors
 import signal
 import socket
@@ -568,3 +569,20 @@ def test_a_worker_process_that_fails_prints_no_traceback() -> None:
     assert process.returncode == 3
     assert b"Traceback" not in err
     assert err.strip().count(b"\n") == 0, err.decode()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("command", ["bench", "probe"])
+def test_a_result_that_cannot_be_written_is_an_error(echo_url: str, command: str) -> None:
+    """`> /dev/full`: the result is lost, so the run must not say success."""
+    args = ["-n", "5"] if command == "bench" else ["--only", "handshake"]
+    for extra in ([], ["--json"]):
+        with open("/dev/full", "wb") as full:
+            process = wscli_process(command, *args, *extra, echo_url, stdout=full)
+            try:
+                _, err = process.communicate(timeout=TIMEOUT * 4)
+            finally:
+                reap(process)
+        assert process.returncode == 1, (extra, err)
+        assert b"cannot write to stdout" in err, err
+        assert b"Traceback" not in err

@@ -304,8 +304,18 @@ def command(
     try:
         stats = _run_with_server(config, printer, as_json)
         embedded = not url
-        _report(config, stats, printer, embedded=embedded)
         status = _status(stats)
+        try:
+            _report(config, stats, printer, embedded=embedded)
+            printer.flush()
+        except OSError as exc:  # the table is written straight to the console
+            printer.error(f"cannot write to stdout: {exc.strerror or exc}")
+            status = status or ExitStatus.ERROR
+        else:
+            if printer.output_error is not None:  # --json goes through the output thread
+                error = printer.output_error
+                printer.error(f"cannot write to stdout: {error.strerror or error}")
+                status = status or ExitStatus.ERROR
         if report_file is not None:
             try:
                 report_file.write(render_report(_report_data(config, stats, embedded)))

@@ -182,6 +182,11 @@ def command(
             f"{uri}: {summary or 'no checks'}; {report.connections} connections, "
             f"{data['time_ms'] / 1e3:.1f} s"
         )
+    printer.flush()
+    if printer.output_error is not None:  # `> /dev/full`: the report is lost
+        error = printer.output_error
+        printer.error(f"cannot write to stdout: {error.strerror or error}")
+        return ExitStatus.ERROR
     return ExitStatus.CHECK_FAILED if report.failed else ExitStatus.OK
 
 
