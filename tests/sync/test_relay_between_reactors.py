@@ -143,3 +143,38 @@ def test_two_relays_facing_each_other_across_reactors_keep_both_reactors_running
         upstream.terminate()
         front.close(timeout=TIMEOUT)
         upstream_server.close(timeout=TIMEOUT)
+
+
+def test_with_block_ending_in_a_listener_of_another_reactor_does_not_wait_for_the_close() -> None:
+    # A server's listener that opens a client connection with `with` and leaves the
+    # block: waiting there for the close would hold the server's reactor, whose other
+    # clients would go unanswered, for up to close_timeout.
+    backend = wscli.Server("127.0.0.1", 0, close_timeout=TIMEOUT)
+    backend.on("connection", lambda ws, request: ws.pause())  # never answers the close
+    front = wscli.Server("127.0.0.1", 0)
+    done: list[bool] = []
+
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        def relay_once(data: Any, flags: Any) -> None:
+            if data == "ping?":
+                ws.send("pong!")
+                return
+            upstream = wscli.WebSocket(backend.url, close_timeout=TIMEOUT)
+            upstream.wait_open(TIMEOUT)  # another reactor's thread does the opening
+            with upstream:
+                pass
+            done.append(True)
+
+        ws.on("message", relay_once)
+
+    front.on("connection", on_connection)
+    try:
+        with wscli.connect(front.url) as first:
+            first.send("go")
+            assert wait_for(lambda: bool(done))
+            with wscli.connect(front.url, open_timeout=TIMEOUT) as other:
+                other.send("ping?")
+                assert other.recv(TIMEOUT / 2) == "pong!"
+    finally:
+        front.close(timeout=TIMEOUT)
+        backend.close(timeout=1.0)

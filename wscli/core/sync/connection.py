@@ -48,7 +48,7 @@ from ..protocol import Protocol, Side, State
 from .delivery import ON_REACTOR, Delivery, MessageFlags
 from .keepalive import Keepalive, PongWaiter
 from .outbuffer import OutBuffer
-from .reactor import EVENT_READ, EVENT_WRITE, Reactor, TimerHandle
+from .reactor import EVENT_READ, EVENT_WRITE, Reactor, TimerHandle, current_reactor
 from .sending import MessageStream, SendSide
 
 __all__ = ["Connection", "MessageFlags", "PongWaiter", "ReadyState", "MessageStream"]
@@ -702,7 +702,9 @@ class Connection(SendSide, Delivery):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
-        if not self._reactor.in_thread():
+        # On any reactor thread (a listener), waiting would stall every connection it
+        # serves for up to close_timeout: the close goes on without the wait.
+        if current_reactor() is None:
             self.wait_closed((self.close_timeout or 10.0) + 1.0)
 
     # -- ending ----------------------------------------------------------------------------
