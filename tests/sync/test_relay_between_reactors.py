@@ -178,3 +178,22 @@ def test_with_block_ending_in_a_listener_of_another_reactor_does_not_wait_for_th
     finally:
         front.close(timeout=TIMEOUT)
         backend.close(timeout=1.0)
+
+
+def test_server_closed_from_a_client_listener_closes_its_clients_cleanly() -> None:
+    # The listener runs on the client reactor, which also carries the closing
+    # handshakes of the server's clients in this process: close() must not wait there.
+    server = wscli.Server("127.0.0.1", 0, close_timeout=TIMEOUT)
+    server.on("connection", lambda ws, request: ws.send("hello"))
+    closed = threading.Event()
+    server.on("close", closed.set)
+    try:
+        bystander = wscli.connect(server.url)
+        assert bystander.recv(TIMEOUT) == "hello"
+        trigger = wscli.WebSocket(server.url)
+        trigger.on("message", lambda data, flags: server.close())
+        assert closed.wait(TIMEOUT)
+        assert bystander.wait_closed(TIMEOUT)
+        assert bystander.close_code == 1001  # a closing handshake, not a drop
+    finally:
+        server.close(timeout=TIMEOUT)

@@ -29,7 +29,7 @@ from ..server import ServerProtocol
 from .embed import as_request, attach_to, take_over
 from .emitter import fit_arguments, required_arguments
 from .listeners import ServerEvents
-from .reactor import EVENT_READ, Reactor
+from .reactor import EVENT_READ, Reactor, current_reactor
 from .sending import broadcast
 from .serverside import ClientInfo, ServerWebSocket
 from .tls import ServerTLSHandshake, start_server_tls
@@ -537,16 +537,23 @@ class Server(ServerEvents[WebSocket]):
             else:
                 already = False
                 self._closing = True
+        # Called by a listener, of this server or of any other reactor (a client
+        # connection's): nothing may block there, or the reactor that must carry the
+        # closing handshakes (the client connections' own, maybe) would be held.
+        on_reactor = current_reactor() is not None
         if already:
-            self._closed.wait(timeout)
+            if not on_reactor:
+                self._closed.wait(timeout)
             return
         if timeout is None:
             timeout = (self.close_timeout or 10.0) + 1.0
         done = threading.Event()
-        if self._reactor.in_thread():
-            # Called by a listener: nothing may block here, so the reactor finishes the
-            # close handshakes and then stops itself.
-            self._close_all(code, reason, done)
+        if on_reactor:
+            # The server's reactor finishes the close handshakes and then stops itself.
+            if self._reactor.in_thread():
+                self._close_all(code, reason, done)
+            else:
+                self._reactor.call_soon(self._close_all, code, reason, done)
             self._reactor.call_later(0.01, self._close_later, time.monotonic() + timeout)
             return
         self._reactor.call_soon(self._close_all, code, reason, done)
