@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import TIMEOUT
 
 import wscli
 from wscli.core.sync.listeners import ServerEvents, WebSocketEvents
@@ -127,10 +128,15 @@ def _members(instance: object) -> set[str]:
 
 
 def test_every_wscli_name_given_exists() -> None:
-    # Instances, so attributes set by the constructors count too; neither connects.
-    client = wscli.WebSocket("ws://127.0.0.1:9/", _background=False)
-    wss = wscli.Server(no_server=True)
-    wss.close(timeout=1.0)
+    # Instances, so attributes set by the constructors count too: a real server on a
+    # loopback port and a client connected to it, both closed before the checks.
+    wss = wscli.Server(host="127.0.0.1", port=0)
+    try:
+        client = wscli.connect(f"ws://127.0.0.1:{wss.port}/", open_timeout=TIMEOUT)
+        client.close()
+        client.wait_closed(TIMEOUT)
+    finally:
+        wss.close(timeout=TIMEOUT)
     websocket = _members(client) | set(inspect.signature(wscli.WebSocket).parameters)
     server = _members(wss) | set(inspect.signature(wscli.Server).parameters)
     for name in re.findall(r"`ws\.([a-z_]+)", WSCLI_COLUMN):
