@@ -137,7 +137,6 @@ class Protocol(MessageReader):
     # machine's and the sending half's; MessageReader declares the receiving half's.
     # Subclasses keep a dictionary for their own (handshake) attributes.
     __slots__ = (
-        "_compressing_ext",
         "_debug",
         "_eof_sent",
         "_make_mask",
@@ -208,7 +207,6 @@ class Protocol(MessageReader):
         #: a violation or close frame found meanwhile waits for :meth:`handle_pending`.
         self.hold_failures = False
         self._eof_sent = False
-        self._compressing_ext: Extension | None = None
         self._rsv_allowed = rsv_bits(self.extensions)
 
         # Message being sent in fragments: its opcode (TEXT or BINARY) until its last frame.
