@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import queue
-import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,6 @@ import click
 
 from ..core import ConnectionClosed, WebSocket
 from ..core.frames import MAX_CONTROL_PAYLOAD
-from ..core.sync.net import default_ssl_context
 from ..escape import is_terminal
 from ..exitcodes import describe_error
 from ..histogram import Histogram
@@ -121,43 +119,6 @@ class PingStats:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1e3, 4)
-
-
-class _TimedContext:
-    """Wraps an SSLContext to note when the TLS handshake starts (TCP is done then)."""
-
-    def __init__(self, context: ssl.SSLContext, marks: dict[str, float]) -> None:
-        self._context = context
-        self._marks = marks
-
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        self._marks["tls_start"] = time.perf_counter()
-        return self._context.wrap_socket(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._context, name)
-
-
-class _TimedWebSocket(WebSocket):
-    """A WebSocket that notes when TCP, TLS and the socket as a whole were ready.
-
-    The library does not report these phases yet; this hooks the one step (opening the
-    socket, on the connecting thread) where they happen.
-    """
-
-    marks: dict[str, float]
-
-    def _open_socket(self) -> Any:
-        marks = self.marks = {"start": time.perf_counter()}
-        original = self._ssl_context
-        if self._uri.secure:
-            self._ssl_context = _TimedContext(original or default_ssl_context(), marks)  # type: ignore[assignment]
-        try:
-            sock = super()._open_socket()
-        finally:
-            self._ssl_context = original
-        marks["socket"] = time.perf_counter()
-        return sock
 
 
 @click.command(
@@ -282,7 +243,7 @@ class _PingRun:
         self.outstanding: dict[int, tuple[float, Any]] = {}
         #: Pings whose waiter a later ping's pong resolved (their latency is not theirs).
         self.resolved_early: set[int] = set()
-        self.ws: _TimedWebSocket | None = None
+        self.ws: WebSocket | None = None
         self.where = url
         # A reader that went away (`| head`) ends the run quietly, as SIGPIPE ends
         # ping(8); a failed write (a full disk) ends it as an error.
@@ -338,24 +299,21 @@ class _PingRun:
             return EXIT_NO_REPLY
         return EXIT_REPLIED
 
-    def _connect(self, kwargs: dict[str, Any]) -> _TimedWebSocket:
+    def _connect(self, kwargs: dict[str, Any]) -> WebSocket:
         _warm_up()
         open_timeout = kwargs.get("open_timeout")
-        ws = _TimedWebSocket(self.url, kwargs.pop("protocols", None), **kwargs)
+        ws = WebSocket(self.url, kwargs.pop("protocols", None), **kwargs)
         self.ws = ws
         try:
             ws.wait_open(None if open_timeout is None else open_timeout + 1.0)
         except BaseException:
             ws.terminate()
             raise
-        opened = time.perf_counter()
-        marks = getattr(ws, "marks", {})
-        start = marks.get("start", opened)
-        socket_ready = marks.get("socket", opened)
-        tls_start = marks.get("tls_start")
-        tcp = (tls_start if tls_start is not None else socket_ready) - start
-        tls = socket_ready - tls_start if tls_start is not None else None
-        upgrade = opened - socket_ready
+        timings = ws.timings
+        # "tcp" is everything before TLS: resolving, connecting, and any proxy's tunnel.
+        tcp = sum(t for t in (timings.dns, timings.tcp, timings.proxy) if t is not None)
+        tls = timings.tls
+        upgrade = timings.upgrade or 0.0
         remote = ws.remote_address
         if isinstance(remote, tuple) and len(remote) >= 2:
             self.where = f"{remote[0]}:{remote[1]}"
@@ -397,7 +355,7 @@ class _PingRun:
 
     # -- the main loop -----------------------------------------------------------------
 
-    def _loop(self, ws: _TimedWebSocket) -> int | None:
+    def _loop(self, ws: WebSocket) -> int | None:
         start = time.perf_counter()
         end = None if self.deadline is None else start + self.deadline
         next_send = start
@@ -448,7 +406,7 @@ class _PingRun:
                 return EXIT_ERROR
             self._reply(kind, when, data)
 
-    def _send(self, ws: _TimedWebSocket, seq: int) -> None:
+    def _send(self, ws: WebSocket, seq: int) -> None:
         if self.echo:
             payload = ping_payload(seq, self.size, text=True).decode()
             sent = time.perf_counter()

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .sync.connection import Connection, MessageFlags, PongWaiter, ReadyState
     from .sync.reactor import Reactor
     from .sync.server import ClientInfo, Server, broadcast, serve
+    from .sync.timings import ConnectTimings
     from .sync.tls import TLSInfo, client_ssl_context, server_ssl_context, tls_info
     from .sync.websocket import (
         REDIRECT_STATUSES,
@@ -73,6 +74,7 @@ _SYNC_NAMES = {
     "Server": "server",
     "serve": "server",
     "broadcast": "server",
+    "ConnectTimings": "timings",
     "TLSInfo": "tls",
     "client_ssl_context": "tls",
     "server_ssl_context": "tls",
@@ -109,6 +111,7 @@ __all__ = [
     "ProxyError",
     "REDIRECT_STATUSES",
     "RedirectError",
+    "ConnectTimings",
     "TLSInfo",
     "client_ssl_context",
     "server_ssl_context",

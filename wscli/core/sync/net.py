@@ -24,6 +24,7 @@ from ..exceptions import ConnectFailed, TLSFailed
 from ..uri import WebSocketURI
 from .proxy import open_tunnel, proxy_for
 from .resolve import create_connection
+from .timings import PhaseClock
 from .tls import describe_tls_error
 
 __all__ = ["open_stream", "ConnectFailed", "default_ssl_context"]
@@ -40,10 +41,12 @@ def _host_port(uri: WebSocketURI) -> str:
     return f"{host}:{uri.port}"
 
 
-def _connect_tcp(uri: WebSocketURI, timeout: float | None) -> socket.socket:
+def _connect_tcp(
+    uri: WebSocketURI, timeout: float | None, clock: PhaseClock | None
+) -> socket.socket:
     try:
         # DNS counts against the timeout too (socket.create_connection's does not).
-        return create_connection((uri.host, uri.port), timeout)
+        return create_connection((uri.host, uri.port), timeout, clock)
     except socket.gaierror as exc:
         raise ConnectFailed(f"cannot resolve host {uri.host}: {exc.strerror}") from exc
     except TimeoutError as exc:
@@ -99,6 +102,7 @@ def open_stream(
     server_hostname: str | None = None,
     sock: socket.socket | None = None,
     proxy: str | bool | None = False,
+    clock: PhaseClock | None = None,
 ) -> socket.socket:
     """Connect to ``uri``'s host (or Unix socket) and negotiate TLS for ``wss://``.
 
@@ -113,6 +117,7 @@ def open_stream(
         proxy: a proxy address (``http://``, ``socks5://``, ``socks5h://``); ``None``
             reads ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` from the environment;
             ``False`` connects directly.
+        clock: records how long each phase took (resolution, connect, proxy, TLS).
 
     Returns:
         A connected socket in blocking mode with the remaining timeout set.
@@ -134,13 +139,16 @@ def open_stream(
 
     if sock is None:
         if uri.unix_path is not None:
+            started = time.perf_counter()
             sock = _connect_unix(uri.unix_path, remaining())
+            if clock is not None:
+                clock.end("tcp", started)
         else:
             via = proxy_for(uri, proxy)
             if via is not None:
-                sock = open_tunnel(via, uri.host, uri.port, timeout=remaining())
+                sock = open_tunnel(via, uri.host, uri.port, timeout=remaining(), clock=clock)
             else:
-                sock = _connect_tcp(uri, remaining())
+                sock = _connect_tcp(uri, remaining(), clock)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if uri.secure:
         context = ssl_context or default_ssl_context()
@@ -149,5 +157,8 @@ def open_stream(
         except ConnectFailed:
             sock.close()
             raise
+        started = time.perf_counter()
         sock = _start_tls(sock, context, server_hostname or uri.host, left)
+        if clock is not None:
+            clock.end("tls", started)
     return sock

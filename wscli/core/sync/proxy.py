@@ -43,6 +43,7 @@ from ..headers import check_header
 from ..redact import redact_userinfo
 from ..uri import WebSocketURI
 from .resolve import create_connection, getaddrinfo
+from .timings import PhaseClock
 
 __all__ = ["ProxyURL", "ProxyError", "parse_proxy", "proxy_for", "open_tunnel", "redact_proxy"]
 
@@ -388,6 +389,7 @@ def open_tunnel(
     *,
     timeout: float | None,
     resolve: Callable[[str, int], str] | None = None,
+    clock: PhaseClock | None = None,
 ) -> socket.socket:
     """Connect to ``proxy`` and ask it for a tunnel to ``host:port``.
 
@@ -399,6 +401,8 @@ def open_tunnel(
             write waits only for what is left of it.
         resolve: turns a host name into an address for ``socks5://``; by default
             the system resolver, within what is left of ``timeout``.
+        clock: records resolving the proxy's name (``dns``), connecting to it
+            (``tcp``) and the negotiation, until the tunnel is ready (``proxy``).
 
     Returns:
         A connected blocking socket whose far end is ``host:port``.
@@ -411,7 +415,7 @@ def open_tunnel(
     if proxy.scheme == "http":
         _authority(host, port)  # refuse before anything is sent
     try:
-        sock = create_connection((proxy.host, proxy.port), timeout)
+        sock = create_connection((proxy.host, proxy.port), timeout, clock)
     except socket.gaierror as exc:
         raise ProxyError(f"cannot resolve proxy host {proxy.host}: {exc.strerror}") from exc
     except TimeoutError as exc:
@@ -419,6 +423,7 @@ def open_tunnel(
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise ProxyError(f"cannot connect to proxy {proxy}: {reason}") from exc
+    started = time.perf_counter()
     link = _Link(sock, proxy, timeout)
     try:
         if proxy.scheme == "http":
@@ -434,4 +439,6 @@ def open_tunnel(
     except OSError as exc:
         sock.close()
         raise ProxyError(f"proxy {proxy} failed: {exc.strerror or exc}") from exc
+    if clock is not None:
+        clock.end("proxy", started)
     return sock

@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Any
 
+from .timings import PhaseClock
+
 __all__ = ["getaddrinfo", "create_connection", "MAX_PENDING_LOOKUPS"]
 
 AddrInfo = tuple[Any, ...]
@@ -123,8 +125,13 @@ def getaddrinfo(host: str, port: int, timeout: float | None) -> list[AddrInfo]:
     return list(lookup.result)
 
 
-def create_connection(address: tuple[str, int], timeout: float | None) -> socket.socket:
+def create_connection(
+    address: tuple[str, int], timeout: float | None, clock: PhaseClock | None = None
+) -> socket.socket:
     """Like ``socket.create_connection``, with resolution inside ``timeout`` too.
+
+    ``clock``, when given, records how long resolving (``dns``, for a name only)
+    and connecting (``tcp``, every address tried) took.
 
     Raises:
         socket.gaierror: the name does not resolve.
@@ -133,7 +140,10 @@ def create_connection(address: tuple[str, int], timeout: float | None) -> socket
     """
     host, port = address
     deadline = None if timeout is None else time.monotonic() + timeout
+    started = time.perf_counter()
     infos = getaddrinfo(host, port, timeout)
+    if clock is not None and not _is_address(host):
+        started = clock.end("dns", started)
     last: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
         left = None if deadline is None else deadline - time.monotonic()
@@ -147,5 +157,7 @@ def create_connection(address: tuple[str, int], timeout: float | None) -> socket
             sock.close()
             last = exc
             continue
+        if clock is not None:
+            clock.end("tcp", started)
         return sock
     raise last if last is not None else OSError(f"no address for {host}")

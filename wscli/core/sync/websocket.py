@@ -46,6 +46,7 @@ from .delivery import ON_REACTOR
 from .listeners import WebSocketEvents
 from .net import open_stream
 from .reactor import Reactor, shared_reactor
+from .timings import ConnectTimings, PhaseClock
 from .tls import PathOrPEM, TLSInfo, client_ssl_context, describe_tls_error, tls_info
 
 __all__ = [
@@ -295,6 +296,8 @@ class WebSocket(Connection, WebSocketEvents):
         #: Every address this connection was sent to, the first one included.
         self.redirects: list[str] = [str(uri)]
         self._connect_deadline = None if open_timeout is None else time.monotonic() + open_timeout
+        self._clock = PhaseClock()
+        self._upgrade_started = 0.0
         super().__init__(
             None,  # attached once connected
             proto,
@@ -323,13 +326,25 @@ class WebSocket(Connection, WebSocketEvents):
         return max(0.001, self._connect_deadline - time.monotonic())
 
     def _open_socket(self) -> Any:
+        # A fresh clock per attempt: after a redirect, the timings are the last hop's.
+        self._clock = PhaseClock()
         return open_stream(
             self._uri,
             timeout=self._remaining(),
             ssl_context=self._ssl_context,
             server_hostname=self._server_hostname,
             proxy=self._proxy,
+            clock=self._clock,
         )
+
+    @property
+    def timings(self) -> ConnectTimings:
+        """How long each phase of opening took, in seconds (see :class:`ConnectTimings`).
+
+        Phases not yet run or that did not happen (no proxy, no TLS) are ``None``; read
+        it once open for the whole picture.
+        """
+        return self._clock.snapshot()
 
     def _connect_in_thread(self) -> None:
         try:
@@ -348,6 +363,7 @@ class WebSocket(Connection, WebSocketEvents):
         proto = self._proto
         assert isinstance(proto, ClientProtocol)
         with self._lock:
+            self._upgrade_started = time.perf_counter()
             proto.send_request(proto.connect())
         self.open_timeout = self._remaining()
         self._start()
@@ -365,6 +381,7 @@ class WebSocket(Connection, WebSocketEvents):
 
     def _handshake_done(self) -> None:
         """On the reactor thread: open, follow a redirect, or fail."""
+        self._clock.end("upgrade", self._upgrade_started)
         proto = self._proto
         if proto.state is not State.OPEN and self.follow_redirects:
             exc = proto.handshake_exc
