@@ -18,9 +18,16 @@ import wscli
 
 from .conftest import TIMEOUT
 
+#: Keepalive rounds come often, so many of them pass while reading is held...
+PING_INTERVAL = 0.05
+#: ...but a pong gets long enough to cross loopback on a busy machine once reading resumes.
+PING_TIMEOUT = 0.25
+#: How long reading is held: several ping timeouts, each of which used to fail the connection.
+HOLD = 4 * PING_TIMEOUT
+
 
 def test_paused_connection_is_not_failed_by_its_keepalive() -> None:
-    server = wscli.Server("127.0.0.1", 0, ping_interval=0.05, ping_timeout=0.05)
+    server = wscli.Server("127.0.0.1", 0, ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
     opened: queue.Queue[wscli.WebSocket] = queue.Queue()
 
     def on_connection(ws: wscli.WebSocket, request: Any) -> None:
@@ -33,7 +40,7 @@ def test_paused_connection_is_not_failed_by_its_keepalive() -> None:
         with wscli.connect(server.url) as client:
             ws = opened.get(timeout=TIMEOUT)
             # Many keepalive rounds pass while the server reads nothing.
-            threading.Event().wait(0.5)
+            threading.Event().wait(HOLD)
             assert not ws.finished, f"closed with {ws.close_code}: {ws.error}"
             ws.resume()
             client.send("still here")
@@ -51,9 +58,9 @@ def test_connection_with_a_full_unread_queue_is_not_failed_by_its_keepalive() ->
     )
     try:
         with wscli.connect(
-            server.url, max_queue=2, ping_interval=0.05, ping_timeout=0.05
+            server.url, max_queue=2, ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT
         ) as client:
-            threading.Event().wait(0.5)  # the application reads nothing for a while
+            threading.Event().wait(HOLD)  # the application reads nothing for a while
             assert [client.recv(TIMEOUT) for _ in range(8)] == [f"m{i}" for i in range(8)]
             assert not client.finished, f"closed with {client.close_code}: {client.error}"
             assert client.error is None
