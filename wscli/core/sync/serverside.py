@@ -81,9 +81,11 @@ class ServerPolicy(Protocol):
 class ServerWebSocket(WebSocket):
     """The server's end of a WebSocket connection.
 
-    :class:`WebSocket`'s own constructor connects as a client; this one starts from an
-    accepted socket and a :class:`~wscli.core.server.ServerProtocol`, so it sets up the
-    connection part directly.
+    :class:`WebSocket`'s public constructor connects to an address, as a client; this
+    one starts from an accepted socket and a :class:`~wscli.core.server.ServerProtocol`,
+    and goes through the construction path both ends share
+    (:meth:`WebSocket._init_end`), so it is a :class:`WebSocket` in every respect
+    (``isinstance`` included) and owns only its handshake.
 
     Args:
         sock: the accepted socket (TLS already negotiated).
@@ -96,12 +98,6 @@ class ServerWebSocket(WebSocket):
     """
 
     _keep_request = False
-    # What WebSocket's client constructor sets and a server's end has no use for: it
-    # follows no redirect. Set here so every WebSocket has every documented attribute.
-    follow_redirects = False
-    max_redirects = 0
-    allow_insecure_redirect = False
-    location_trusted = False
     _refusal_message: str | None = None
     _refusal_reported = False
 
@@ -115,10 +111,8 @@ class ServerWebSocket(WebSocket):
         keep_request: bool = False,
         **options: Any,
     ) -> None:
-        # WebSocket's constructor opens a client connection; the server's end shares
-        # its facade, not its opening, so it starts from the connection's constructor.
-        super(WebSocket, self).__init__(sock, protocol, reactor, **options)
-        self.redirects: list[str] = []  # never sent anywhere
+        # The server's end is sent nowhere: no address, no redirect.
+        self._init_end(sock, protocol, reactor, redirects=[], **options)
         self._server_proto = protocol
         self._policy = policy
         if keep_request:

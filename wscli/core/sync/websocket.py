@@ -20,6 +20,7 @@ it missed, and the first ``message`` listener receives the messages still queued
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -39,7 +40,7 @@ from ..extensions.permessage_deflate import PerMessageDeflateOptions, client_fac
 from ..headers import HeadersLike
 from ..http11 import MAX_HEAD_SIZE, MAX_HEADERS, Response
 from ..legacy.hixie76 import HIXIE76
-from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, State
+from ..protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, State
 from ..uri import WebSocketURI, parse_uri, resolve_redirect, same_origin
 from .connection import Connection, ReadyState
 from .delivery import ON_REACTOR
@@ -203,6 +204,12 @@ class WebSocket(Connection, WebSocketEvents):
     CLOSED = ReadyState.CLOSED
 
     _w3c: dict[str, Callable[..., Any]] | None = None
+    # The redirect policy of an end that follows no redirect: the server's end keeps
+    # these class values; the client constructor sets its own per connection.
+    follow_redirects = False
+    max_redirects = 0
+    allow_insecure_redirect = False
+    location_trusted = False
 
     def __init__(
         self,
@@ -293,15 +300,14 @@ class WebSocket(Connection, WebSocketEvents):
         self.max_redirects = max_redirects
         self.allow_insecure_redirect = allow_insecure_redirect
         self.location_trusted = location_trusted
-        #: Every address this connection was sent to, the first one included.
-        self.redirects: list[str] = [str(uri)]
         self._connect_deadline = None if open_timeout is None else time.monotonic() + open_timeout
         self._clock = PhaseClock()
         self._upgrade_started = 0.0
-        super().__init__(
+        self._init_end(
             None,  # attached once connected
             proto,
             reactor or shared_reactor(),
+            redirects=[str(uri)],
             open_timeout=open_timeout,
             close_timeout=close_timeout,
             max_queue=max_queue,
@@ -317,6 +323,38 @@ class WebSocket(Connection, WebSocketEvents):
         else:
             # connect(): the constructor opens on the calling thread and returns open.
             self._open_here()
+
+    def _init_end(
+        self,
+        sock: socket.socket | None,
+        proto: Protocol,
+        reactor: Reactor,
+        *,
+        redirects: list[str],
+        **options: Any,
+    ) -> None:
+        """Build what every WebSocket has, whichever end of the connection it is.
+
+        This is the one constructor path both ends go through. The client constructor
+        (``__init__``) parses its address and options into a
+        :class:`~wscli.core.client.ClientProtocol`, then calls this;
+        :class:`~wscli.core.sync.serverside.ServerWebSocket`'s constructor calls it with
+        an accepted socket and a :class:`~wscli.core.server.ServerProtocol`, since an
+        accepted connection has no address to connect to. What only a client uses (the
+        redirect policy) keeps the class values above on the server's end, so both ends
+        carry every documented attribute without either setting the other's.
+
+        Args:
+            sock: the connected socket, or None while a client is still connecting.
+            proto: the sans-I/O protocol of this end.
+            reactor: the reactor that will serve the socket.
+            redirects: the ``redirects`` list: the first address for a client, empty
+                for the server's end (it is sent nowhere).
+            options: the connection options (timeouts, limits, ``url``).
+        """
+        #: Every address this connection was sent to, the first one included.
+        self.redirects = redirects
+        Connection.__init__(self, sock, proto, reactor, **options)
 
     # -- connecting (client) ----------------------------------------------------------
 
