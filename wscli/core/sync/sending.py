@@ -357,17 +357,52 @@ class SendSide:
             if not (fail_silently and not self._open_for_sending()):
                 raise
 
-    def send_raw(self, data: bytes) -> None:
+    def send_raw(self, data: bytes, *, timeout: float | None = 0) -> None:
         """Write ``data`` as it is: a crafted frame (:mod:`wscli.core.craft`), unchecked.
 
         The protocol's state does not change (see ``Protocol.send_raw``); the bytes join
-        the outgoing buffer behind what is already queued.
+        the outgoing buffer behind what is already queued. Like :meth:`send`, it stops
+        at ``write_limit``: a peer that reads nothing cannot make crafted frames pile up
+        without bound. It does not wait for another thread's fragmented message: a raw
+        frame may go in the middle of one, which is what crafting is for.
+
+        Args:
+            data: the bytes to write.
+            timeout: how long a user thread may wait while the outgoing buffer is above
+                ``write_limit``: ``0`` (the default) not at all, ``None`` as long as it
+                takes. A reactor thread never waits, whatever ``timeout`` says.
 
         Raises:
             ConnectionClosed: the connection is closed.
+            TimeoutError: the buffer was above ``write_limit`` (the peer is not reading
+                what was sent) and stayed so for ``timeout`` seconds.
         """
+        payload = bytes(data)
         with self._command() as proto:
-            proto.send_raw(bytes(data))
+            if self._out.size > self.write_limit:
+                can_wait = current_reactor() is None
+                self._wait_below_limit_locked(timeout if can_wait else 0)
+                if self._finished:
+                    raise self._closed_exception()
+            proto.send_raw(payload)
+
+    def _wait_below_limit_locked(self, timeout: float | None) -> None:
+        """With the lock held: wait until the outgoing buffer is back at ``write_limit``.
+
+        Raises:
+            TimeoutError: it was not within ``timeout`` seconds (``0``: at once).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        cond = self._condition()
+        while not self._finished and self._out.size > self.write_limit:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                waited = f" after {timeout} seconds" if timeout else ""
+                raise TimeoutError(
+                    f"send buffer full: {self._out.size} bytes wait for the peer, more than "
+                    f"write_limit ({self.write_limit}){waited}"
+                )
+            cond.wait(_WAIT_SLICE if remaining is None else min(remaining, _WAIT_SLICE))
 
     def _wait_send_turn_locked(self, timeout: float | None) -> None:
         """With the lock held: wait until the buffer drained and no other message is open."""
