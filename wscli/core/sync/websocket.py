@@ -210,6 +210,8 @@ class WebSocket(Connection, WebSocketEvents):
     max_redirects = 0
     allow_insecure_redirect = False
     location_trusted = False
+    # The server's end opens nothing itself, so it has no clock: its timings are empty.
+    _clock: PhaseClock | None = None
 
     def __init__(
         self,
@@ -380,9 +382,11 @@ class WebSocket(Connection, WebSocketEvents):
         """How long each phase of opening took, in seconds (see :class:`ConnectTimings`).
 
         Phases not yet run or that did not happen (no proxy, no TLS) are ``None``; read
-        it once open for the whole picture.
+        it once open for the whole picture. On the server's end of a connection, which
+        connected nowhere, every phase is ``None``.
         """
-        return self._clock.snapshot()
+        clock = self._clock
+        return clock.snapshot() if clock is not None else ConnectTimings()
 
     def _connect_in_thread(self) -> None:
         try:
@@ -419,7 +423,9 @@ class WebSocket(Connection, WebSocketEvents):
 
     def _handshake_done(self) -> None:
         """On the reactor thread: open, follow a redirect, or fail."""
-        self._clock.end("upgrade", self._upgrade_started)
+        clock = self._clock
+        assert clock is not None  # set by the client constructor, the only one here
+        clock.end("upgrade", self._upgrade_started)
         proto = self._proto
         if proto.state is not State.OPEN and self.follow_redirects:
             exc = proto.handshake_exc
