@@ -73,7 +73,10 @@ def test_every_server_ping_is_answered_and_none_is_taken_for_a_data_frame() -> N
             server.sendall(pings + build_frame(Opcode.TEXT, b"after the pings"))
             reply = probe.collect(link, lambda r: bool(r.messages))
         finally:
+            # The probe's end is closed, so the reader reads every pong up to EOF; the
+            # stop flag is only a fallback should that EOF never come.
             link.close()
+            reader.join(5)
             stop.set()
             reader.join(5)
         assert reply.messages == [(Opcode.TEXT, b"after the pings")]
