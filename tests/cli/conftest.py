@@ -233,13 +233,33 @@ def reap(process: subprocess.Popen[bytes]) -> None:
 
 
 def readline_within(stream: Any, timeout: float = TIMEOUT) -> bytes:
-    """Read one line from a pipe, failing the test instead of hanging."""
+    """Read one line from a pipe, failing the test instead of hanging.
+
+    A line already in the reader's buffer is returned at once: an earlier ``readline``
+    may have read several lines from the pipe in one go, and the pipe would then never
+    look readable again for the ones it kept.
+    """
     import selectors
 
+    if b"\n" in _buffered(stream):
+        return bytes(stream.readline())
     with selectors.DefaultSelector() as selector:
         selector.register(stream, selectors.EVENT_READ)
         assert selector.select(timeout), "timed out waiting for a line"
     return bytes(stream.readline())
+
+
+def _buffered(stream: Any) -> bytes:
+    """What ``stream`` (a buffered pipe reader) holds already, without waiting for more."""
+    fd = stream.fileno()
+    was_blocking = os.get_blocking(fd)
+    os.set_blocking(fd, False)
+    try:
+        return bytes(stream.peek(1) or b"")
+    except BlockingIOError:
+        return b""
+    finally:
+        os.set_blocking(fd, was_blocking)
 
 
 _LISTENING = re.compile(rb"listening on ws://[^\s:]+:(\d+)")
