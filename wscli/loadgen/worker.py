@@ -747,9 +747,10 @@ class Worker:
         with contextlib.suppress(KeyboardInterrupt):
             while self._live and time.monotonic() < deadline:
                 self._poll(0.05)
+        # Every connection still here, open or already closing, counts what it still
+        # waits for as lost, so that sent == verified + lost holds after Ctrl-C too.
         for conn in list(self._live):
-            if conn.state == _OPEN:
-                self._count_lost(conn)
+            self._count_lost(conn)
 
 
 def _os_reason(exc: OSError) -> str:
