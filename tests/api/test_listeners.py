@@ -125,6 +125,64 @@ def test_the_decision_is_taken_once_per_listener(monkeypatch: pytest.MonkeyPatch
     assert got == [0, (0, "b", "c"), 1, (1, "b", "c"), 2, (2, "b", "c")]
 
 
+def test_signatures_are_read_one_thread_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPython 3.11's ast.parse (under a built-in's signature) breaks when two threads race."""
+    real = inspect.signature
+    inside = 0
+    most = 0
+    count_lock = threading.Lock()
+    entered = threading.Event()
+
+    def watched(function: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal inside, most
+        with count_lock:
+            inside += 1
+            most = max(most, inside)
+        entered.set()
+        try:
+            # Long enough that the other threads would be inside too without the lock.
+            threading.Event().wait(0.01)
+            return real(function, *args, **kwargs)
+        finally:
+            with count_lock:
+                inside -= 1
+
+    monkeypatch.setattr(inspect, "signature", watched)
+    emitters = [Emitter() for _ in range(8)]
+    sinks: list[list[Any]] = [[] for _ in emitters]
+    threads = [
+        threading.Thread(target=lambda e=e, s=s: [e.on("one", s.append) for _ in range(5)])
+        for e, s in zip(emitters, sinks, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert entered.is_set()
+    assert most == 1
+    for emitter, sink in zip(emitters, sinks, strict=True):
+        emitter.emit("one", "x")
+        assert sink == ["x"] * 5
+
+
+def test_a_signature_read_that_hits_the_ast_race_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = inspect.signature
+    calls = 0
+
+    def racy_once(function: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=48, after=47)")
+        return real(function, *args, **kwargs)
+
+    monkeypatch.setattr(inspect, "signature", racy_once)
+    assert required_arguments(lambda a, b: None) == 2
+    assert calls == 2
+
+
 def test_a_listener_taking_every_argument_is_stored_as_it_is() -> None:
     def full(a: Any, b: Any, c: Any) -> None:
         pass

@@ -41,6 +41,13 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 # Emitting takes no lock: it iterates the list it found, which changes never mutate.
 _REGISTRY_LOCK = threading.Lock()
 
+# Reading a built-in's signature parses its text signature with ``ast.parse``, and on
+# CPython before 3.12 two threads parsing at once can corrupt the AST module's shared
+# recursion counter: ``SystemError: AST constructor recursion depth mismatch`` (seen when
+# sixteen threads each added ``errors.append`` as a listener). Signatures are read only
+# when a listener is added, so reading them one at a time costs nothing that matters.
+_SIGNATURE_LOCK = threading.Lock()
+
 
 def required_arguments(function: Callable[..., object]) -> int | None:
     """Return how many positional arguments ``function`` requires; ``None`` for ``*args``.
@@ -49,10 +56,18 @@ def required_arguments(function: Callable[..., object]) -> int | None:
     JavaScript's ``Function.length``. A callable whose signature cannot be read (some
     built-ins) counts as ``*args``: it is given everything.
     """
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return None
+    with _SIGNATURE_LOCK:
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        except SystemError:
+            # A thread outside wscli parsed at the same moment (see _SIGNATURE_LOCK);
+            # the counter is consistent again once that parse ends, so read once more.
+            try:
+                parameters = inspect.signature(function).parameters.values()
+            except (TypeError, ValueError, SystemError):
+                return None
     required = 0
     for parameter in parameters:
         if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
