@@ -9,7 +9,11 @@ Each tree's ``wscli`` package serves from a process of its own (``PYTHONPATH`` p
 the tree); the load generator is this checkout's. Rounds alternate the order of the
 servers, and the verdict is the median over rounds of each tree's rate divided by the
 first tree's rate in the same round: on a noisy machine, only ratios taken side by side
-mean anything.
+mean anything. It also prints each server's CPU time per echoed message (user + system,
+from ``/proc``, Linux only) and the median latency, with the same per-round ratios: with
+one message in flight (``--pipeline 1``) the rate is mostly the kernel's round trip,
+and CPU per message is what tells two trees apart. ``--busy-loops`` keeps every vCPU
+awake during the run, as ``run.py`` does for its scenario (a).
 
 ``--clients`` turns it around, for a change to the load generator (or to the core's
 parser, which the generator uses): one server (this checkout's) and each tree's
@@ -55,10 +59,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--clients", action="store_true", help="compare the trees' load generators instead"
     )
+    parser.add_argument(
+        "--busy-loops", action="store_true", help="one nice -n 19 busy loop per CPU meanwhile"
+    )
     args = parser.parse_args(argv)
     if args.clients:
         _compare_clients(args)
         return
+    from run import busy_loops
+
+    with busy_loops(args.busy_loops):
+        _compare_servers(args)
+
+
+def _compare_servers(args: argparse.Namespace) -> None:
+    """Each tree's echo server under this checkout's load generator, alternating rounds."""
+    from run import cpu_seconds
+
     servers = []
     try:
         for tree in args.trees:
@@ -74,9 +91,11 @@ def main(argv: list[str] | None = None) -> None:
             assert process.stdout is not None
             servers.append((tree, process, int(process.stdout.readline())))
         rates: dict[str, list[float]] = {tree: [] for tree in args.trees}
+        cpus: dict[str, list[float]] = {tree: [] for tree in args.trees}
+        p50s: dict[str, list[float]] = {tree: [] for tree in args.trees}
         for round_number in range(args.rounds + 1):  # round 0 warms up
             shift = round_number % len(servers)
-            for tree, _, port in servers[shift:] + servers[:shift]:
+            for tree, process, port in servers[shift:] + servers[:shift]:
                 config = LoadConfig(
                     url=f"ws://127.0.0.1:{port}/",
                     connections=args.connections,
@@ -87,16 +106,28 @@ def main(argv: list[str] | None = None) -> None:
                     pipeline=args.pipeline,
                     binary=True,
                 )
+                before = cpu_seconds(process.pid)
                 stats = Worker(config).run()
+                used = cpu_seconds(process.pid) - before
                 if round_number:
                     rates[tree].append(stats.messages_per_second)
-        first = rates[args.trees[0]]
+                    cpus[tree].append(used / max(1, stats.received))
+                    p50s[tree].append(stats.latency.percentile(50))
+        first, first_cpu = rates[args.trees[0]], cpus[args.trees[0]]
         for tree in args.trees:
             ratios = [mine / base for mine, base in zip(rates[tree], first, strict=True)]
+            cpu_ratios = [
+                mine / base if base else 0.0
+                for mine, base in zip(cpus[tree], first_cpu, strict=True)
+            ]
             print(
                 f"{tree}: median {statistics.median(rates[tree]):,.0f} msg/s, "
                 f"x{statistics.median(ratios):.2f} vs {args.trees[0]} "
-                f"(rounds: {', '.join(f'{r:,.0f}' for r in rates[tree])})"
+                f"(rounds: {', '.join(f'{r:,.0f}' for r in rates[tree])}); "
+                f"server CPU {statistics.median(cpus[tree]) * 1e6:.2f} us/msg, "
+                f"x{statistics.median(cpu_ratios):.2f} "
+                f"(range x{min(cpu_ratios):.2f}-x{max(cpu_ratios):.2f}); "
+                f"p50 {statistics.median(p50s[tree]) * 1e6:.0f} us"
             )
     finally:
         for _, process, _ in servers:
