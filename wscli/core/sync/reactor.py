@@ -1,10 +1,19 @@
-"""Reactor: one I/O thread that serves many sockets through ``selectors``.
+"""Reactor: one I/O thread that serves many sockets through epoll (or ``selectors``).
 
 Idle connections should cost memory, not threads. The reactor owns every socket it is
-given: it waits for readiness with one ``select`` call (epoll on Linux), calls the
+given: it waits for readiness with one system call (``epoll_wait`` on Linux), calls the
 handler registered for each ready socket, and runs timers from one heap. Other threads
 reach it through :meth:`Reactor.call_soon` and :meth:`Reactor.call_later`, which are safe
 to call from anywhere; everything else must run on the reactor thread.
+
+Each wake-up costs only what it must: on Linux the loop calls ``select.epoll`` itself,
+with a dictionary from file descriptor to handler, rather than going through
+``selectors`` (which builds a key object and a list of tuples per wake-up and
+translates masks); where epoll is missing, or with ``Reactor(backend="selectors")``,
+a ``selectors.DefaultSelector`` (kqueue, poll or select) does the same job behind the
+same interface. Handlers get ``EVENT_READ``/``EVENT_WRITE`` bits whichever is used; a
+socket in error or hung up is reported ready for everything it is watched for, as
+``selectors`` does, so its handler reads or writes and meets the error.
 
 Handlers run on the reactor thread, so a slow handler delays every socket it serves.
 Work queued with :meth:`Reactor.defer` runs after the current round of I/O, which lets a
@@ -14,10 +23,12 @@ connection answer a whole batch of received messages with one write.
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
 import itertools
 import logging
 import os
+import select
 import selectors
 import socket
 import threading
@@ -25,12 +36,28 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Reactor", "TimerHandle", "IOHandler", "current_reactor", "shared_reactor"]
+__all__ = [
+    "BACKENDS",
+    "EVENT_READ",
+    "EVENT_WRITE",
+    "Reactor",
+    "TimerHandle",
+    "IOHandler",
+    "current_reactor",
+    "shared_reactor",
+]
 
 logger = logging.getLogger("wscli.core.reactor")
 
-EVENT_READ = selectors.EVENT_READ
-EVENT_WRITE = selectors.EVENT_WRITE
+#: What a handler is told and what :meth:`Reactor.register` takes: epoll's (and poll's)
+#: own bits, so the epoll loop passes masks on untranslated.
+EVENT_READ: int = getattr(select, "EPOLLIN", 1)
+EVENT_WRITE: int = getattr(select, "EPOLLOUT", 4)
+# Error and hang-up: epoll reports them whether asked or not.
+_HANGUP: int = getattr(select, "EPOLLERR", 8) | getattr(select, "EPOLLHUP", 16)
+
+#: The readiness APIs a reactor can use: ``"epoll"`` (Linux) and ``"selectors"``.
+BACKENDS: tuple[str, ...] = (("epoll",) if hasattr(select, "epoll") else ()) + ("selectors",)
 
 
 _this_thread = threading.local()
@@ -97,20 +124,98 @@ class TimerHandle:
             reactor.timer_cancelled()
 
 
+class _Poller(Protocol):
+    """What the loop needs from a readiness API: epoll's interface, in seconds."""
+
+    def register(self, fd: int, events: int) -> None: ...
+    def modify(self, fd: int, events: int) -> None: ...
+    def unregister(self, fd: int) -> None: ...
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]: ...
+    def close(self) -> None: ...
+
+
+class _SelectorsPoller:
+    """The portable fallback: ``selectors.DefaultSelector`` behind epoll's interface."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+
+    @staticmethod
+    def _to_selectors(events: int) -> int:
+        return (selectors.EVENT_READ if events & EVENT_READ else 0) | (
+            selectors.EVENT_WRITE if events & EVENT_WRITE else 0
+        )
+
+    def register(self, fd: int, events: int) -> None:
+        try:
+            self._selector.register(fd, self._to_selectors(events))
+        except KeyError as exc:  # as epoll says it
+            raise FileExistsError(f"file descriptor {fd} is already registered") from exc
+
+    def modify(self, fd: int, events: int) -> None:
+        try:
+            self._selector.modify(fd, self._to_selectors(events))
+        except KeyError as exc:
+            raise FileNotFoundError(f"file descriptor {fd} is not registered") from exc
+
+    def unregister(self, fd: int) -> None:
+        try:
+            self._selector.unregister(fd)
+        except KeyError as exc:
+            raise FileNotFoundError(f"file descriptor {fd} is not registered") from exc
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        return [
+            (
+                key.fd,
+                (EVENT_READ if mask & selectors.EVENT_READ else 0)
+                | (EVENT_WRITE if mask & selectors.EVENT_WRITE else 0),
+            )
+            for key, mask in self._selector.select(timeout)
+        ]
+
+    def close(self) -> None:
+        self._selector.close()
+
+
+def _make_poller(backend: str) -> _Poller:
+    if backend == "epoll" and "epoll" in BACKENDS:
+        poller: _Poller = select.epoll()
+        return poller
+    if backend == "selectors":
+        return _SelectorsPoller()
+    raise ValueError(f"unknown or unavailable reactor backend {backend!r}; have {BACKENDS}")
+
+
 class Reactor:
     """An I/O thread multiplexing sockets, with timers and a thread-safe call queue.
 
     Args:
         name: the thread's name, shown in debuggers and ``threading.enumerate()``.
+        backend: the readiness API, one of :data:`BACKENDS`: ``"epoll"`` (the default
+            where it exists) or ``"selectors"`` (the standard library's best choice for
+            the platform: kqueue, poll or select).
+
+    Raises:
+        ValueError: ``backend`` is not available here.
     """
 
-    def __init__(self, name: str = "wscli-reactor") -> None:
+    def __init__(self, name: str = "wscli-reactor", *, backend: str | None = None) -> None:
         self.name = name
-        self._selector = selectors.DefaultSelector()
+        #: The readiness API in use (see :data:`BACKENDS`).
+        self.backend = backend or BACKENDS[0]
+        self._poller = _make_poller(self.backend)
+        # fd -> the handler's bound handle_io: the one lookup per ready socket.
+        self._handlers: dict[int, Callable[[int], None]] = {}
+        # fd -> (socket, events watched): for unregistering and for errors, not per event.
+        self._watched: dict[int, tuple[socket.socket, int]] = {}
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, EVENT_READ, None)
+        wake_fd = self._wake_r.fileno()
+        self._poller.register(wake_fd, EVENT_READ)
+        self._handlers[wake_fd] = self._drain_wakeups
+        self._watched[wake_fd] = (self._wake_r, EVENT_READ)
         self._calls: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = (
             collections.deque()
         )
@@ -211,19 +316,51 @@ class Reactor:
     # -- calls from the reactor thread ----------------------------------------------
 
     def register(self, sock: socket.socket, events: int, handler: IOHandler) -> None:
-        """Watch ``sock`` for ``events`` and call ``handler.handle_io(mask)`` when ready."""
-        self._selector.register(sock, events, handler)
+        """Watch ``sock`` for ``events`` and call ``handler.handle_io(mask)`` when ready.
+
+        Raises:
+            ValueError: the socket is closed.
+            OSError: it is already watched (``FileExistsError``), or the OS refused.
+        """
+        fd = sock.fileno()
+        self._poller.register(fd, events)
+        self._handlers[fd] = handler.handle_io
+        self._watched[fd] = (sock, events)
 
     def modify(self, sock: socket.socket, events: int, handler: IOHandler) -> None:
-        """Change what ``sock`` is watched for."""
-        self._selector.modify(sock, events, handler)
+        """Change what ``sock`` is watched for, and who is told.
+
+        Raises:
+            ValueError: the socket is closed.
+            OSError: it is not watched (``FileNotFoundError``), or the OS refused.
+        """
+        fd = sock.fileno()
+        self._poller.modify(fd, events)
+        self._handlers[fd] = handler.handle_io
+        self._watched[fd] = (sock, events)
 
     def unregister(self, sock: socket.socket) -> None:
-        """Stop watching ``sock``; harmless when it is not watched."""
-        try:
-            self._selector.unregister(sock)
-        except (KeyError, ValueError, OSError):
-            pass
+        """Stop watching ``sock``; harmless when it is not watched, or already closed."""
+        fd = sock.fileno()
+        if fd < 0:  # closed while watched (the OS dropped it from epoll): find it
+            fd = next((f for f, (s, _) in self._watched.items() if s is sock), -1)
+            if fd < 0:
+                return
+            self._handlers.pop(fd, None)
+            self._watched.pop(fd, None)
+            with contextlib.suppress(OSError, ValueError):
+                self._poller.unregister(fd)
+            return
+        if self._watched.pop(fd, None) is None:
+            return
+        del self._handlers[fd]
+        with contextlib.suppress(OSError, ValueError):
+            self._poller.unregister(fd)
+
+    def watched(self, sock: socket.socket) -> int:
+        """Return the events ``sock`` is watched for, 0 when it is not watched."""
+        entry = self._watched.get(sock.fileno())
+        return entry[1] if entry is not None else 0
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -236,14 +373,14 @@ class Reactor:
         finally:
             self._thread_id = None
             _this_thread.reactor = None
-            self._selector.close()
+            self._poller.close()
             self._wake_r.close()
             self._wake_w.close()
 
     def _run_once(self) -> None:
         """One round: wait, handle ready sockets, calls, due timers, deferred work.
 
-        A method of its own so that its locals (the ready keys, the last callback)
+        A method of its own so that its locals (the ready list, the last callback)
         die with the round: the reactor then sleeps holding no closed connection.
         """
         calls = self._calls
@@ -251,20 +388,28 @@ class Reactor:
         if calls or self._deferred:
             timeout: float | None = 0
         elif timers:
-            timeout = max(0.0, timers[0][0] - time.monotonic())
+            # Cancelled timers at the top of the heap (an open timeout once the
+            # handshake is done) go now: the wait and the round then need no clock.
+            while timers and timers[0][2].cancelled:
+                heapq.heappop(timers)
+                self._cancelled_timers -= 1
+            timeout = max(0.0, timers[0][0] - time.monotonic()) if timers else None
         else:
             timeout = None
         try:
-            ready = self._selector.select(timeout)
+            ready = self._poller.poll(timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries for us
             return
-        for key, mask in ready:
-            handler = key.data
-            if handler is None:
-                self._drain_wakeups()
-                continue
+        handlers = self._handlers
+        for fd, mask in ready:
+            if fd not in handlers:
+                continue  # unregistered by a handler earlier in this round
+            if mask & _HANGUP:
+                # An error or hang-up: ready for whatever it is watched for, so the
+                # handler meets the error (as selectors reports it).
+                mask = self._watched[fd][1]
             try:
-                handler.handle_io(mask)
+                handlers[fd](mask)
             except BaseException as exc:  # a handler bug must not stop other sockets
                 _survive(exc, "an I/O handler")
         while calls:
@@ -278,7 +423,8 @@ class Reactor:
                     self._run_callback(*due)
             if self._cancelled_timers > 64 and self._cancelled_timers * 2 > len(timers):
                 self._compact_timers()
-        self._run_deferred()
+        if self._deferred:
+            self._run_deferred()
 
     def _run_deferred(self) -> None:
         while self._deferred:
@@ -293,7 +439,7 @@ class Reactor:
         except BaseException as exc:
             _survive(exc, "a reactor callback")
 
-    def _drain_wakeups(self) -> None:
+    def _drain_wakeups(self, mask: int = EVENT_READ) -> None:
         # Read first, then clear the flag: a byte sent in between is read here too, and
         # with the flag cleared before, later callers would think a wake-up was pending.
         try:
