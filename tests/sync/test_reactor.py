@@ -6,6 +6,7 @@ import contextlib
 import queue
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -189,6 +190,72 @@ def test_server_and_client_on_each_backend_echo_in_order(backend: str) -> None:
             big = b"x" * (3 * 2**20)  # more than one write: waits for writability
             client.send(big)
             assert client.recv(TIMEOUT) == big
+    finally:
+        server.close(timeout=TIMEOUT)
+        reactor.stop()
+
+
+def wait_for(predicate: Any, timeout: float = TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_replies_the_socket_takes_in_parts_arrive_whole_and_in_order(backend: str) -> None:
+    # The server's socket takes little at a time and the client reads nothing for a
+    # while: the first echo leaves in part at once, the rest queue behind it, the
+    # socket is watched for writing until all of it left, then for reading only.
+    reactor = Reactor("test-server-reactor", backend=backend)
+    server = wscli.Server("127.0.0.1", 0, reactor=reactor)
+    ends: queue.Queue[wscli.WebSocket] = queue.Queue()
+
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        ws.on("message", lambda data, flags: ws.send(data))
+        ends.put(ws)
+
+    server.on("connection", on_connection)
+    try:
+        with wscli.connect(server.url, open_timeout=TIMEOUT) as client:
+            end = ends.get(timeout=TIMEOUT)
+            client.pause()
+            payloads = [bytes([n]) * (256 * 1024 + n) for n in range(8)]
+            for payload in payloads:
+                client.send(payload, timeout=TIMEOUT)
+            assert wait_for(lambda: on_reactor(reactor, reactor.watched, end.socket) & EVENT_WRITE)
+            assert end.buffered_amount > 0
+            client.resume()
+            assert [client.recv(TIMEOUT) for _ in payloads] == payloads
+            assert wait_for(lambda: on_reactor(reactor, reactor.watched, end.socket) == EVENT_READ)
+            assert end.buffered_amount == 0
+            # And the per-message path goes on as before.
+            client.send(b"small")
+            assert client.recv(TIMEOUT) == b"small"
+    finally:
+        server.close(timeout=TIMEOUT)
+        reactor.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_send_callbacks_of_listener_replies_run_once_the_bytes_left(backend: str) -> None:
+    reactor = Reactor("test-server-reactor", backend=backend)
+    server = wscli.Server("127.0.0.1", 0, reactor=reactor)
+    sent: queue.Queue[object] = queue.Queue()
+
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        ws.on("message", lambda data, flags: ws.send(data, callback=sent.put))
+
+    server.on("connection", on_connection)
+    try:
+        with wscli.connect(server.url, open_timeout=TIMEOUT) as client:
+            for n in range(3):
+                client.send(f"m{n}")
+                assert client.recv(TIMEOUT) == f"m{n}"
+                assert sent.get(timeout=TIMEOUT) is None
     finally:
         server.close(timeout=TIMEOUT)
         reactor.stop()

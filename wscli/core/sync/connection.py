@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..events import Message, Ping, Pong
+from ..events import Ping, Pong
 from ..exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -60,6 +60,8 @@ _WAIT_SLICE = 3600.0  # longest single wait; lets Ctrl-C through on every platfo
 # The second argument of ping and pong listeners, as in ws: their payload is bytes.
 _CONTROL_FLAGS = MessageFlags(True)
 
+
+_OPEN = State.OPEN
 
 #: The W3C ``readyState`` values (CONNECTING 0, OPEN 1, CLOSING 2, CLOSED 3): the
 #: protocol's own states, which are numbered so.
@@ -93,7 +95,9 @@ class Connection(SendSide, Delivery):
     _keepalive: Keepalive | None = None
     _interest = 0
     _flush_scheduled = False
-    _dispatching = False  # _feed is handing events on; it flushes afterwards
+    # While _feed hands events on: the reactor thread's ident (0 otherwise); the sends
+    # its listeners make are written once they all ran.
+    _dispatching = 0
     _paused = False
     _paused_for: set[object] | None = None  # consumers whose full buffers hold reading
     _reading = False
@@ -335,15 +339,17 @@ class Connection(SendSide, Delivery):
             else:
                 proto.receive_eof()
             events = proto.events_received()
-            self._queue_output_locked()
+            output = proto.data_to_send()  # pongs, the close echo; mostly nothing
+            if output:
+                self._out.queue(output, from_reactor=True)
         if events:
             reactor = self._reactor
-            self._dispatching = True
+            self._dispatching = reactor.thread_id or 0
             reactor.dispatching = self
             try:
                 self._handle_events(events)
             finally:
-                self._dispatching = False
+                self._dispatching = 0
                 reactor.dispatching = None
         self._events_handled()
 
@@ -392,7 +398,7 @@ class Connection(SendSide, Delivery):
         if self._finished:
             return
         proto = self._proto
-        if proto.eof_received and not self._out:
+        if proto.eof_received and not self._out.waiting:
             self._finish()
             return
         if self._broken is not None:
@@ -411,7 +417,12 @@ class Connection(SendSide, Delivery):
                     self._timer.cancel()
                     self._timer = None
                 self._handshake_refused()
-        if proto.close_expected() and self._opened_or_failed() and self._timer is None:
+        if (
+            proto.state is not _OPEN  # an open protocol expects no close: skip the call
+            and proto.close_expected()
+            and self._opened_or_failed()
+            and self._timer is None
+        ):
             if self.close_timeout is not None:
                 self._timer = self._reactor.call_later(self.close_timeout, self._close_timed_out)
         self._update_interest()
@@ -440,7 +451,7 @@ class Connection(SendSide, Delivery):
             # send more than write_limit before reading.
             if not self._proto.eof_received and self._out.reactor_size <= self.write_limit:
                 want = EVENT_READ
-        if self._out:
+        if self._out.waiting:
             want |= EVENT_WRITE
         if want == self._interest:
             return
@@ -484,23 +495,21 @@ class Connection(SendSide, Delivery):
         self._paused = paused
         self._update_interest()
 
-    def _handle_events(self, events: list[Any]) -> None:
-        for event in events:
-            kind = type(event)
-            if kind is Message:
-                self._deliver(event.data)
-            elif kind is Ping:
-                self._emit_event("ping", event.data, _CONTROL_FLAGS)
-            elif kind is Pong:
-                if self._keepalive is not None:
-                    self._keepalive.pong_received(event.data)
-                self._emit_event("pong", event.data, _CONTROL_FLAGS)
-            elif kind is Close:
-                pass  # reported with the "close" event once the TCP connection ends
-            elif kind is Response:
-                self._handshake_done()
-            elif kind is Request:
-                self._request_received(event)
+    def _handle_event(self, event: Any) -> None:
+        """Act on one event that is not a message (``_handle_events`` hands those on)."""
+        kind = type(event)
+        if kind is Ping:
+            self._emit_event("ping", event.data, _CONTROL_FLAGS)
+        elif kind is Pong:
+            if self._keepalive is not None:
+                self._keepalive.pong_received(event.data)
+            self._emit_event("pong", event.data, _CONTROL_FLAGS)
+        elif kind is Close:
+            pass  # reported with the "close" event once the TCP connection ends
+        elif kind is Response:
+            self._handshake_done()
+        elif kind is Request:
+            self._request_received(event)
 
     def _request_received(self, request: Request) -> None:
         """Server side: a handshake request arrived; the server connection decides."""
@@ -573,8 +582,9 @@ class Connection(SendSide, Delivery):
             self._reactor.call_soon(self._update_interest)  # read again
         if self._held_sources and out.size <= self.write_limit:
             self._reactor.call_soon(self._release_sources)
-        for callback in out.due_callbacks():
-            self._reactor.call_soon(callback, None)
+        if out.callbacks_waiting:
+            for callback in out.due_callbacks():
+                self._reactor.call_soon(callback, None)
         if self._cond is not None and out.size <= self.write_limit:
             self._cond.notify_all()
 

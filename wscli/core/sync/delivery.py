@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..events import Message
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState
 from ..logs import logger
 from .emitter import EventEmitter
@@ -108,6 +109,9 @@ class Delivery(EventEmitter):
         raise NotImplementedError
 
     def _events_handled(self) -> None:
+        raise NotImplementedError
+
+    def _handle_event(self, event: Any) -> None:
         raise NotImplementedError
 
     # -- the unread queue --------------------------------------------------------------
@@ -196,19 +200,29 @@ class Delivery(EventEmitter):
 
     # -- delivering, on the reactor thread ----------------------------------------------
 
+    def _handle_events(self, events: list[Any]) -> None:
+        """Hand on one read's events, in order: messages here, the rest to the connection."""
+        for event in events:
+            if type(event) is not Message:
+                self._handle_event(event)
+                continue
+            data = event.data
+            listeners = self._listeners
+            message_listeners = listeners.get("message") if listeners else None
+            if message_listeners and not self._catch_up_due and not self._queue:
+                # The per-message path: nothing waits before it and someone listens,
+                # so call the listeners without emit()'s generality.
+                flags = _BINARY_FLAGS if type(data) is bytes else _TEXT_FLAGS
+                for listener in message_listeners:
+                    try:
+                        listener(data, flags)
+                    except BaseException as exc:
+                        self._listener_raised("message", exc)
+            else:
+                self._deliver(data)
+
     def _deliver(self, data: str | bytes) -> None:
-        """Hand a message to the ``message`` listeners, or queue it for ``recv``."""
-        listeners = self._listeners
-        message_listeners = listeners.get("message") if listeners else None
-        if message_listeners and not self._catch_up_due and not self._queue:
-            # The per-message path: call the listeners without emit()'s generality.
-            flags = _BINARY_FLAGS if type(data) is bytes else _TEXT_FLAGS
-            for listener in message_listeners:
-                try:
-                    listener(data, flags)
-                except BaseException as exc:
-                    self._listener_raised("message", exc)
-            return
+        """Hand a message on behind what waits: catch up, then listeners or the queue."""
         if self._catch_up_due or self._queue:
             self._catch_up()
         paused = False

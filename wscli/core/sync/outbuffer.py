@@ -39,6 +39,8 @@ class OutBuffer:
     # to write: create them on first use.
     __slots__ = (
         "_chunks",
+        "waiting",
+        "callbacks_waiting",
         "size",
         "reactor_size",
         "_flushed_total",
@@ -49,6 +51,11 @@ class OutBuffer:
 
     def __init__(self) -> None:
         self._chunks: collections.deque[bytes | memoryview | None] | None = None
+        #: Whether anything (bytes or a half-close) waits to be written: ``bool(self)``
+        #: as an attribute, for the reactor's per-wake-up checks.
+        self.waiting = False
+        #: Whether send callbacks wait for their bytes to leave.
+        self.callbacks_waiting = False
         #: Bytes queued and not yet taken by the OS.
         self.size = 0
         #: The part of ``size`` queued by the reactor thread.
@@ -61,7 +68,7 @@ class OutBuffer:
 
     def __bool__(self) -> bool:
         """Whether anything (bytes or a half-close) waits to be written."""
-        return bool(self._chunks)
+        return self.waiting
 
     def queue(self, chunks: Iterable[bytes], *, from_reactor: bool) -> int:
         """Append the protocol's output (an empty chunk means half-close); return its size."""
@@ -70,6 +77,7 @@ class OutBuffer:
         for chunk in chunks:
             if out is None:
                 out = self._chunks = collections.deque()
+                self.waiting = True
             if chunk:
                 out.append(chunk)
                 added += len(chunk)
@@ -90,6 +98,7 @@ class OutBuffer:
         if self._callbacks is None:
             self._callbacks = collections.deque()
         self._callbacks.append((self._queued_total + not_queued, callback))
+        self.callbacks_waiting = True
 
     def write(self, sock: socket.socket, tls: bool) -> OSError | None:
         """Write what the socket takes now; return the error if the socket broke.
@@ -97,6 +106,27 @@ class OutBuffer:
         A broken socket empties the buffer: nothing queued can reach the peer any more.
         """
         out = self._chunks
+        only = out[0] if out is not None and len(out) == 1 else None
+        if only is not None and out is not None:
+            # The per-message case (one reply, one chunk): one send, and when the
+            # socket takes it all, every count is simply back to zero.
+            try:
+                sent = sock.send(only)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return None
+            except OSError as exc:
+                self._drop_bytes()
+                return exc
+            self._flushed_total += sent
+            if sent == len(only):
+                self._chunks = self._marks = None
+                self.waiting = False
+                self.size = self.reactor_size = 0
+                return None
+            self.size -= sent
+            out[0] = memoryview(only)[sent:]
+            self._count_down_marks()
+            return None
         while out:
             first = out[0]
             if first is None:
@@ -134,6 +164,14 @@ class OutBuffer:
                     sent = 0
             if out and out[0] is not None:
                 break  # the socket took less than offered: wait for writability
+        self._count_down_marks()
+        if not out:
+            self._chunks = None
+            self.waiting = False
+        return None
+
+    def _count_down_marks(self) -> None:
+        """Take what left from ``reactor_size``."""
         marks = self._marks
         if marks:
             flushed = self._flushed_total
@@ -141,9 +179,6 @@ class OutBuffer:
                 self.reactor_size -= marks.popleft()[1]
             if not marks:
                 self._marks = None
-        if not out:
-            self._chunks = None
-        return None
 
     def due_callbacks(self) -> list[SendCallback]:
         """Remove and return the callbacks whose bytes all left."""
@@ -151,10 +186,13 @@ class OutBuffer:
         due: list[SendCallback] = []
         while callbacks and callbacks[0][0] <= self._flushed_total:
             due.append(callbacks.popleft()[1])
+        if not callbacks:
+            self.callbacks_waiting = False
         return due
 
     def _drop_bytes(self) -> None:
         self._chunks = None
+        self.waiting = False
         self._marks = None
         self.size = 0
         self.reactor_size = 0
@@ -164,4 +202,5 @@ class OutBuffer:
         self._drop_bytes()
         callbacks = self._callbacks
         self._callbacks = None
+        self.callbacks_waiting = False
         return [callback for _, callback in callbacks] if callbacks else []

@@ -226,7 +226,8 @@ class Reactor:
         self._woken = False
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._thread_id: int | None = None
+        #: The I/O thread's ``threading.get_ident()`` while it runs, else None.
+        self.thread_id: int | None = None
         self._start_lock = threading.Lock()
         #: The connection whose events are being handed on (its listeners are running),
         #: or None: a send those listeners make to another, slow connection pauses it.
@@ -260,20 +261,20 @@ class Reactor:
 
     def in_thread(self) -> bool:
         """Tell whether the caller runs on the reactor thread."""
-        return threading.get_ident() == self._thread_id
+        return threading.get_ident() == self.thread_id
 
     # -- calls from any thread -------------------------------------------------------
 
     def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback(*args)`` on the reactor thread, in order of calls."""
         self._calls.append((callback, args))
-        if threading.get_ident() != self._thread_id:
+        if threading.get_ident() != self.thread_id:
             self._wake()
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``callback(*args)`` on the reactor thread after ``delay`` seconds."""
         handle = TimerHandle(time.monotonic() + delay, callback, args, self)
-        if threading.get_ident() == self._thread_id:
+        if threading.get_ident() == self.thread_id:
             heapq.heappush(self._timers, (handle.when, next(self._seq), handle))
         else:
             self.call_soon(self._push_timer, handle)
@@ -365,13 +366,13 @@ class Reactor:
     # -- the loop ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._thread_id = threading.get_ident()
+        self.thread_id = threading.get_ident()
         _this_thread.reactor = self
         try:
             while not self._stopping:
                 self._run_once()
         finally:
-            self._thread_id = None
+            self.thread_id = None
             _this_thread.reactor = None
             self._poller.close()
             self._wake_r.close()

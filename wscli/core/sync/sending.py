@@ -43,6 +43,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, Literal, overload
 from typing import Protocol as Interface
 
@@ -122,6 +123,7 @@ class SendSide:
     _proto: Protocol
     _out: OutBuffer
     _finished: bool
+    _dispatching: int  # the reactor thread's ident while it hands this one's events on
     write_limit: int
     url: str | None
     remote_address: Any
@@ -219,9 +221,34 @@ class SendSide:
         payload = data if type(data) is bytes else _payload(data)
         try:
             with self._lock:
-                if current_reactor() is not None:
+                out = self._out
+                if (
+                    self._dispatching == get_ident()
+                    and fin
+                    and self._send_owner is None
+                    and not self._finished
+                    and out.size <= self.write_limit
+                ):
+                    # The per-message path: a listener of this connection replying
+                    # while its events are handed on. Nothing is in the way (no open
+                    # fragmented message, so the protocol sends a whole message), and
+                    # the read that called the listener writes once they all ran.
+                    proto = self._proto
+                    try:
+                        if binary:
+                            proto.send_binary(payload, True, compress=compress)
+                        else:
+                            proto.send_text(payload, True, compress=compress)
+                    except InvalidState as exc:
+                        if proto.state in (State.CLOSING, State.CLOSED):
+                            raise self._closed_exception() from exc
+                        raise
+                    out.queue(proto.data_to_send(), from_reactor=True)
+                    if callback is not None:
+                        out.add_callback(callback, 0)
+                    over = out.size > self.write_limit
+                elif current_reactor() is not None:
                     # A reactor thread, this connection's or another's: it cannot wait.
-                    out = self._out
                     if (
                         fin
                         and self._send_owner is None

@@ -1,0 +1,105 @@
+"""OutBuffer: what it writes when the socket takes all, part, or nothing of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wscli.core.sync.outbuffer import OutBuffer
+
+
+class Socket:
+    """Takes at most ``room`` bytes per call (None: all of it); records what it took."""
+
+    def __init__(self, room: int | None = None, error: OSError | None = None) -> None:
+        self.room = room
+        self.error = error
+        self.taken = bytearray()
+        self.calls = 0
+        self.shut = False
+
+    def _take(self, data: bytes) -> int:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        if self.room == 0:
+            raise BlockingIOError
+        n = len(data) if self.room is None else min(self.room, len(data))
+        self.taken += data[:n]
+        return n
+
+    def send(self, data: Any) -> int:
+        return self._take(bytes(data))
+
+    def sendmsg(self, buffers: list[Any]) -> int:
+        return self._take(b"".join(bytes(b) for b in buffers))
+
+    def shutdown(self, how: int) -> None:
+        self.shut = True
+
+
+def test_one_chunk_the_socket_takes_whole_empties_every_count() -> None:
+    out = OutBuffer()
+    assert not out and not out.waiting
+    out.queue([b"hello"], from_reactor=True)
+    assert out and out.waiting and out.size == 5 and out.reactor_size == 5
+    sock = Socket()
+    assert out.write(sock, False) is None  # type: ignore[arg-type]
+    assert bytes(sock.taken) == b"hello" and sock.calls == 1
+    assert not out and out.size == 0 and out.reactor_size == 0
+
+
+@pytest.mark.parametrize("room", [1, 3, 7])
+def test_one_chunk_taken_in_parts_leaves_in_order_with_counts_and_callbacks(room: int) -> None:
+    out = OutBuffer()
+    done: list[object] = []
+    payload = bytes(range(50))
+    out.queue([payload], from_reactor=True)
+    out.add_callback(done.append, 0)
+    assert out.callbacks_waiting
+    sock = Socket(room)
+    while out:
+        before = out.size
+        assert out.write(sock, False) is None  # type: ignore[arg-type]
+        assert out.size == before - min(room, before)
+        if out:
+            # Counted down by whole batches queued, once their last byte left.
+            assert out.reactor_size == len(payload)
+            assert out.due_callbacks() == []  # not before the last byte left
+    assert bytes(sock.taken) == payload and out.reactor_size == 0
+    assert out.due_callbacks() == [done.append]
+    assert not out.callbacks_waiting
+
+
+def test_a_socket_that_takes_nothing_keeps_everything() -> None:
+    out = OutBuffer()
+    out.queue([b"abc"], from_reactor=False)
+    sock = Socket(0)
+    assert out.write(sock, False) is None  # type: ignore[arg-type]
+    assert out.waiting and out.size == 3 and out.reactor_size == 0
+    sock.room = None
+    out.write(sock, False)  # type: ignore[arg-type]
+    assert bytes(sock.taken) == b"abc" and not out
+
+
+def test_many_chunks_and_a_half_close_go_in_order() -> None:
+    out = OutBuffer()
+    out.queue([b"one", b"two"], from_reactor=True)
+    out.queue([b"three", b""], from_reactor=False)  # b"": half-close after it
+    sock = Socket(4)
+    while out:
+        out.write(sock, False)  # type: ignore[arg-type]
+    assert bytes(sock.taken) == b"onetwothree" and sock.shut
+    assert out.size == 0 and out.reactor_size == 0
+
+
+def test_a_broken_socket_empties_the_buffer_and_returns_the_error() -> None:
+    out = OutBuffer()
+    done: list[object] = []
+    out.queue([b"lost"], from_reactor=True)
+    out.add_callback(done.append, 0)
+    error = BrokenPipeError()
+    assert out.write(Socket(error=error), False) is error  # type: ignore[arg-type]
+    assert not out and out.size == 0 and out.reactor_size == 0
+    assert out.clear() == [done.append] and not out.callbacks_waiting
