@@ -259,3 +259,40 @@ def test_a_load_process_that_dies_is_an_error_not_a_minute_of_waiting() -> None:
     assert killed
     assert any("load-generator process 2 exited" in reason for reason in stats.errors), stats.errors
     assert stats.received > 0  # the first process's results are kept
+
+
+def test_ctrl_c_in_the_middle_of_a_batch_leaves_no_message_uncounted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGINT while a batch is half built: every message on the wire is counted.
+
+    Ctrl-C used to raise KeyboardInterrupt wherever the loop was, here between a message
+    handed to the protocol and its entry in the in-flight list, so its echo came back as
+    an "unexpected message". The signal now asks for a stop between two steps.
+    """
+    import signal
+
+    import wscli
+    from wscli.loadgen import LoadConfig, Worker
+    from wscli.loadgen.payloads import Payloads
+
+    make = Payloads.make
+
+    def make_then_interrupt(self: Payloads, k: int) -> bytes:
+        if k == 2:  # the third message of the first batch of four
+            signal.raise_signal(signal.SIGINT)
+        return make(self, k)
+
+    monkeypatch.setattr(Payloads, "make", make_then_interrupt)
+    server = wscli.Server("127.0.0.1", 0)
+    server.on("connection", lambda ws, request: ws.on("message", lambda d, f: ws.send(d)))
+    try:
+        url = f"ws://127.0.0.1:{server.port}/"
+        config = LoadConfig(url, connections=1, messages=None, duration=60, pipeline=4)
+        stats = Worker(config).run()
+    finally:
+        server.close(timeout=2)
+    assert stats.interrupted
+    assert dict(stats.errors) == {}
+    assert stats.sent == 4
+    assert stats.sent == stats.received + stats.lost

@@ -22,10 +22,12 @@ import contextlib
 import errno
 import os
 import selectors
+import signal
 import socket
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..core.client import ClientProtocol
@@ -147,6 +149,8 @@ class Worker:
         self._seq = 0
         self._stopping = False
         self._stop_requested = False
+        #: Ctrl-Cs taken while :meth:`run` handles SIGINT (see _sigint_between_steps).
+        self._interrupts = 0
         self._address: Any = None
         self._family = socket.AF_INET
         self._to_start = config.connections
@@ -193,24 +197,31 @@ class Worker:
             self._start_ns if epoch_ns is None else epoch_ns, self._open_connections
         )
         try:
-            while True:
-                now = time.perf_counter_ns()
-                if self._to_start:
-                    self._start_connections(now)
-                if self._open_loop is not None and not self._stopping:
-                    self._schedule(self._open_loop, now)
-                if now >= next_tick:
-                    next_tick = now + tick_ns
-                    self._check_timers(now)
-                    recorder.tick(self.stats, now)
-                    if tick is not None:
-                        tick(self.stats)
-                if self._stop_requested and not self._stopping:
-                    self._begin_stop(now)
-                if not self._live and not self._to_start:
-                    break
-                self._poll(self._select_timeout(now, next_tick))
+            with self._sigint_between_steps():
+                while True:
+                    if self._interrupts:
+                        self.stats.interrupted = True
+                        self._shutdown_quickly()
+                        break
+                    now = time.perf_counter_ns()
+                    if self._to_start:
+                        self._start_connections(now)
+                    if self._open_loop is not None and not self._stopping:
+                        self._schedule(self._open_loop, now)
+                    if now >= next_tick:
+                        next_tick = now + tick_ns
+                        self._check_timers(now)
+                        recorder.tick(self.stats, now)
+                        if tick is not None:
+                            tick(self.stats)
+                    if self._stop_requested and not self._stopping:
+                        self._begin_stop(now)
+                    if not self._live and not self._to_start:
+                        break
+                    self._poll(self._select_timeout(now, next_tick))
         except KeyboardInterrupt:
+            # Only where SIGINT could not be taken over (another thread, the caller's
+            # own handler): the step it interrupted may be half done.
             self.stats.interrupted = True
             self._shutdown_quickly()
         finally:
@@ -219,6 +230,33 @@ class Worker:
             self._sel.close()
             recorder.finish(self.stats, time.perf_counter_ns())
         return self.stats
+
+    @contextlib.contextmanager
+    def _sigint_between_steps(self) -> Iterator[None]:
+        """While the loop runs, make Ctrl-C a request that it takes between two steps.
+
+        Python's own SIGINT handler raises KeyboardInterrupt wherever the loop happens
+        to be: between a message handed to the protocol and its entry in the in-flight
+        list, or between an echo checked and counted. Such a message went out uncounted
+        and its echo came back as "unexpected". Only the default handler, on the main
+        thread, is replaced: a caller's own handler (or SIG_IGN in a worker process) stays.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            yield
+            return
+
+        def take(signum: int, frame: Any) -> None:
+            self._interrupts += 1
+
+        signal.signal(signal.SIGINT, take)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _open_connections(self) -> int:
         return sum(1 for conn in self._live if _OPEN <= conn.state < _DONE)
@@ -744,8 +782,9 @@ class Worker:
         """
         self._begin_stop(time.perf_counter_ns())
         deadline = time.monotonic() + 1.0
-        with contextlib.suppress(KeyboardInterrupt):
-            while self._live and time.monotonic() < deadline:
+        interrupts = self._interrupts
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C ends the wait
+            while self._live and time.monotonic() < deadline and self._interrupts == interrupts:
                 self._poll(0.05)
         # Every connection still here, open or already closing, counts what it still
         # waits for as lost, so that sent == verified + lost holds after Ctrl-C too.
