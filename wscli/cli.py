@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .exitcodes import EXIT_STATUS_HELP, ExitStatus, describe_error, status_for
 
-__all__ = ["cli", "main", "COMMANDS"]
+__all__ = ["cli", "main", "COMMANDS", "StderrHandler"]
 
 #: command name -> (module, one-line help shown by ``wscli --help``)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -87,10 +87,12 @@ class _EscapingFormatter(logging.Formatter):
         return escape_control(super().format(record), keep_newlines=False)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
-    """Writes to whatever ``sys.stderr`` is at the time (prompt-toolkit patches it)."""
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
+    """The handler ``-v`` adds to ``wscli.core``: log lines to stderr, escaped.
 
-    _wscli = True
+    It writes to whatever ``sys.stderr`` is at the time (prompt-toolkit patches it).
+    One is enough: ``-v`` adds one only if the logger has none yet.
+    """
 
     @property
     def stream(self) -> Any:
@@ -104,9 +106,9 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ign
 def _log_to_stderr(verbose: int) -> None:
     """-v: the library's INFO (handshakes, events); -vv: DEBUG (every frame)."""
     logger = logging.getLogger("wscli.core")
-    if any(getattr(handler, "_wscli", False) for handler in logger.handlers):
+    if any(isinstance(handler, StderrHandler) for handler in logger.handlers):
         return
-    handler = _StderrHandler()
+    handler = StderrHandler()
     handler.setFormatter(_EscapingFormatter("%(relativeCreated)8.0fms %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)

@@ -149,6 +149,15 @@ def restore_logging() -> Iterator[None]:
     logger.setLevel(level)
 
 
+def test_verbose_twice_in_one_process_logs_each_line_once(restore_logging: None) -> None:
+    from wscli.cli import StderrHandler
+
+    for _ in range(2):
+        assert run_cli("-v", "connect", "-x", "hi", "ws://127.0.0.1:1").status == 3
+    handlers = logging.getLogger("wscli.core").handlers
+    assert sum(isinstance(handler, StderrHandler) for handler in handlers) == 1
+
+
 def test_verbose_shows_each_redirect_hop(restore_logging: None) -> None:
     with RecordingServer() as second:
         with RecordingServer(redirect_answer(second.url + "/next", 301)) as first:
