@@ -144,7 +144,7 @@ class ScriptedServer:
             self.on_connect(ws)
 
     def _closed(self, ws: wscli.WebSocket) -> None:
-        rcvd = ws._proto.close_rcvd
+        rcvd = ws.close_rcvd
         self.seen.closes.append((rcvd.code, rcvd.reason) if rcvd else (1006, ""))
         self.seen.note()
 

@@ -335,7 +335,7 @@ def test_stalled_handshakes_are_dropped_after_open_timeout_while_others_are_serv
         for client in stalled + silent:
             client.close()
         assert slowest < OPEN_TIMEOUT + TIMEOUT
-        assert wait_for(lambda: not server._connections)
+        assert wait_for(lambda: server.connection_count == 0)
         assert_echoes(server)
     print(
         f"\nstalled handshake dropped {slowest:.3f} s after connecting "
@@ -405,14 +405,14 @@ def test_peer_vanishing_mid_handshake_is_forgotten(how: str) -> None:
     with serving(open_timeout=TIMEOUT) as server:
         client = RawClient(server.port)
         client.send(upgrade_request()[:60])
-        assert wait_for(lambda: len(server._connections) == 1)
+        assert wait_for(lambda: server.connection_count == 1)
         if how == "reset":
             client.reset()
         else:
             client.half_close()
             client.wait_eof()  # the server closes its side at once, long before open_timeout
             client.close()
-        assert wait_for(lambda: not server._connections)
+        assert wait_for(lambda: server.connection_count == 0)
         assert_echoes(server)
 
 

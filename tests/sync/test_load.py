@@ -170,7 +170,7 @@ def test_2000_concurrent_raw_connections_each_echo() -> None:
         finally:
             for client in clients:
                 client.sock.close()
-        assert wait_for(lambda: len(server._connections) <= 1, timeout=LOAD_DEADLINE)
+        assert wait_for(lambda: server.connection_count <= 1, timeout=LOAD_DEADLINE)
     print(f"\n{CONNECTIONS} raw connections upgraded and echoed in {elapsed:.2f} s")
 
 
@@ -290,7 +290,7 @@ def test_faults_of_every_kind_at_once_while_a_client_is_served() -> None:
             for future in [pool.submit(_misbehave, server.port, how) for how in kinds]:
                 future.result(LOAD_DEADLINE)
         # Everything that misbehaved is gone; only the well-behaved client remains.
-        assert wait_for(lambda: len(server._connections) <= 1, timeout=LOAD_DEADLINE)
+        assert wait_for(lambda: server.connection_count <= 1, timeout=LOAD_DEADLINE)
 
 
 def test_ping_floods_from_many_clients_are_all_answered() -> None:

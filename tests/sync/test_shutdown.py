@@ -116,12 +116,13 @@ def test_messages_sent_by_the_server_before_close_arrive_before_the_1001(
         ws.send(f"user thread {index}")  # from this (user) thread
     done = threading.Event()
 
-    def from_reactor() -> None:
+    def from_reactor(data: Any, flags: Any) -> None:
         for index in range(count // 2):
             ws.send(f"reactor {index}")
         done.set()
 
-    server._reactor.call_soon(from_reactor)  # as a listener would, on the reactor thread
+    ws.once("message", from_reactor)  # a listener: it runs on the reactor thread
+    client.send("go")
     assert done.wait(TIMEOUT)
     server.close()
     reader.join(2 * TIMEOUT)
@@ -187,7 +188,7 @@ def test_close_drops_handshakes_in_progress(no_thread_left: None) -> None:
     stalled = [RawClient(server.port) for _ in range(5)]
     for client in stalled:
         client.send(upgrade_request()[:30])
-    assert wait_for(lambda: len(server._connections) == 5)
+    assert wait_for(lambda: server.connection_count == 5)
     started = time.monotonic()
     server.close(timeout=TIMEOUT)
     assert time.monotonic() - started < TIMEOUT

@@ -294,7 +294,7 @@ def test_keepalive_ping_timeout_fails_with_1011() -> None:
         ws = wscli.connect(server.url, ping_interval=0.05, ping_timeout=0.1, close_timeout=0.3)
         assert ws.wait_closed(TIMEOUT)
         assert isinstance(ws.error, TimeoutError)
-        assert ws._proto.close_sent is not None
-        assert ws._proto.close_sent.code == 1011
+        assert ws.close_sent is not None
+        assert ws.close_sent.code == 1011
     finally:
         server.close(timeout=1)

@@ -254,6 +254,16 @@ class Server(ServerEvents[WebSocket]):
         return None if address is None else address[1]
 
     @property
+    def connection_count(self) -> int:
+        """How many connections this server holds, from accept until each has ended.
+
+        TLS and opening handshakes in progress count, and so do connections still
+        closing; :attr:`clients` holds only the open ones. A snapshot, safe to read from
+        any thread.
+        """
+        return len(self._tls_pending) + len(self._connections)
+
+    @property
     def url(self) -> str | None:
         """``ws://host:port`` (``wss://`` with TLS), or ``ws+unix://path:/`` for the listener."""
         if self._unix_path is not None:
