@@ -375,3 +375,16 @@ def test_an_encrypted_key_without_passphrase_never_prompts_on_the_terminal(
         os.close(fd)
     assert b"pass phrase" not in seen.lower(), seen
     assert b"refused:" in seen and b"passphrase" in seen, seen
+
+
+def test_large_messages_are_read_in_place_over_tls_too(pki: PKI) -> None:
+    # Large payloads are read with recv_into straight into the message (SSLSocket
+    # supports it, decrypted bytes it holds included): they must arrive intact.
+    payloads = [bytes([n]) * 3 + bytes(range(256)) * (4096 + 97 * n) for n in range(4)]
+    with running_server(ssl=pki.server_context()) as server:
+        with connect(wss_url(server), ca=pki.ca_file, open_timeout=TIMEOUT) as ws:
+            for payload in payloads:
+                ws.send(payload)
+            for payload in payloads:
+                assert ws.recv(timeout=TIMEOUT) == payload
+            roundtrip(ws)

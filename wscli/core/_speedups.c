@@ -365,27 +365,156 @@ done:
 
 /* -- one copy for large payloads ------------------------------------------------------- */
 
+/*
+ * PayloadBytes: a bytes object under construction, writable through the buffer
+ * protocol until take() hands it out.
+ *
+ * A large payload is received with sock.recv_into() straight into the bytes object
+ * the application gets, and unmasked there in place: one copy from the kernel, none
+ * in user space. Writing into a bytes object is only legal while nothing else can see
+ * it, and that is what this type guarantees:
+ *
+ * - the bytes object is created here (PyBytes_FromStringAndSize(NULL, size), never
+ *   the shared empty or one-byte singletons for the sizes we use; see below) and its
+ *   only reference is self->bytes until take();
+ * - its hash is not computed before take() (nobody else holds it), so the cached
+ *   hash stays "not computed" and matches the final content;
+ * - every writable view counts in self->exports; take() refuses (BufferError) while
+ *   one is alive, and once taken no new view can be made: no writer outlives the
+ *   moment the bytes become visible.
+ *
+ * Sizes 0 and 1 may return shared singletons (CPython caches b"" and, for some
+ * versions, one-byte objects), so new_payload() refuses them: large payloads only.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *bytes;      /* NULL once taken */
+    Py_ssize_t exports;   /* live buffer views */
+} PayloadBytes;
+
+static void
+payload_bytes_dealloc(PayloadBytes *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    Py_XDECREF(self->bytes);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);  /* instances of a heap type hold a reference to it */
+}
+
+static int
+payload_bytes_getbuffer(PayloadBytes *self, Py_buffer *view, int flags)
+{
+    if (self->bytes == NULL) {
+        PyErr_SetString(PyExc_BufferError, "payload already handed out");
+        view->obj = NULL;
+        return -1;
+    }
+    if (PyBuffer_FillInfo(view, (PyObject *)self, PyBytes_AS_STRING(self->bytes),
+                          PyBytes_GET_SIZE(self->bytes), 0, flags) < 0) {
+        return -1;
+    }
+    self->exports++;
+    return 0;
+}
+
+static void
+payload_bytes_releasebuffer(PayloadBytes *self, Py_buffer *Py_UNUSED(view))
+{
+    self->exports--;
+}
+
+PyDoc_STRVAR(payload_bytes_take_doc,
+"take($self, /)\n"
+"--\n"
+"\n"
+"Return the bytes object, once every view of it is released; only once.\n"
+"\n"
+"Raises BufferError while a view is alive or when already taken.");
+
+static PyObject *
+payload_bytes_take(PayloadBytes *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *result = self->bytes;
+    if (result == NULL) {
+        PyErr_SetString(PyExc_BufferError, "payload already handed out");
+        return NULL;
+    }
+    if (self->exports) {
+        PyErr_SetString(PyExc_BufferError, "payload still has writable views");
+        return NULL;
+    }
+    self->bytes = NULL;
+    return result;
+}
+
+static Py_ssize_t
+payload_bytes_length(PayloadBytes *self)
+{
+    return self->bytes == NULL ? 0 : PyBytes_GET_SIZE(self->bytes);
+}
+
+static PyMethodDef payload_bytes_methods[] = {
+    {"take", (PyCFunction)payload_bytes_take, METH_NOARGS, payload_bytes_take_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot payload_bytes_slots[] = {
+    {Py_tp_dealloc, payload_bytes_dealloc},
+    {Py_tp_methods, payload_bytes_methods},
+    {Py_sq_length, payload_bytes_length},
+    {Py_bf_getbuffer, payload_bytes_getbuffer},
+    {Py_bf_releasebuffer, payload_bytes_releasebuffer},
+    {Py_tp_doc, (void *)"A payload being received in place; see new_payload()."},
+    {0, NULL},
+};
+
+static PyType_Spec payload_bytes_spec = {
+    .name = "wscli.core._speedups.PayloadBytes",
+    .basicsize = sizeof(PayloadBytes),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = payload_bytes_slots,
+};
+
 PyDoc_STRVAR(new_payload_doc,
 "new_payload($module, size, /)\n"
 "--\n"
 "\n"
-"Return a bytes object of size bytes for unmask_into() to fill.\n"
+"Return a PayloadBytes of size bytes (at least 2), to fill and then take().\n"
 "\n"
-"Its content is undefined until filled: the caller must fill all of it before\n"
-"sharing it, and must not share it before it is filled.");
+"It is writable through the buffer protocol (sock.recv_into, unmask_into) and its\n"
+"content is undefined until filled; take() returns the bytes object once no view\n"
+"of it is alive.");
 
 static PyObject *
-new_payload(PyObject *Py_UNUSED(module), PyObject *arg)
+new_payload(PyObject *module, PyObject *arg)
 {
+    PyObject *type;
+    PayloadBytes *self;
     Py_ssize_t size = PyLong_AsSsize_t(arg);
     if (size == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    if (size < 0) {
-        PyErr_SetString(PyExc_ValueError, "size must not be negative");
+    if (size < 2) {
+        PyErr_SetString(PyExc_ValueError, "size must be at least 2");
         return NULL;
     }
-    return PyBytes_FromStringAndSize(NULL, size);
+    type = PyObject_GetAttrString(module, "PayloadBytes");
+    if (type == NULL) {
+        return NULL;
+    }
+    self = PyObject_New(PayloadBytes, (PyTypeObject *)type);
+    Py_DECREF(type);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->exports = 0;
+    self->bytes = PyBytes_FromStringAndSize(NULL, size);
+    if (self->bytes == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
 }
 
 PyDoc_STRVAR(unmask_into_doc,
@@ -395,33 +524,20 @@ PyDoc_STRVAR(unmask_into_doc,
 "Write src, XORed with mask from mask byte mask_offset % 4 (or copied when mask is\n"
 "None), into dst[offset:offset + len(src)].\n"
 "\n"
-"dst is a bytearray, or a bytes object from new_payload() that nothing else holds\n"
-"yet: this is how a large payload goes from the receive buffer to the application\n"
-"with one copy. Raises ValueError when src does not fit.");
+"dst is any writable buffer: a bytearray, or a PayloadBytes from new_payload().\n"
+"src may be dst's own bytes at the same place (unmasking in place). Raises\n"
+"ValueError when src does not fit.");
 
 static PyObject *
 unmask_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer src, mask;
-    Py_ssize_t offset, mask_offset, dst_len;
-    unsigned char *dst;
+    Py_buffer dst, src, mask;
+    Py_ssize_t offset, mask_offset;
     int has_mask;
     PyObject *result = NULL;
 
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "unmask_into takes exactly 5 arguments");
-        return NULL;
-    }
-    if (PyBytes_CheckExact(args[0])) {
-        dst = (unsigned char *)PyBytes_AS_STRING(args[0]);
-        dst_len = PyBytes_GET_SIZE(args[0]);
-    }
-    else if (PyByteArray_CheckExact(args[0])) {
-        dst = (unsigned char *)PyByteArray_AS_STRING(args[0]);
-        dst_len = PyByteArray_GET_SIZE(args[0]);
-    }
-    else {
-        PyErr_SetString(PyExc_TypeError, "dst must be bytes or bytearray");
         return NULL;
     }
     offset = PyLong_AsSsize_t(args[1]);
@@ -433,12 +549,17 @@ unmask_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     has_mask = args[3] != Py_None;
+    if (PyObject_GetBuffer(args[0], &dst, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
     if (PyObject_GetBuffer(args[2], &src, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&dst);
         return NULL;
     }
     if (has_mask) {
         if (PyObject_GetBuffer(args[3], &mask, PyBUF_SIMPLE) < 0) {
             PyBuffer_Release(&src);
+            PyBuffer_Release(&dst);
             return NULL;
         }
         if (mask.len != MASK_SIZE) {
@@ -446,21 +567,24 @@ unmask_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
             goto done;
         }
     }
-    if (offset < 0 || offset > dst_len || src.len > dst_len - offset) {
+    if (offset < 0 || offset > dst.len || src.len > dst.len - offset) {
         PyErr_SetString(PyExc_ValueError, "src does not fit in dst at offset");
         goto done;
     }
     if (has_mask) {
-        xor_mask((const unsigned char *)src.buf, dst + offset, (size_t)src.len,
-                 (const unsigned char *)mask.buf, (size_t)mask_offset & 3);
+        /* src may be dst's own bytes (unmasking in place): xor_mask reads each word
+         * before writing it back to the same place. */
+        xor_mask((const unsigned char *)src.buf, (unsigned char *)dst.buf + offset,
+                 (size_t)src.len, (const unsigned char *)mask.buf, (size_t)mask_offset & 3);
     }
-    else if (src.len) {
-        memcpy(dst + offset, src.buf, (size_t)src.len);
+    else if (src.len && (unsigned char *)dst.buf + offset != src.buf) {
+        memmove((unsigned char *)dst.buf + offset, src.buf, (size_t)src.len);
     }
     result = Py_NewRef(Py_None);
 
 done:
     PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
     if (has_mask) {
         PyBuffer_Release(&mask);
     }
@@ -480,7 +604,22 @@ static PyMethodDef speedups_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static int
+speedups_exec(PyObject *module)
+{
+    PyObject *type = PyType_FromModuleAndSpec(module, &payload_bytes_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "PayloadBytes", type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
 static PyModuleDef_Slot speedups_slots[] = {
+    {Py_mod_exec, speedups_exec},
 #if PY_VERSION_HEX >= 0x030C0000
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif

@@ -22,6 +22,7 @@ The one difference between the two: the C version takes ``offset`` as a C ``ssiz
 raises ``OverflowError`` past ``sys.maxsize``, far beyond any real payload.
 """
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable
@@ -162,15 +163,18 @@ functions from here. ``WSCLI_NO_EXTENSIONS=1`` in the environment when wscli is 
 imported makes every module use its pure-Python code, even where the extension was
 built (the test suite runs once each way)."""
 
-new_payload: Callable[[int], bytes | bytearray]
-"""Return a buffer for a large payload of the given size, for :func:`unmask_into`.
+new_payload: Callable[[int], Any]
+"""Return a writable buffer for a large payload of the given size (at least 2 bytes).
 
-The C version returns a ``bytes`` object filled in place: the payload is handed out
-without a further copy. The fallback returns a ``bytearray`` (the caller converts it)."""
+The C version returns a ``PayloadBytes``: a ``bytes`` object being filled, writable
+through the buffer protocol (``sock.recv_into``, :func:`unmask_into`) until its
+``take()`` hands the bytes out, without a copy, once no view of it is alive. The
+fallback returns a ``bytearray`` (handed out as ``bytes``, one more copy)."""
 
 unmask_into: Callable[[Any, int, Any, bytes | None, int], None]
 """``unmask_into(dst, offset, src, mask, mask_offset)``: write ``src`` unmasked into
-``dst[offset:]``, ``dst`` coming from :func:`new_payload`."""
+``dst[offset:]``, ``dst`` being writable (from :func:`new_payload`); ``src`` may be
+``dst``'s own bytes at that place, to unmask in place."""
 
 if os.environ.get("WSCLI_NO_EXTENSIONS", "") not in ("", "0"):
     SPEEDUPS = None
@@ -193,28 +197,33 @@ else:
 
 
 class PayloadBuffer:
-    """A large payload unmasked, piece by piece as it arrives, into its final buffer.
+    """A large payload received, piece by piece, into the buffer the application gets.
 
-    With the C extension, that buffer is the ``bytes`` object the application gets: the
-    payload is copied once, from the receive buffer, and unmasked on the way. The
+    Two ways to fill it, in any mix: :meth:`fill` copies (and unmasks) bytes the I/O
+    layer already read elsewhere, and :meth:`writable` + :meth:`received` let the I/O
+    layer read from the socket straight into the payload (``sock.recv_into``), which
+    is then unmasked in place. With the C extension, the buffer is the ``bytes``
+    object :meth:`payload` returns: one copy from the kernel, none in user space. The
     fallback fills a ``bytearray`` and converts it at the end (one more copy).
 
     Args:
-        size: the payload's length, from the frame header.
+        size: the payload's length, from the frame header (at least 2 bytes).
         mask: the frame's masking key, or None for an unmasked frame.
     """
 
-    __slots__ = ("_buffer", "_mask", "filled", "remaining")
+    __slots__ = ("_buffer", "_mask", "_window", "filled", "remaining")
 
     def __init__(self, size: int, mask: bytes | None) -> None:
         self._buffer = new_payload(size)
         self._mask = mask
+        self._window: memoryview | None = None
         #: Bytes written so far, and bytes still expected.
         self.filled = 0
         self.remaining = size
 
     def fill(self, data: bytes | bytearray | memoryview) -> memoryview:
         """Take what belongs to the payload from the start of ``data``; return the rest."""
+        self._close_window()
         view = memoryview(data)
         if view.itemsize != 1:
             view = view.cast("B")
@@ -224,6 +233,45 @@ class PayloadBuffer:
         self.remaining -= take
         return view[take:]
 
+    def writable(self) -> memoryview:
+        """Return a writable view of the bytes still expected, to read into.
+
+        Call :meth:`received` with how many bytes were written there before anything
+        else; that (or :meth:`fill`, or :meth:`payload`) releases the view, so no
+        writer can outlive the moment the payload is handed out.
+        """
+        window = self._window
+        if window is None:
+            window = self._window = memoryview(self._buffer)[self.filled :]
+        return window
+
+    def received(self, size: int) -> None:
+        """Account for ``size`` bytes written at the start of :meth:`writable`'s view.
+
+        They are unmasked in place.
+
+        Raises:
+            ValueError: no view is out, or ``size`` is negative or more than it holds.
+        """
+        window = self._window
+        if window is None or not 0 <= size <= len(window):
+            raise ValueError(f"received {size} bytes into no view or past its end")
+        if self._mask is not None and size:
+            with window[:size] as piece:
+                unmask_into(self._buffer, self.filled, piece, self._mask, self.filled)
+        self._close_window()
+        self.filled += size
+        self.remaining -= size
+
+    def _close_window(self) -> None:
+        window = self._window
+        if window is not None:
+            self._window = None
+            # It fails only while the view is being written to (held by a call in
+            # progress): then payload() hands out a copy.
+            with contextlib.suppress(BufferError):
+                window.release()
+
     def payload(self) -> bytes:
         """Return the whole payload; only once :attr:`remaining` is 0.
 
@@ -232,5 +280,15 @@ class PayloadBuffer:
         """
         if self.remaining:
             raise ValueError(f"payload incomplete: {self.remaining} bytes missing")
+        self._close_window()
         buffer = self._buffer
-        return buffer if type(buffer) is bytes else bytes(buffer)
+        if type(buffer) is bytearray:
+            return bytes(buffer)
+        try:
+            payload: bytes = buffer.take()
+        except BufferError:
+            # A view someone made of the buffer is still alive: hand out a copy, so
+            # nothing that writes through it can change the bytes the caller gets.
+            with memoryview(buffer) as view:
+                payload = view.tobytes()
+        return payload

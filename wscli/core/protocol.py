@@ -275,6 +275,44 @@ class Protocol(MessageReader):
                 return
         self._parse()
 
+    def payload_buffer(self) -> memoryview | None:
+        """Return where the rest of a large payload in progress may be read, or None.
+
+        When a large frame is arriving (its header parsed, at least 1/8 of its payload
+        received, at most ``max_size``), the I/O layer may read the rest of its payload
+        straight into this writable view, ``sock.recv_into(view)``, instead of passing
+        the bytes to :meth:`receive_data`: that saves a copy. Then call
+        :meth:`payload_received` with the count, before any other input. The view is
+        released then (using it again raises ``ValueError``); ask again after each
+        :meth:`receive_data` or :meth:`payload_received`. Never more than the payload
+        itself: the next frame's bytes still go through :meth:`receive_data`.
+        """
+        partial = self._partial
+        if partial is None or partial[4] is None or self._discard:
+            return None
+        if self.state is State.CLOSED:
+            return None
+        window: memoryview = partial[4].writable()
+        return window
+
+    def payload_received(self, size: int) -> None:
+        """Take ``size`` bytes the I/O layer read into :meth:`payload_buffer`'s view.
+
+        They are unmasked in place; a payload now complete gives its event as if it had
+        come through :meth:`receive_data`. Call :meth:`events_received` and
+        :meth:`data_to_send` afterwards.
+
+        Raises:
+            ValueError: no view from :meth:`payload_buffer` is out, or ``size`` is
+                more than it holds (a bug in the I/O layer, not the peer's doing).
+        """
+        if (self._pending_failure or self._pending_close) and not self.hold_failures:
+            self.handle_pending()
+        partial = self._partial
+        if self._discard or self.state is State.CLOSED or partial is None or partial[4] is None:
+            return  # read into a payload that is no longer wanted
+        self._payload_written(partial, size)
+
     def receive_eof(self) -> None:
         """Tell the protocol that the peer closed its side; safe to call twice."""
         if self.eof_received:

@@ -319,11 +319,21 @@ class MessageReader:
         rest = large.fill(data)
         if large.remaining:
             return b""
+        self._payload_complete(partial)
+        return rest
+
+    def _payload_written(self, partial: list[Any], size: int) -> None:
+        """Account for ``size`` bytes read into the large payload's writable view."""
+        large: PayloadBuffer = partial[4]
+        large.received(size)
+        if not large.remaining:
+            self._payload_complete(partial)
+
+    def _payload_complete(self, partial: list[Any]) -> None:
         self._partial = None
         opcode = partial[5]
         self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
-        self._handle_data(opcode, partial[0], partial[6], large.payload())
-        return rest
+        self._handle_data(opcode, partial[0], partial[6], partial[4].payload())
 
     def _add_text(self, data: bytes, final: bool) -> None:
         decoder = self._decoder

@@ -107,6 +107,7 @@ class Connection(SendSide, Delivery):
     _handshake_failed = False
     _tls = False
     _bytes_read = 0  # from the socket, the opening handshake included
+    _payload_view: memoryview | None = None  # where to read a large payload's rest
     close_code: int | None = None
     close_reason = ""
     #: Why the connection failed, when it did (handshake, protocol or network error).
@@ -174,6 +175,7 @@ class Connection(SendSide, Delivery):
         self._broken = None
         self._handshake_failed = False
         self._bytes_read = 0  # bytes_received counts from the new handshake
+        self._payload_view = None
 
     # -- properties -------------------------------------------------------------------
 
@@ -315,8 +317,11 @@ class Connection(SendSide, Delivery):
         view = self._reactor.read_view
         sock = self._sock
         while True:
+            # The rest of a large payload is read straight into the buffer the
+            # application gets (Protocol.payload_buffer), not through the read buffer.
+            target = self._payload_view
             try:
-                n = sock.recv_into(view)
+                n = sock.recv_into(view if target is None else target)
             except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
                 return
             except ssl.SSLWantWriteError:
@@ -324,15 +329,24 @@ class Connection(SendSide, Delivery):
             except OSError as exc:
                 self._fail_now(self._socket_error(exc))
                 return
-            self._feed(view[:n] if n else b"")
+            if target is None or not n:
+                self._feed(view[:n] if n else b"")
+            else:
+                self._feed(b"", payload_size=n)
             # TLS may hold decrypted bytes that epoll cannot see.
             if not n or not self._tls or self._finished or not sock.pending():  # type: ignore[attr-defined]
                 return
 
-    def _feed(self, data: bytes | memoryview) -> None:
+    def _feed(self, data: bytes | memoryview, payload_size: int = 0) -> None:
+        """Hand ``data`` (EOF when empty) to the protocol, or ``payload_size`` bytes
+        read into its payload buffer; then pass the events on."""
         proto = self._proto
         with self._lock:
-            if data:
+            if payload_size:
+                self._bytes_read += payload_size
+                proto.hold_failures = self._reader_holding or bool(self._queue)
+                proto.payload_received(payload_size)
+            elif data:
                 self._bytes_read += len(data)
                 proto.hold_failures = self._reader_holding or bool(self._queue)
                 proto.receive_data(data)
@@ -342,6 +356,7 @@ class Connection(SendSide, Delivery):
             output = proto.data_to_send()  # pongs, the close echo; mostly nothing
             if output:
                 self._out.queue(output, from_reactor=True)
+            self._payload_view = proto.payload_buffer()
         if events:
             reactor = self._reactor
             self._dispatching = reactor.thread_id or 0
@@ -758,6 +773,7 @@ class Connection(SendSide, Delivery):
         with self._lock:
             proto.receive_eof()
             proto.data_to_send()
+            self._payload_view = None
             callbacks = self._out.clear() + self._drop_held_locked()
             rcvd = proto.close_rcvd
             if rcvd is not None:
