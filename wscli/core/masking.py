@@ -192,8 +192,12 @@ if SPEEDUPS is None:
 else:
     HAVE_SPEEDUPS = True
     apply_mask = SPEEDUPS.apply_mask
-    new_payload = SPEEDUPS.new_payload
-    unmask_into = SPEEDUPS.unmask_into
+    if hasattr(SPEEDUPS, "PayloadBytes"):
+        new_payload = SPEEDUPS.new_payload
+        unmask_into = SPEEDUPS.unmask_into
+    else:  # a build older than this module (the .so is built apart): fill a bytearray
+        new_payload = bytearray
+        unmask_into = _unmask_into_python
 
 
 class PayloadBuffer:
