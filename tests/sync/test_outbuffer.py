@@ -103,3 +103,44 @@ def test_a_broken_socket_empties_the_buffer_and_returns_the_error() -> None:
     assert out.write(Socket(error=error), False) is error  # type: ignore[arg-type]
     assert not out and out.size == 0 and out.reactor_size == 0
     assert out.clear() == [done.append] and not out.callbacks_waiting
+
+
+@pytest.mark.parametrize("room", [5, 37, 4096])
+def test_a_long_backlog_of_small_chunks_leaves_in_order_with_exact_reactor_counts(
+    room: int,
+) -> None:
+    # Thousands of chunks queued in batches, some by the reactor thread, written by a
+    # socket that takes a few bytes at a time: the front of the lists is dropped as
+    # it goes (compaction), and nothing is lost, repeated or miscounted.
+    out = OutBuffer()
+    batches: list[tuple[int, int, bool]] = []  # (end offset, size, from the reactor)
+    expected = bytearray()
+    for n in range(1500):
+        batch = [bytes([n % 251]) * (1 + n % 7) for _ in range(1 + n % 3)]
+        from_reactor = n % 4 != 0
+        out.queue(batch, from_reactor=from_reactor)
+        expected += b"".join(batch)
+        batches.append((len(expected), sum(map(len, batch)), from_reactor))
+    sock = Socket(room)
+    while out:
+        out.write(sock, False)  # type: ignore[arg-type]
+        flushed = len(sock.taken)
+        assert out.size == len(expected) - flushed
+        assert out.reactor_size == sum(
+            size for end, size, from_reactor in batches if from_reactor and end > flushed
+        )
+    assert bytes(sock.taken) == bytes(expected)
+    assert out.size == 0 and out.reactor_size == 0
+
+
+def test_queueing_while_a_backlog_waits_keeps_order() -> None:
+    out = OutBuffer()
+    sock = Socket(3)
+    sent = bytearray()
+    for n in range(300):
+        out.queue([f"<{n}>".encode()], from_reactor=n % 2 == 0)
+        sent += f"<{n}>".encode()
+        out.write(sock, False)  # type: ignore[arg-type]
+    sock.room = None
+    out.write(sock, False)  # type: ignore[arg-type]
+    assert bytes(sock.taken) == bytes(sent) and not out and out.reactor_size == 0

@@ -530,7 +530,7 @@ class Worker:
             send(data)
             if raw:
                 frame = b"".join(proto.data_to_send())
-                conn.out.queue((frame,), from_reactor=False)
+                conn.out.queue([frame], from_reactor=False)
                 payloads.append((frame, len(data)))
             else:
                 payloads.append(data)

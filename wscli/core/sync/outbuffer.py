@@ -13,6 +13,12 @@ writable (the sending thread at once, else the reactor) writes them with one
 
 The buffer has no lock of its own: its owner (the connection) calls every method with
 its lock held.
+
+It is built for the per-message case, one reply of one chunk written at once: it takes
+over the protocol's output list as it is (no copy, no allocation of its own), and a
+write that empties it resets every count. Queued chunks sit in plain lists read from a
+moving start index (compacted as the start moves on), so a long backlog of small frames
+still leaves at constant cost per chunk.
 """
 
 from __future__ import annotations
@@ -21,24 +27,25 @@ import collections
 import contextlib
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["OutBuffer", "SendCallback"]
 
 _IOV_MAX = 512
 _GATHER_BYTES = 1 << 20
+_COMPACT_AT = 256  # a list's start index past which its consumed front is dropped
 
 SendCallback = Callable[[Exception | None], object]
 
 
 class OutBuffer:
-    """The queue of chunks to write; ``None`` in it means "half-close here"."""
+    """The queue of chunks to write; an empty chunk in it means "half-close here"."""
 
-    # Deques cost ~600 bytes each even when empty, and an idle connection has nothing
-    # to write: create them on first use.
+    # An idle connection has nothing to write: the lists exist only while bytes wait.
     __slots__ = (
         "_chunks",
+        "_start",
         "waiting",
         "callbacks_waiting",
         "size",
@@ -46,11 +53,14 @@ class OutBuffer:
         "_flushed_total",
         "_queued_total",
         "_marks",
+        "_marks_start",
         "_callbacks",
     )
 
     def __init__(self) -> None:
-        self._chunks: collections.deque[bytes | memoryview | None] | None = None
+        # Chunks not written yet are _chunks[_start:].
+        self._chunks: list[bytes | memoryview] | None = None
+        self._start = 0
         #: Whether anything (bytes or a half-close) waits to be written: ``bool(self)``
         #: as an attribute, for the reactor's per-wake-up checks.
         self.waiting = False
@@ -62,35 +72,43 @@ class OutBuffer:
         self.reactor_size = 0
         self._flushed_total = 0
         self._queued_total = 0
-        # (end offset, size) of reactor-thread output, to count it down as it leaves.
-        self._marks: collections.deque[tuple[int, int]] | None = None
+        # (end offset, size) of reactor-thread output, to count it down as it leaves:
+        # the marks not passed yet are _marks[_marks_start:].
+        self._marks: list[tuple[int, int]] | None = None
+        self._marks_start = 0
         self._callbacks: collections.deque[tuple[int, SendCallback]] | None = None
 
     def __bool__(self) -> bool:
         """Whether anything (bytes or a half-close) waits to be written."""
         return self.waiting
 
-    def queue(self, chunks: Iterable[bytes], *, from_reactor: bool) -> int:
-        """Append the protocol's output (an empty chunk means half-close); return its size."""
+    def queue(self, chunks: list[bytes], *, from_reactor: bool) -> int:
+        """Append the protocol's output (an empty chunk means half-close); return its size.
+
+        The buffer may keep ``chunks`` itself: pass a list nobody else changes, such as
+        what ``data_to_send()`` returned.
+        """
+        if not chunks:
+            return 0
         out = self._chunks
-        added = 0
-        for chunk in chunks:
-            if out is None:
-                out = self._chunks = collections.deque()
-                self.waiting = True
-            if chunk:
-                out.append(chunk)
-                added += len(chunk)
-            else:
-                out.append(None)
+        if out is None:
+            self._chunks = chunks  # type: ignore[assignment]  # bytes are chunks too
+            self._start = 0
+            self.waiting = True
+        else:
+            out.extend(chunks)
+        added = len(chunks[0]) if len(chunks) == 1 else sum(map(len, chunks))
         if added:
             self.size += added
-            self._queued_total += added
+            total = self._queued_total = self._queued_total + added
             if from_reactor:
                 self.reactor_size += added
-                if self._marks is None:
-                    self._marks = collections.deque()
-                self._marks.append((self._queued_total, added))
+                marks = self._marks
+                if marks is None:
+                    self._marks = [(total, added)]
+                    self._marks_start = 0
+                else:
+                    marks.append((total, added))
         return added
 
     def add_callback(self, callback: SendCallback, not_queued: int) -> None:
@@ -106,10 +124,13 @@ class OutBuffer:
         A broken socket empties the buffer: nothing queued can reach the peer any more.
         """
         out = self._chunks
-        only = out[0] if out is not None and len(out) == 1 else None
-        if only is not None and out is not None:
+        if out is None:
+            return None
+        start = self._start
+        if len(out) == start + 1 and out[start]:
             # The per-message case (one reply, one chunk): one send, and when the
             # socket takes it all, every count is simply back to zero.
+            only = out[start]
             try:
                 sent = sock.send(only)
             except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
@@ -124,22 +145,24 @@ class OutBuffer:
                 self.size = self.reactor_size = 0
                 return None
             self.size -= sent
-            out[0] = memoryview(only)[sent:]
+            out[start] = memoryview(only)[sent:]
             self._count_down_marks()
             return None
-        while out:
-            first = out[0]
-            if first is None:
-                out.popleft()
+        end = len(out)
+        while start < end:
+            first = out[start]
+            if not first:  # half-close here
+                start += 1
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_WR)
                 continue
             try:
-                if len(out) > 1 and not tls:
+                if start + 1 < end and not tls:
                     buffers: list[Any] = []
                     size = 0
-                    for chunk in out:
-                        if chunk is None or len(buffers) >= _IOV_MAX or size >= _GATHER_BYTES:
+                    for index in range(start, min(end, start + _IOV_MAX)):
+                        chunk = out[index]
+                        if not chunk or size >= _GATHER_BYTES:
                             break
                         buffers.append(chunk)
                         size += len(chunk)
@@ -154,31 +177,44 @@ class OutBuffer:
             self.size -= sent
             self._flushed_total += sent
             while sent:
-                chunk = out[0]
-                assert chunk is not None
+                chunk = out[start]
                 if sent >= len(chunk):
                     sent -= len(chunk)
-                    out.popleft()
+                    start += 1
                 else:
-                    out[0] = memoryview(chunk)[sent:]
+                    out[start] = memoryview(chunk)[sent:]
                     sent = 0
-            if out and out[0] is not None:
+            if start < end and out[start]:
                 break  # the socket took less than offered: wait for writability
         self._count_down_marks()
-        if not out:
+        if start >= end:
             self._chunks = None
             self.waiting = False
+        elif start > _COMPACT_AT and start * 2 > end:
+            del out[:start]
+            self._start = 0
+        else:
+            self._start = start
         return None
 
     def _count_down_marks(self) -> None:
         """Take what left from ``reactor_size``."""
         marks = self._marks
-        if marks:
-            flushed = self._flushed_total
-            while marks and marks[0][0] <= flushed:
-                self.reactor_size -= marks.popleft()[1]
-            if not marks:
-                self._marks = None
+        if marks is None:
+            return
+        flushed = self._flushed_total
+        start = self._marks_start
+        end = len(marks)
+        while start < end and marks[start][0] <= flushed:
+            self.reactor_size -= marks[start][1]
+            start += 1
+        if start >= end:
+            self._marks = None
+        elif start > _COMPACT_AT and start * 2 > end:
+            del marks[:start]
+            self._marks_start = 0
+        else:
+            self._marks_start = start
 
     def due_callbacks(self) -> list[SendCallback]:
         """Remove and return the callbacks whose bytes all left."""
