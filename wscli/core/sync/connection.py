@@ -48,6 +48,7 @@ from ..protocol import Protocol, Side, State
 from .delivery import ON_REACTOR, Delivery, MessageFlags
 from .keepalive import Keepalive, PongWaiter
 from .outbuffer import OutBuffer
+from .properties import ConnectionProperties
 from .reactor import EVENT_READ, EVENT_WRITE, Reactor, TimerHandle, current_reactor
 from .sending import MessageStream, SendSide
 
@@ -68,7 +69,7 @@ _OPEN = State.OPEN
 ReadyState = State
 
 
-class Connection(SendSide, Delivery):
+class Connection(SendSide, Delivery, ConnectionProperties):
     """A WebSocket connection served by a reactor thread.
 
     Build one through :func:`wscli.connect`, :class:`wscli.WebSocket` or a
@@ -88,31 +89,75 @@ class Connection(SendSide, Delivery):
         url: the address, for clients.
     """
 
-    # Class-level defaults: an idle connection stores only what differs from them.
-    _cond: threading.Condition | None = None
-    _timer: TimerHandle | None = None  # open or close timer
-    _pending_timer: TimerHandle | None = None
-    _keepalive: Keepalive | None = None
-    _interest = 0
-    _flush_scheduled = False
+    # Slots, not a dictionary: the reactor reads these on every wake-up, and CPython
+    # reads a slot at once where an instance dictionary past 30 keys (or a class-level
+    # default behind it) takes the slow path each time. The parts' state is here too.
+    __slots__ = (
+        # Connection
+        "_proto",
+        "_reactor",
+        "open_timeout",
+        "close_timeout",
+        "max_queue",
+        "write_limit",
+        "ping_interval",
+        "ping_timeout",
+        "url",
+        "_lock",
+        "_out",
+        "_sock",
+        "_cond",
+        "_timer",
+        "_pending_timer",
+        "_keepalive",
+        "_interest",
+        "_flush_scheduled",
+        "_dispatching",
+        "_paused",
+        "_paused_for",
+        "_reading",
+        "_opened",
+        "_finished",
+        "_broken",
+        "_handshake_failed",
+        "_tls",
+        "_bytes_read",
+        "_payload_view",
+        "close_code",
+        "close_reason",
+        "error",
+        "remote_address",
+        # Delivery
+        "_listeners",
+        "_queue",
+        "_missed",
+        "_queue_paused",
+        "_catch_up_due",
+        "_receiving",
+        "_reader_holding",
+        "_done",
+        # SendSide
+        "_send_owner",
+        "_held",
+        "_held_size",
+        "_held_sources",
+        "_drain_timer",
+    )
+
+    _cond: threading.Condition | None
+    _timer: TimerHandle | None  # open or close timer
+    _pending_timer: TimerHandle | None
+    _keepalive: Keepalive | None
     # While _feed hands events on: the reactor thread's ident (0 otherwise); the sends
     # its listeners make are written once they all ran.
-    _dispatching = 0
-    _paused = False
-    _paused_for: set[object] | None = None  # consumers whose full buffers hold reading
-    _reading = False
-    _opened = False
-    _finished = False
-    _broken: BaseException | None = None
-    _handshake_failed = False
-    _tls = False
-    _bytes_read = 0  # from the socket, the opening handshake included
-    _payload_view: memoryview | None = None  # where to read a large payload's rest
-    close_code: int | None = None
-    close_reason = ""
+    _dispatching: int
+    _paused_for: set[object] | None  # consumers whose full buffers hold reading
+    _broken: BaseException | None
+    _payload_view: memoryview | None  # where to read a large payload's rest
+    close_code: int | None
     #: Why the connection failed, when it did (handshake, protocol or network error).
-    error: BaseException | None = None
-    remote_address: Any = None
+    error: BaseException | None
+    remote_address: Any
 
     def __init__(
         self,
@@ -139,6 +184,20 @@ class Connection(SendSide, Delivery):
         self.url = url
         self._lock = threading.Lock()
         self._out = OutBuffer()
+        self._cond = self._timer = self._pending_timer = self._keepalive = None
+        self._interest = self._dispatching = self._bytes_read = 0
+        self._flush_scheduled = self._paused = self._reading = self._opened = False
+        self._finished = self._handshake_failed = self._tls = False
+        self._paused_for = self._broken = self.close_code = self.error = None
+        self._payload_view = None
+        self.close_reason = ""
+        self.remote_address = None
+        # The parts' state (see Delivery, SendSide and EventEmitter for what it means).
+        self._listeners = self._queue = self._missed = None
+        self._queue_paused = self._catch_up_due = self._receiving = False
+        self._reader_holding = self._done = False
+        self._send_owner = self._held = self._held_sources = self._drain_timer = None
+        self._held_size = 0
         # Clients connect after construction; until then there is no socket.
         self._sock: socket.socket = sock  # type: ignore[assignment]
         if sock is not None:
@@ -176,110 +235,6 @@ class Connection(SendSide, Delivery):
         self._handshake_failed = False
         self._bytes_read = 0  # bytes_received counts from the new handshake
         self._payload_view = None
-
-    # -- properties -------------------------------------------------------------------
-
-    @property
-    def ready_state(self) -> State:
-        """CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3), as in the W3C API.
-
-        CLOSED only once the connection has finished (socket closed, events emitted);
-        until then a protocol that already reached CLOSED still reads as CLOSING.
-        """
-        if self._finished:
-            return State.CLOSED
-        state = self._proto.state
-        return State.CLOSING if state is State.CLOSED else state
-
-    @property
-    def protocol(self) -> str:
-        """The subprotocol chosen in the handshake, or an empty string (as in ws)."""
-        return getattr(self._proto, "subprotocol", None) or ""
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol chosen in the handshake, or ``None``."""
-        return getattr(self._proto, "subprotocol", None)
-
-    @property
-    def extensions(self) -> dict[str, str]:
-        """The negotiated extensions: name to their parameters as negotiated."""
-        return {ext.name: ext.describe() for ext in self._proto.extensions}
-
-    @property
-    def protocol_version(self) -> int | str:
-        """13 (RFC 6455), 8 (hybi-08) or ``"hixie-76"``."""
-        return getattr(self._proto, "version", 13)
-
-    @property
-    def close_rcvd(self) -> Close | None:
-        """The close frame the peer sent, once it arrived."""
-        return self._proto.close_rcvd
-
-    @property
-    def close_sent(self) -> Close | None:
-        """The close frame this side sent, once sent."""
-        return self._proto.close_sent
-
-    @property
-    def close_rcvd_then_sent(self) -> bool | None:
-        """True when the peer closed first, False when this side did, None before."""
-        return self._proto.close_rcvd_then_sent
-
-    @property
-    def bytes_received(self) -> int:
-        """Bytes received after the opening handshake, as ws counts them (0 before open)."""
-        if not self._opened:
-            return 0
-        return self._bytes_read - self._proto.handshake_size
-
-    @property
-    def buffered_amount(self) -> int:
-        """Bytes queued for sending that the OS has not taken yet."""
-        return self._out.size
-
-    @property
-    def unread_messages(self) -> int:
-        """Messages received that no listener took and ``recv`` has not returned yet."""
-        return self._unread()
-
-    @property
-    def is_server(self) -> bool:
-        """Whether this is the server's end of the connection."""
-        return self._proto.side is Side.SERVER
-
-    @property
-    def request(self) -> Request | None:
-        """The opening handshake request (sent by a client, received by a server)."""
-        return getattr(self._proto, "request", None)
-
-    @property
-    def response(self) -> Response | None:
-        """The opening handshake response."""
-        return getattr(self._proto, "response", None)
-
-    @property
-    def local_address(self) -> Any:
-        """The socket's own address."""
-        try:
-            return self._sock.getsockname() if self._sock is not None else None
-        except OSError:
-            return None
-
-    @property
-    def socket(self) -> socket.socket:
-        """The underlying socket; reading or writing it directly breaks the protocol."""
-        return self._sock
-
-    @property
-    def opened(self) -> bool:
-        """Whether the opening handshake completed (it stays True after the close)."""
-        return self._opened
-
-    @property
-    def finished(self) -> bool:
-        """Whether the TCP connection is gone (the ``close`` event came or is coming)."""
-        return self._finished
 
     # -- starting -----------------------------------------------------------------------
 
