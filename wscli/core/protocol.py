@@ -101,7 +101,10 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
-_OPEN = State.OPEN  # a module global: one lookup fewer on the per-message path
+# Module globals for the per-message path: CPython 3.11 looks an enum member up through
+# EnumType.__getattr__ (tens of nanoseconds) where a global costs next to nothing.
+_CONNECTING, _OPEN, _CLOSED = State.CONNECTING, State.OPEN, State.CLOSED
+_TEXT, _BINARY = Opcode.TEXT, Opcode.BINARY
 
 
 class Side(enum.Enum):
@@ -260,7 +263,7 @@ class Protocol(MessageReader):
         """
         if (self._pending_failure or self._pending_close) and not self.hold_failures:
             self.handle_pending()
-        if self._discard or self.state is State.CLOSED:
+        if self._discard or self.state is _CLOSED:
             return
         partial = self._partial
         if partial is not None and partial[4] is not None:
@@ -269,9 +272,9 @@ class Protocol(MessageReader):
             if not data or self._discard:
                 return
         self._buf += data
-        if self.state is State.CONNECTING:
+        if self.state is _CONNECTING:
             self._receive_handshake()
-            if self.state is State.CONNECTING or self._discard:
+            if self.state is _CONNECTING or self._discard:
                 return
         self._parse()
 
@@ -554,7 +557,7 @@ class Protocol(MessageReader):
         Raises:
             InvalidState: the connection is not open, or a fragmented message is in progress.
         """
-        self._send_data(Opcode.TEXT, data, fin, compress)
+        self._send_data(_TEXT, data, fin, compress)
 
     def send_binary(self, data: bytes, fin: bool = True, *, compress: bool | None = None) -> None:
         """Send a binary frame; ``fin=False`` starts a fragmented message.
@@ -562,7 +565,7 @@ class Protocol(MessageReader):
         Raises:
             InvalidState: the connection is not open, or a fragmented message is in progress.
         """
-        self._send_data(Opcode.BINARY, data, fin, compress)
+        self._send_data(_BINARY, data, fin, compress)
 
     def send_continuation(self, data: bytes, fin: bool) -> None:
         """Send the next fragment of the message started by ``send_text``/``send_binary``.

@@ -258,39 +258,39 @@ class Connection(SendSide, Delivery, ConnectionProperties):
     # -- reactor side ------------------------------------------------------------------
 
     def handle_io(self, mask: int) -> None:
-        """Called by the reactor when the socket is ready."""
+        """Called by the reactor when the socket is ready: read, then write what waits.
+
+        Reading is inline (no method of its own): this runs on every wake-up.
+        """
         if self._finished:
             return
         if mask & EVENT_READ and not self._paused:
-            self._read()
+            view = self._reactor.read_view
+            sock = self._sock
+            while True:
+                # The rest of a large payload is read straight into the buffer the
+                # application gets (Protocol.payload_buffer), not through the read buffer.
+                target = self._payload_view
+                try:
+                    n = sock.recv_into(view if target is None else target)
+                except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                    break
+                except ssl.SSLWantWriteError:
+                    break
+                except OSError as exc:
+                    self._fail_now(self._socket_error(exc))
+                    break
+                if target is None or not n:
+                    self._feed(view[:n] if n else b"")
+                else:
+                    self._feed(b"", payload_size=n)
+                # TLS may hold decrypted bytes that epoll cannot see.
+                if not n or not self._tls or self._finished or not sock.pending():  # type: ignore[attr-defined]
+                    break
         if mask & EVENT_WRITE and not self._finished:
             with self._lock:
                 self._flush_locked()
             self._after_io()
-
-    def _read(self) -> None:
-        view = self._reactor.read_view
-        sock = self._sock
-        while True:
-            # The rest of a large payload is read straight into the buffer the
-            # application gets (Protocol.payload_buffer), not through the read buffer.
-            target = self._payload_view
-            try:
-                n = sock.recv_into(view if target is None else target)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-                return
-            except ssl.SSLWantWriteError:
-                return
-            except OSError as exc:
-                self._fail_now(self._socket_error(exc))
-                return
-            if target is None or not n:
-                self._feed(view[:n] if n else b"")
-            else:
-                self._feed(b"", payload_size=n)
-            # TLS may hold decrypted bytes that epoll cannot see.
-            if not n or not self._tls or self._finished or not sock.pending():  # type: ignore[attr-defined]
-                return
 
     def _feed(self, data: bytes | memoryview, payload_size: int = 0) -> None:
         """Hand ``data`` (EOF when empty) to the protocol, or ``payload_size`` bytes

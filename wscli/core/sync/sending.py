@@ -235,10 +235,13 @@ class SendSide:
                     # the read that called the listener writes once they all ran.
                     proto = self._proto
                     try:
-                        if binary:
-                            proto.send_binary(payload, True, compress=compress)
+                        if compress is not None:
+                            send = proto.send_binary if binary else proto.send_text
+                            send(payload, True, compress=compress)
+                        elif binary:
+                            proto.send_binary(payload)
                         else:
-                            proto.send_text(payload, True, compress=compress)
+                            proto.send_text(payload)
                     except InvalidState as exc:
                         if proto.state in (State.CLOSING, State.CLOSED):
                             raise self._closed_exception() from exc
