@@ -4,6 +4,7 @@
 
     python benchmarks/profile_server.py                     # (b): 32 B, 64 in flight
     python benchmarks/profile_server.py --size 1048576 --pipeline 1 --seconds 5
+    python benchmarks/profile_server.py --calls --pipeline 1  # calls per echo in (a)
 
 The server (:func:`wscli.loadgen.serve_echo`) runs in this process with cProfile
 enabled on its reactor thread only; the load generator (``wscli bench``'s) runs in a
@@ -11,11 +12,17 @@ child process, so its work does not show. Prints the functions by own time, then
 same per echoed message. cProfile roughly doubles the cost of each Python call, so read
 the shares, not the absolute times; for absolute figures use ``run.py``'s CPU per
 message, or ``valgrind --tool=callgrind`` instruction counts of a fixed workload.
+
+``--calls`` counts instead of timing: every Python function call and every call of a
+built-in on the reactor thread (``sys.setprofile``), per echoed message, exactly. It
+runs two loads, of N and 5N messages, and divides the difference by 4N, so the
+handshakes and closes cancel out; then it lists the functions called per echo.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
 import os
 import pstats
@@ -35,12 +42,81 @@ __all__ = ["main"]
 _LOAD = """
 import sys
 from wscli.loadgen import LoadConfig, Worker
-url, connections, pipeline, size, seconds = sys.argv[1], *map(float, sys.argv[2:])
-stats = Worker(LoadConfig(url=url, connections=int(connections), messages=None,
-    duration=seconds, size_min=int(size), size_max=int(size), pipeline=int(pipeline),
+url, connections, pipeline, size, seconds, messages = sys.argv[1], *map(float, sys.argv[2:])
+stats = Worker(LoadConfig(url=url, connections=int(connections),
+    messages=int(messages) or None, duration=None if messages else seconds,
+    size_min=int(size), size_max=int(size), pipeline=int(pipeline),
     binary=True, timeout=30.0)).run()
 print(stats.received)
 """
+
+
+def _load(port: int, args: argparse.Namespace, messages: int = 0) -> int:
+    """Run the load generator in a child process; return how many echoes came back."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LOAD,
+            f"ws://127.0.0.1:{port}/",
+            str(args.connections),
+            str(args.pipeline),
+            str(args.size),
+            str(args.seconds),
+            str(messages),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)),
+        check=True,
+    )
+    return int(done.stdout.split()[-1])
+
+
+def count_calls(args: argparse.Namespace) -> None:
+    """Print the calls the reactor thread makes per echoed message, exactly."""
+    counts: collections.Counter[str] = collections.Counter()
+    root = os.path.dirname(HERE) + os.sep
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            code = frame.f_code
+            counts[f"{code.co_filename.removeprefix(root)}:{code.co_name}"] += 1
+        elif event == "c_call":
+            counts[f"built-in {getattr(arg, '__qualname__', arg)}"] += 1
+
+    run = reactor_module.Reactor._run
+
+    def counted_run(self: Any) -> None:
+        sys.setprofile(count)
+        run(self)
+
+    reactor_module.Reactor._run = counted_run  # type: ignore[method-assign]
+    server = serve_echo("127.0.0.1", 0)
+    try:
+        first = _load(server.port, args, args.messages)
+        time.sleep(0.3)  # the close finishes on the reactor thread
+        before = counts.copy()
+        second = _load(server.port, args, 5 * args.messages)
+        time.sleep(0.3)
+    finally:
+        server.close()
+    sys.setprofile(None)
+    echoes = second - first
+    per_echo = {
+        name: (counts[name] - 2 * before.get(name, 0)) / echoes
+        for name in counts
+        if counts[name] - 2 * before.get(name, 0) > 0
+    }
+    python = sum(n for name, n in per_echo.items() if not name.startswith("built-in "))
+    builtin = sum(n for name, n in per_echo.items() if name.startswith("built-in "))
+    print(
+        f"{args.size} B, {args.pipeline} in flight: per echo {python:.1f} Python calls "
+        f"and {builtin:.1f} calls of built-ins ({python + builtin:.1f} in all)"
+    )
+    for name, n in sorted(per_echo.items(), key=lambda item: -item[1]):
+        if n >= 0.05:
+            print(f"  {n:6.2f}  {name}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,7 +127,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--calls", action="store_true", help="count calls per echo instead")
+    parser.add_argument("--messages", type=int, default=1000, help="N, for --calls")
     args = parser.parse_args(argv)
+    if args.calls:
+        count_calls(args)
+        return
 
     profile = cProfile.Profile()
     run = reactor_module.Reactor._run
@@ -66,26 +147,10 @@ def main(argv: list[str] | None = None) -> None:
     reactor_module.Reactor._run = profiled_run  # type: ignore[method-assign]
     server = serve_echo("127.0.0.1", 0)
     try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                _LOAD,
-                f"ws://127.0.0.1:{server.port}/",
-                str(args.connections),
-                str(args.pipeline),
-                str(args.size),
-                str(args.seconds),
-            ],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ, PYTHONPATH=os.path.dirname(HERE)),
-            check=True,
-        )
+        echoed = _load(server.port, args)
     finally:
         server.close()
         time.sleep(0.5)
-    echoed = int(done.stdout.split()[-1])
     print(f"{echoed:,} messages echoed in {args.seconds:g} s")
     stats = pstats.Stats(profile)
     stats.sort_stats("tottime").print_stats(args.top)
