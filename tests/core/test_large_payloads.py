@@ -284,3 +284,34 @@ def test_one_mebibyte_arrives_mostly_in_place(side: Side) -> None:
     [message] = recorder.events
     assert message.data == payload
     assert sum(into) >= MIB * 7 // 8 - 65536
+
+
+def feed_from_one_buffer(proto: Protocol, pieces: list[bytes]) -> Recorder:
+    """Feed each piece through one reused buffer, scribbled over after each call.
+
+    That is what the reactor does with its read buffer: nothing the protocol hands
+    out, or keeps, may still point into it.
+    """
+    recorder = Recorder(proto)
+    buffer = bytearray(max((len(piece) for piece in pieces), default=1))
+    with memoryview(buffer) as view:
+        for piece in pieces:
+            buffer[: len(piece)] = piece
+            proto.receive_data(view[: len(piece)])
+            buffer[:] = b"\xee" * len(buffer)
+            recorder.collect()
+    return recorder
+
+
+@given(side=st.sampled_from([Side.SERVER, Side.CLIENT]), data=st.data())
+@FUZZ
+def test_the_callers_buffer_is_not_kept(side: Side, data: st.DataObject) -> None:
+    wire = data.draw(streams(side))
+    small = [build_frame(Opcode.BINARY, bytes([n]) * n, mask=peer_mask(side)) for n in range(50)]
+    wire = b"".join(small[:10]) + wire + b"".join(small[10:])
+    rng = random.Random(data.draw(st.integers(0, 2**32)))
+    offsets = sorted(rng.randrange(len(wire)) for _ in range(rng.randrange(1, 60)))
+    pieces = cut(wire, offsets)
+    copied = Recorder(protocol(side)).receive_pieces(pieces)
+    reused = feed_from_one_buffer(protocol(side), pieces)
+    assert outcome(reused) == outcome(copied)

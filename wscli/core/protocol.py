@@ -271,12 +271,19 @@ class Protocol(MessageReader):
             data = self._fill_payload(partial, data)
             if not data or self._discard:
                 return
-        self._buf += data
-        if self.state is _CONNECTING:
-            self._receive_handshake()
-            if self.state is _CONNECTING or self._discard:
-                return
-        self._parse()
+        if self._buf or self.state is _CONNECTING:
+            self._buf += data
+            if self.state is _CONNECTING:
+                self._receive_handshake()
+                if self.state is _CONNECTING or self._discard:
+                    return
+            self._parse()
+        else:
+            # Nothing buffered: parse the caller's bytes where they are and keep only
+            # what is left of an incomplete frame (no copy of whole frames).
+            if type(data) is memoryview and data.format != "B":
+                data = data.cast("B")  # index bytes, not wider or signed items
+            self._parse(data)
 
     def payload_buffer(self) -> memoryview | None:
         """Return where the rest of a large payload in progress may be read, or None.
@@ -293,7 +300,7 @@ class Protocol(MessageReader):
         partial = self._partial
         if partial is None or partial[4] is None or self._discard:
             return None
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return None
         window: memoryview = partial[4].writable()
         return window
@@ -312,7 +319,7 @@ class Protocol(MessageReader):
         if (self._pending_failure or self._pending_close) and not self.hold_failures:
             self.handle_pending()
         partial = self._partial
-        if self._discard or self.state is State.CLOSED or partial is None or partial[4] is None:
+        if self._discard or self.state is _CLOSED or partial is None or partial[4] is None:
             return  # read into a payload that is no longer wanted
         self._payload_written(partial, size)
 

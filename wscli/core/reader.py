@@ -125,8 +125,14 @@ class MessageReader:
 
     # -- the frame parser ---------------------------------------------------------------
 
-    def _parse(self) -> None:
-        buf = self._buf
+    def _parse(self, data: bytes | bytearray | memoryview | None = None) -> None:
+        """Parse ``self._buf``, or ``data`` when given (``self._buf`` being empty then).
+
+        ``data`` is the caller's: nothing taken from it may keep a reference to it
+        (every payload is copied out), and what is left of an incomplete frame is
+        copied into ``self._buf``.
+        """
+        buf: Any = self._buf if data is None else data
         n = len(buf)
         pos = 0
         expect_mask = self._expect_mask
@@ -135,7 +141,7 @@ class MessageReader:
         try:
             while not self._discard:
                 if self._partial is not None:
-                    pos = self._continue_partial(pos)
+                    pos = self._continue_partial(buf, pos)
                     if self._partial is not None:
                         break
                     continue
@@ -227,6 +233,9 @@ class MessageReader:
         finally:
             if self._discard:
                 self._buf = bytearray()
+            elif data is not None:
+                if pos < n:
+                    self._buf = bytearray(buf[pos:])
             elif pos:
                 del buf[:pos]
 
@@ -281,12 +290,11 @@ class MessageReader:
         self._msg_compressed = False
         self._decoder = None
 
-    def _continue_partial(self, pos: int) -> int:
-        """Take the bytes of the frame in progress from ``self._buf[pos:]``."""
+    def _continue_partial(self, buf: Any, pos: int) -> int:
+        """Take the bytes of the frame in progress from ``buf[pos:]``."""
         partial = self._partial
         assert partial is not None
         fin, mask, remaining, offset, large = partial[:5]
-        buf = self._buf
         take: int = min(len(buf) - pos, remaining)
         if take == 0 and remaining:
             return pos

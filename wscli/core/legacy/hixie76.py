@@ -202,10 +202,12 @@ class Hixie76ServerProtocol(ServerProtocol):
 
     # -- framing --------------------------------------------------------------------------
 
-    def _parse(self) -> None:
+    def _parse(self, data: bytes | bytearray | memoryview | None = None) -> None:
         if not self.hixie:
-            super()._parse()
+            super()._parse(data)
             return
+        if data is not None:
+            self._buf += data
         buf = self._buf
         pos = 0
         try:
