@@ -315,3 +315,26 @@ def test_the_callers_buffer_is_not_kept(side: Side, data: st.DataObject) -> None
     copied = Recorder(protocol(side)).receive_pieces(pieces)
     reused = feed_from_one_buffer(protocol(side), pieces)
     assert outcome(reused) == outcome(copied)
+
+
+def test_client_masks_large_payloads_into_one_reused_buffer_without_corrupting_any() -> None:
+    # Each chunk from data_to_send() is written and dropped before the next send, as
+    # the I/O layer does; frames still queued must keep their bytes.
+    client = Protocol(Side.CLIENT, make_mask=lambda: b"\x11\x22\x33\x44")
+    server = protocol(Side.SERVER, max_size=None)
+    payloads = [PATTERN[n : n + 100000] for n in range(0, 6)]
+    received: list[Any] = []
+    queued: list[bytes] = []
+    for number, payload in enumerate(payloads):
+        client.send_binary(payload)
+        if number % 2:
+            queued += client.data_to_send()  # held across the next send
+            continue
+        for chunk in queued + client.data_to_send():
+            server.receive_data(bytes(chunk))
+        queued = []
+        received += server.events_received()
+    for chunk in queued:
+        server.receive_data(bytes(chunk))
+    received += server.events_received()
+    assert [event.data for event in received] == payloads

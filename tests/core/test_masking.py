@@ -217,3 +217,37 @@ def test_falls_back_to_python_when_speedups_missing(monkeypatch: pytest.MonkeyPa
 )
 def test_speedups_built_when_required() -> None:
     assert HAVE_SPEEDUPS, "WSCLI_REQUIRE_SPEEDUPS=1 but " + NOT_BUILT
+
+
+# -- the client's reused buffer ---------------------------------------------------------
+
+
+def test_mask_buffer_reuses_its_buffer_once_the_caller_let_go() -> None:
+    buffer = masking.MaskBuffer()
+    data = bytes(range(256)) * 400
+    first = buffer.mask(data, b"abcd")
+    assert first == apply_mask(data, b"abcd")
+    first_id = id(first)
+    del first
+    second = buffer.mask(data, b"wxyz")
+    assert second == apply_mask(data, b"wxyz")
+    if masking._FREE_REFERENCES > 0:  # CPython: reference counts say it is free
+        assert id(second) == first_id
+
+
+def test_mask_buffer_never_overwrites_what_the_caller_still_holds() -> None:
+    buffer = masking.MaskBuffer()
+    data = bytes(range(256)) * 400
+    held = buffer.mask(data, b"abcd")
+    view = memoryview(buffer.mask(data, b"efgh"))[100:]  # a view keeps it too
+    third = buffer.mask(data, b"ijkl")
+    assert held == apply_mask(data, b"abcd")
+    assert view == apply_mask(data, b"efgh")[100:]
+    assert third == apply_mask(data, b"ijkl")
+
+
+def test_mask_buffer_follows_the_payload_size() -> None:
+    buffer = masking.MaskBuffer()
+    for size in (70000, 65536, 200000, 200000, 3):
+        data = os.urandom(size)
+        assert buffer.mask(data, b"\x01\x02\x03\x04") == apply_mask(data, b"\x01\x02\x03\x04")

@@ -25,11 +25,13 @@ raises ``OverflowError`` past ``sys.maxsize``, far beyond any real payload.
 import contextlib
 import importlib
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "HAVE_SPEEDUPS",
+    "MaskBuffer",
     "PayloadBuffer",
     "SPEEDUPS",
     "apply_mask",
@@ -296,3 +298,51 @@ class PayloadBuffer:
             with memoryview(buffer) as view:
                 payload = view.tobytes()
         return payload
+
+
+class MaskBuffer:
+    """The one buffer a client masks its large payloads into, reused once it is free.
+
+    Masking a 1 MiB payload into a new object each time costs an allocation (and, for
+    a fresh mapping, its page faults) per message. The masked payload goes to the I/O
+    layer, which holds it until written; when it lets go, only this object refers to
+    the buffer, and the next payload of the same size is masked into it. While it is
+    still held, a new object is returned instead. Memory: one buffer, the size of
+    the last large payload masked, for the connection's lifetime.
+    """
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer: bytearray | None = None
+
+    def mask(self, data: bytes | bytearray | memoryview, mask: bytes) -> bytes | bytearray:
+        """Return ``data`` XORed with ``mask``; read-only to the caller, which lets go
+        of it once written."""
+        buffer = self._buffer
+        if buffer is not None and (_FREE_REFERENCES < 0 or self._references() > _FREE_REFERENCES):
+            return apply_mask(data, mask)
+        size = memoryview(data).nbytes
+        if buffer is None or len(buffer) != size:
+            buffer = self._buffer = bytearray(size)
+        unmask_into(buffer, 0, data, mask, 0)
+        return buffer
+
+    def _references(self) -> int:
+        """The buffer's reference count, counted exactly as mask() does."""
+        buffer = self._buffer
+        return sys.getrefcount(buffer)
+
+
+def _count_free_references() -> int:
+    """What MaskBuffer._references says while nothing but mask() holds the buffer."""
+    probe = MaskBuffer()
+    probe._buffer = bytearray(1)
+    buffer = probe._buffer  # mask()'s own local, as there
+    references = probe._references()
+    del buffer
+    return references
+
+
+# Where sys.getrefcount does not exist (not CPython), the buffer is never reused.
+_FREE_REFERENCES = _count_free_references() if hasattr(sys, "getrefcount") else -1

@@ -48,7 +48,7 @@ from .frames import (
     encode_header,
     pack_frame,
 )
-from .masking import apply_mask, random_mask
+from .masking import MaskBuffer, random_mask
 from .reader import JOIN_LIMIT, MessageReader
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ class Protocol(MessageReader):
         "_debug",
         "_eof_sent",
         "_make_mask",
+        "_mask_buffer",
         "_out",
         "_pending_close",
         "_pending_failure",
@@ -204,6 +205,8 @@ class Protocol(MessageReader):
         self.handshake_size = 0
 
         self._out: list[bytes] = []
+        # A client's large payloads are masked into one reused buffer (made on first use).
+        self._mask_buffer: MaskBuffer | None = None
         self._pending_failure: tuple[int, str] | None = None
         self._pending_close: Close | None = None
         #: Set by the I/O layer while the application still holds unhandled messages:
@@ -519,7 +522,13 @@ class Protocol(MessageReader):
             self._out.append(pack_frame(first, data, mask))
         else:
             self._out.append(encode_header(first, len(data), mask))
-            self._out.append(data if mask is None else apply_mask(data, mask))
+            if mask is None:
+                self._out.append(data)
+            else:
+                masker = self._mask_buffer
+                if masker is None:
+                    masker = self._mask_buffer = MaskBuffer()
+                self._out.append(masker.mask(data, mask))  # type: ignore[arg-type]
 
     def _check_open(self) -> None:
         if self.state is not State.OPEN:
