@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import json
 import re
 import threading
@@ -37,6 +38,7 @@ from typing import IO, Any
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_HELD_LINES",
     "REDACTED",
     "SECRET_HEADERS",
     "Entry",
@@ -63,6 +65,8 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _BAD_VALUE = re.compile(r"[\r\n\0]")
 #: The longest line a reader accepts (a message of up to 64 MiB, base64 and all).
 MAX_LINE = 96 * 2**20
+#: Lines that may wait behind a message being sent (see :meth:`Recorder.sending`).
+MAX_HELD_LINES = 1000
 
 
 class RecordingError(ValueError):
@@ -167,6 +171,9 @@ class Recorder:
         self._opened = clock()
         self._lock = threading.Lock()
         self._closed = False
+        #: Lines not written yet: a message still being sent (see :meth:`sending`)
+        #: and whatever was recorded after it.
+        self._queue: collections.deque[_Line] = collections.deque()
 
     def header(self, header: Header) -> None:
         """Write the header line and start the clock: call once, when the connection opens."""
@@ -188,12 +195,34 @@ class Recorder:
 
     def message(self, direction: str, data: str | bytes) -> None:
         """Record a data message: ``direction`` ``"out"`` (sent) or ``"in"`` (received)."""
-        record: dict[str, Any] = {"dir": direction}
-        if isinstance(data, str):
-            record.update(type="text", data=data)
-        else:
-            record.update(type="binary", base64=base64.b64encode(data).decode("ascii"))
-        self._write(record)
+        self._write(_message_record(direction, data))
+
+    def sending(self, data: str | bytes) -> Callable[[bool], None]:
+        """Hold the place of a message about to be sent; return ``done(sent)``.
+
+        Call it before handing the message to the connection, then ``done(True)`` once
+        it was sent or ``done(False)`` if it was not. What is recorded in between (the
+        server's echo can arrive before the sending thread gets the CPU back) waits
+        behind it, so the file keeps the order the server saw. Recording a sent message
+        only after ``send()`` returned would put a fast echo first. At most
+        :data:`MAX_HELD_LINES` lines wait (a send held back by a peer that does not read
+        while it sends a lot); past that the message is written where it stands.
+        """
+        with self._lock:
+            if self.error is not None or self._closed:
+                return _ignore
+            line = _Line({"time": self._elapsed(), **_message_record("out", data)}, ready=False)
+            self._queue.append(line)
+
+        def done(sent: bool) -> None:
+            with self._lock:
+                line.ready = True
+                if not sent:
+                    line.record = None
+                failed = self._drain()
+            self._report(failed)
+
+        return done
 
     def close(self, code: int, reason: str, *, by: str | None, clean: bool) -> None:
         """Record how the connection ended (the last line)."""
@@ -215,25 +244,70 @@ class Recorder:
         out rather than make the file one that readers refuse.
         """
         with self._lock:
-            if self.error is not None or self._closed:
-                return
-            self._closed = last
             if timed:
                 record = {"time": self._elapsed(), **record}
-            # surrogatepass: a lone surrogate in text cannot come from the wire (the
-            # library checks UTF-8), but must not turn a recording into an exception.
-            line = json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n"
-            payload = line.encode("utf-8", "surrogatepass")
-            try:
-                self.stream.write(payload)
-                self.stream.flush()
-            except OSError as exc:
-                self.error = exc
-                failed = True
-            else:
-                failed = False
+            self._queue.append(_Line(record, last=last))
+            failed = self._drain()
+        self._report(failed)
+
+    def _drain(self) -> bool:
+        """Under the lock: write the lines up to the first message still being sent."""
+        queue = self._queue
+        failed = False
+        if len(queue) > MAX_HELD_LINES:
+            queue[0].ready = True  # bounded: the message takes its place now
+        while queue and queue[0].ready:
+            line = queue.popleft()
+            if line.record is not None:
+                failed = self._emit(line.record, line.last) or failed
+        return failed
+
+    def _emit(self, record: dict[str, Any], last: bool) -> bool:
+        """Under the lock: write one line; tell whether this write failed."""
+        if self.error is not None or self._closed:
+            return False
+        self._closed = last
+        # surrogatepass: a lone surrogate in text cannot come from the wire (the
+        # library checks UTF-8), but must not turn a recording into an exception.
+        line = json.dumps(record, ensure_ascii=False, separators=(", ", ": ")) + "\n"
+        payload = line.encode("utf-8", "surrogatepass")
+        try:
+            self.stream.write(payload)
+            self.stream.flush()
+        except OSError as exc:
+            self.error = exc
+            return True
+        return False
+
+    def _report(self, failed: bool) -> None:
         if failed and self.on_error is not None and self.error is not None:
             self.on_error(self.error)
+
+
+class _Line:
+    """A line of the recording waiting for its turn; ``record`` None: not to be written."""
+
+    __slots__ = ("record", "ready", "last")
+
+    def __init__(self, record: dict[str, Any], *, ready: bool = True, last: bool = False):
+        self.record: dict[str, Any] | None = record
+        #: False while its message is being sent: the lines behind it wait.
+        self.ready = ready
+        #: The close line: nothing is written after it.
+        self.last = last
+
+
+def _message_record(direction: str, data: str | bytes) -> dict[str, Any]:
+    record: dict[str, Any] = {"dir": direction}
+    if isinstance(data, str):
+        record.update(type="text", data=data)
+    else:
+        record.update(type="binary", base64=base64.b64encode(data).decode("ascii"))
+    return record
+
+
+def _ignore(sent: bool) -> None:
+    """``done`` of a message that will not be recorded (the recording has ended)."""
 
 
 def read_recording(

@@ -282,3 +282,83 @@ def test_record_takes_what_the_repl_sends(server: Any, tmp_path: Path) -> None:
     sent = [r.get("data", r.get("base64")) for r in records if r.get("dir") == "out"]
     assert sent == ["typed", "AAE=", "in pieces"]
     assert records[-1]["type"] == "close"
+
+
+class _InstantEcho:
+    """Enough of a WebSocket for a Peer: the echo arrives while ``send()`` still runs."""
+
+    url = "ws://test"
+    remote_address = None
+
+    def __init__(self) -> None:
+        self.listeners: dict[str, Any] = {}
+
+    def on(self, name: str, listener: Any) -> _InstantEcho:
+        self.listeners[name] = listener
+        return self
+
+    def send(self, data: Any) -> None:
+        self.listeners["message"](data, None)  # the I/O thread, before send() returns
+
+
+def test_an_echo_back_before_send_returns_is_recorded_after_the_message() -> None:
+    """A fast echo used to be written first: the "out" line was written once send()
+    had returned, and replaying that file expects the echo before sending anything."""
+    from wscli.commands import Peer
+    from wscli.output import Printer
+
+    stream = io.BytesIO()
+    recorder = Recorder(stream)
+    recorder.header(Header(url="ws://h/"))
+    printer = Printer(status_lines=True, stdout=io.StringIO(), stderr=io.StringIO())
+    peer = Peer(
+        _InstantEcho(),  # type: ignore[arg-type]
+        printer,
+        show_messages=False,
+        message_hooks=[lambda _peer, data: recorder.message("in", data)],
+        sending_hooks=[lambda _peer, data: recorder.sending(data)],
+    )
+    peer.send("hello")
+    peer.send(b"\x00\xff")
+    stream.seek(0)
+    entries = list(read_recording(stream))[1:]
+    assert [(e.dir, e.data) for e in entries] == [  # type: ignore[union-attr]
+        ("out", "hello"),
+        ("in", "hello"),
+        ("out", b"\x00\xff"),
+        ("in", b"\x00\xff"),
+    ]
+
+
+def test_a_message_not_sent_leaves_no_line_and_holds_nothing_back() -> None:
+    stream = io.BytesIO()
+    recorder = Recorder(stream)
+    recorder.header(Header(url="ws://h/"))
+    done = recorder.sending("never sent")
+    recorder.message("in", "meanwhile")
+    assert stream.getvalue().count(b"\n") == 1  # the header: "meanwhile" waits its turn
+    done(False)
+    recorder.close(1000, "", by="us", clean=True)
+    stream.seek(0)
+    entries = list(read_recording(stream))[1:]
+    assert [(e.kind, e.dir, e.data) for e in entries] == [  # type: ignore[union-attr]
+        ("message", "in", "meanwhile"),
+        ("close", "", ""),
+    ]
+
+
+def test_lines_held_behind_a_send_are_bounded() -> None:
+    """A send that waits for a peer that does not read, while the peer sends a lot."""
+    from wscli.recording import MAX_HELD_LINES
+
+    stream = io.BytesIO()
+    recorder = Recorder(stream)
+    recorder.header(Header(url="ws://h/"))
+    done = recorder.sending("stuck")
+    for index in range(MAX_HELD_LINES + 1):
+        recorder.message("in", str(index))
+    assert stream.getvalue().count(b"\n") == 1 + 1 + MAX_HELD_LINES + 1  # all written
+    done(True)  # already written in its place: nothing more
+    stream.seek(0)
+    entries = list(read_recording(stream))[1:]
+    assert entries[0].data == "stuck" and len(entries) == MAX_HELD_LINES + 2  # type: ignore[union-attr]

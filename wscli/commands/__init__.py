@@ -153,7 +153,10 @@ class Peer:
         show_messages: print data messages (off when ``--exec`` consumes them).
         message_hooks: called as ``hook(peer, data)`` after each message is shown.
         close_hooks: called as ``hook(peer, info)`` once the connection has ended.
-        sent_hooks: called as ``hook(peer, data)`` after each message sent (``--record``).
+        sent_hooks: called as ``hook(peer, data)`` after each message sent.
+        sending_hooks: called as ``hook(peer, data)`` just before each message is handed
+            to the connection; each returns ``done(sent)``, called once the message was
+            sent (``True``) or not (``--record`` keeps a fast echo behind it this way).
         never_wait: :meth:`send` skips the peer (with a warning) while its outgoing
             buffer is full, instead of waiting for it.
 
@@ -172,6 +175,7 @@ class Peer:
         message_hooks: Iterable[Callable[[Peer, str | bytes], Any]] = (),
         close_hooks: Iterable[Callable[[Peer, CloseInfo], Any]] = (),
         sent_hooks: Iterable[Callable[[Peer, str | bytes], Any]] = (),
+        sending_hooks: Iterable[Callable[[Peer, str | bytes], Callable[[bool], Any]]] = (),
         never_wait: bool = False,
     ) -> None:
         self.ws = ws
@@ -189,6 +193,8 @@ class Peer:
         self.close_hooks: list[Callable[[Peer, CloseInfo], Any]] = list(close_hooks)
         #: Called as ``hook(peer, data)`` on the sending thread after each message sent.
         self.sent_hooks: list[Callable[[Peer, str | bytes], Any]] = list(sent_hooks)
+        #: Called as ``hook(peer, data)`` on the sending thread before each message goes.
+        self.sending_hooks = list(sending_hooks)
         self.info: CloseInfo | None = None
         self.closed = threading.Event()
         self._user_pings: list[Any] = []
@@ -298,8 +304,24 @@ class Peer:
                 self.printer.warning(f"{self.label} is not reading: message not sent")
                 return
             # Skipped because it is closing or closed: say so the usual way (raises).
-        self.ws.send(data)
+        done = self._handing_over(data)
+        try:
+            self.ws.send(data)
+        except BaseException:
+            done(False)
+            raise
+        done(True)
         self.count_sent(data)
+
+    def _handing_over(self, data: str | bytes) -> Callable[[bool], None]:
+        """Tell the sending hooks ``data`` is about to go; return their ``done(sent)``."""
+        dones = [hook(self, data) for hook in self.sending_hooks]
+
+        def done(sent: bool) -> None:
+            for each in dones:
+                each(sent)
+
+        return done
 
     def send_from_prompt(self, data: str | bytes) -> None:
         """Send like :meth:`send`, but never wait for a peer that stopped reading.
@@ -322,10 +344,12 @@ class Peer:
         A peer that has more than ``write_limit`` bytes waiting (it stopped reading)
         misses the message rather than stall the sender or make us buffer for it.
         """
-        if broadcast([self.ws], data) == 0:
-            return False
-        self.count_sent(data)
-        return True
+        done = self._handing_over(data)
+        sent = broadcast([self.ws], data) != 0
+        done(sent)
+        if sent:
+            self.count_sent(data)
+        return sent
 
     def count_sent(self, data: str | bytes) -> None:
         """Count and show a message sent by other means (a broadcast)."""
@@ -359,15 +383,20 @@ class Peer:
                 self.printer.warning(text)
                 return
             raise ValueError(text)
+        done = self._handing_over(data)
         try:
             with self.ws.stream(binary=binary, timeout=FRAGMENT_TIMEOUT) as stream:
                 for piece in split_fragments(payload, count):
                     stream.write(piece)
-        except TimeoutError:
-            raise TimeoutError(
-                f"{self.label} stopped reading in the middle of the message: "
-                "the connection was failed with 1011"
-            ) from None
+        except BaseException as exc:
+            done(False)
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(
+                    f"{self.label} stopped reading in the middle of the message: "
+                    "the connection was failed with 1011"
+                ) from None
+            raise
+        done(True)
         with self._lock:
             self.stats.messages_out += 1
             self.stats.bytes_out += len(payload)

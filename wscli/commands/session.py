@@ -190,11 +190,12 @@ class ClientSession:
         bridge = self.bridge
         message_hooks: list[Any] = [self._on_message] + ([bridge.on_message] if bridge else [])
         close_hooks: list[Any] = [self._on_close] + ([bridge.on_close] if bridge else [])
-        sent_hooks: list[Any] = []
+        sending_hooks: list[Any] = []
         if config.record is not None and self.recorder is None:
             self.recorder = recorder = self._start_recording(ws)
             message_hooks.insert(0, lambda _peer, data: recorder.message("in", data))
-            sent_hooks.append(lambda _peer, data: recorder.message("out", data))
+            # Its place is taken before it goes: an echo can be back before send() returns.
+            sending_hooks.append(lambda _peer, data: recorder.sending(data))
             close_hooks.insert(
                 0,
                 lambda _peer, info: recorder.close(
@@ -207,7 +208,7 @@ class ClientSession:
             show_messages=show,
             message_hooks=message_hooks,
             close_hooks=close_hooks,
-            sent_hooks=sent_hooks,
+            sending_hooks=sending_hooks,
         )
         self.printer.opened(
             f"connected to {ws.url}",
