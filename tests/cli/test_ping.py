@@ -68,10 +68,12 @@ def echo_url() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def deaf_server(pong_every: int = 0) -> Iterator[str]:
+def deaf_server(pong_every: int = 0, close_on_ping: int = 0) -> Iterator[str]:
     """Completes the upgrade, then reads and never answers: no pong, no echo.
 
     With ``pong_every=N``, answers every Nth ping (the 1st, N+1th…) and ignores the rest.
+    With ``close_on_ping=N``, sends a close frame (1011 "going down") on the Nth ping,
+    then keeps the TCP connection open: the client stays in its closing handshake.
     """
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(TIMEOUT)
@@ -107,8 +109,11 @@ def deaf_server(pong_every: int = 0) -> Iterator[str]:
                         length = pending[1] & 0x7F
                         mask, payload = pending[2:6], pending[6 : 6 + length]
                         opcode, pending = pending[0] & 0x0F, pending[6 + length :]
-                        if opcode == 0x9 and pong_every:
+                        if opcode == 0x9:
                             pings += 1
+                        if opcode == 0x9 and pings == close_on_ping:
+                            conn.sendall(b"\x88\x0c\x03\xf3going down")
+                        if opcode == 0x9 and pong_every:
                             if pings % pong_every == 1 % pong_every:
                                 data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
                                 conn.sendall(bytes([0x8A, len(data)]) + data)
@@ -267,6 +272,16 @@ def test_connection_closed_midway_exits_2_with_summary() -> None:
         result = run(f"ws://127.0.0.1:{server.port}", "-c", "5", "-i", "0.1")
     assert result.exit_code == 2
     assert "connection closed: 1011" in result.stderr
+    assert "ping statistics" in result.stdout
+
+
+def test_a_close_seen_when_sending_is_told_as_a_close_event_is() -> None:
+    """The close arrived but TCP is still up (so no close event yet): the next ping's
+    send() raises, and the run says the same as when the close event comes first."""
+    with deaf_server(close_on_ping=2) as url:
+        result = run(url, "-c", "5", "-i", "0.1")
+    assert result.exit_code == 2
+    assert "connection closed: 1011 going down" in result.stderr, result.stderr
     assert "ping statistics" in result.stdout
 
 

@@ -371,8 +371,9 @@ class _PingRun:
                 try:
                     self._send(ws, seq)
                 except ConnectionClosed as exc:
-                    self._error(f"connection closed: {exc}")
-                    return EXIT_ERROR
+                    # The server's close came in, but its close event waits for the
+                    # end of TCP: say the same as when that event comes first.
+                    return self._closed(now, exc.code, exc.reason)
                 next_send = (next_send if self.interval > 0 else now) + self.interval
                 if self.interval > 0 and next_send < now:
                     next_send = now  # we fell behind (a slow terminal): don't burst
@@ -399,12 +400,14 @@ class _PingRun:
                 self.printer.error(f"cannot write to stdout: {data.strerror or data}")
                 return EXIT_ERROR
             if kind == "close":
-                self._expire(when, force=True)
-                code, reason = data
-                text = f"connection closed: {code}" + (f" {reason}" if reason else "")
-                self._error(text)
-                return EXIT_ERROR
+                return self._closed(when, *data)
             self._reply(kind, when, data)
+
+    def _closed(self, when: float, code: int, reason: str) -> int:
+        """The connection ended under us: what was in flight is lost; say why."""
+        self._expire(when, force=True)
+        self._error(f"connection closed: {code}" + (f" {reason}" if reason else ""))
+        return EXIT_ERROR
 
     def _send(self, ws: WebSocket, seq: int) -> None:
         if self.echo:
