@@ -154,6 +154,7 @@ class Connection(SendSide, Delivery, ConnectionProperties):
     _paused_for: set[object] | None  # consumers whose full buffers hold reading
     _broken: BaseException | None
     _payload_view: memoryview | None  # where to read a large payload's rest
+    _bytes_read: int  # from the socket, the opening handshake included
     close_code: int | None
     #: Why the connection failed, when it did (handshake, protocol or network error).
     error: BaseException | None
