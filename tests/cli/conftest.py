@@ -8,6 +8,7 @@ Every server listens on 127.0.0.1 with port 0 and every wait is bounded by ``TIM
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import socket
@@ -71,15 +72,24 @@ class Run:
         return self.stdout_bytes.decode("utf-8", "replace")
 
 
-def run_cli(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None) -> Run:
+def run_cli(
+    *args: str,
+    input: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+    started: Callable[[io.BytesIO], object] | None = None,
+) -> Run:
     """Run ``wscli ARGS`` through ``main()`` with CliRunner's isolated streams.
 
     ``main()`` is the error boundary that maps exceptions to statuses, so this sees the
     exit status a shell would (``CliRunner.invoke(cli)`` would bypass the boundary).
+    ``started(stderr)`` is called just before, with the stream stderr lines land in
+    (for :func:`announced_port`, from another thread).
     """
     runner = CliRunner()
     status: Any = 0
     with runner.isolation(input=input, env=env) as (stdout, stderr, _output):
+        if started is not None:
+            started(stderr)
         try:
             main(list(args))
         except SystemExit as exc:
@@ -195,6 +205,27 @@ def make_server() -> Iterator[Callable[..., ScriptedServer]]:
         scripted.close()
 
 
+def announced_port(
+    stderr: io.BytesIO, gave_up: Callable[[], bool] = lambda: False, timeout: float = TIMEOUT
+) -> int:
+    """Wait for an in-process ``listen`` to say ``listening on ws://HOST:PORT``; the port.
+
+    ``listen --port 0`` takes a port nobody holds: a port chosen in advance may be taken
+    by another test's server before ``listen`` binds it, and clients would talk to that.
+
+    Raises:
+        AssertionError: no announcement within ``timeout``, or ``gave_up()`` said so.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not gave_up():
+        with contextlib.suppress(ValueError):  # the run ended and its stream closed
+            found = _LISTENING.search(stderr.getvalue())
+            if found:
+                return int(found.group(1))
+        time.sleep(0.01)
+    raise AssertionError("listen did not announce its address")
+
+
 def free_port() -> int:
     """A port nobody listens on right now (for "cannot connect" and late servers)."""
     with socket.socket() as sock:
@@ -262,7 +293,7 @@ def _buffered(stream: Any) -> bytes:
         os.set_blocking(fd, was_blocking)
 
 
-_LISTENING = re.compile(rb"listening on ws://[^\s:]+:(\d+)")
+_LISTENING = re.compile(rb"listening on wss?://[^\s:]+:(\d+)")
 
 
 def read_port(process: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> int:

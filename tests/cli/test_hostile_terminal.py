@@ -109,28 +109,19 @@ def test_listen_on_a_terminal_escapes_what_clients_send() -> None:
 
     import wscli
 
-    from .conftest import free_port
+    from .conftest import read_port
 
-    port = free_port()
     result: dict[str, object] = {}
 
-    def client() -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                with wscli.connect(f"ws://127.0.0.1:{port}") as ws:
-                    ws.send(HOSTILE.encode())
-                    ws.send(HOSTILE)
-                result["sent"] = True
-                return
-            except OSError:
-                time.sleep(0.05)
+    def client(port: int) -> None:
+        with wscli.connect(f"ws://127.0.0.1:{port}") as ws:
+            ws.send(HOSTILE.encode())
+            ws.send(HOSTILE)
+        result["sent"] = True
 
-    thread = threading.Thread(target=client)
-    thread.start()
     master, slave = os.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "wscli", "listen", "--port", str(port)],
+        [sys.executable, "-m", "wscli", "listen", "--port", "0"],
         stdin=subprocess.DEVNULL,
         stdout=slave,
         stderr=subprocess.PIPE,
@@ -139,6 +130,9 @@ def test_listen_on_a_terminal_escapes_what_clients_send() -> None:
     os.close(slave)
     out = b""
     try:
+        # The port it announces, not one chosen in advance that another test could take.
+        thread = threading.Thread(target=client, args=(read_port(process),))
+        thread.start()
         thread.join(TIMEOUT)
         deadline = time.monotonic() + TIMEOUT
         while out.count(b"U000e0041Z") < 2 and time.monotonic() < deadline:

@@ -8,7 +8,9 @@ how a person stops ``listen`` (so every run here exits with 130 after closing wi
 from __future__ import annotations
 
 import base64
+import io
 import json
+import queue
 import signal
 import sys
 import threading
@@ -20,7 +22,7 @@ import pytest
 
 import wscli
 
-from .conftest import TIMEOUT, Run, free_port, run_cli
+from .conftest import TIMEOUT, Run, announced_port, run_cli
 
 
 def connect_when_ready(url: str, **options: Any) -> wscli.WebSocket:
@@ -38,17 +40,18 @@ def connect_when_ready(url: str, **options: Any) -> wscli.WebSocket:
 def listen(
     scenario: Callable[[str], Any], *args: str, input: str = "", path: str = ""
 ) -> tuple[Run, Any]:
-    """Run ``wscli listen --port P ARGS`` while ``scenario(url)`` plays the clients."""
-    port = free_port()
-    url = f"ws://127.0.0.1:{port}{path}"
+    """Run ``wscli listen --port 0 ARGS`` while ``scenario(url)`` plays the clients."""
     outcome: dict[str, Any] = {}
     finished = threading.Event()
+    streams: queue.Queue[io.BytesIO] = queue.Queue()
     main_thread = threading.main_thread().ident
     assert main_thread is not None
 
     def drive() -> None:
         try:
-            outcome["value"] = scenario(url)
+            stderr = streams.get(timeout=TIMEOUT)
+            port = announced_port(stderr, finished.is_set)
+            outcome["value"] = scenario(f"ws://127.0.0.1:{port}{path}")
         except BaseException as exc:  # re-raised on the test thread
             outcome["error"] = exc
         finally:
@@ -59,7 +62,7 @@ def listen(
     thread = threading.Thread(target=drive, daemon=True)
     thread.start()
     try:
-        run = run_cli("listen", "--port", str(port), *args, input=input)
+        run = run_cli("listen", "--port", "0", *args, input=input, started=streams.put)
     finally:
         finished.set()
     thread.join(TIMEOUT)

@@ -13,7 +13,7 @@ import pytest
 
 import wscli
 
-from .conftest import TIMEOUT, listening, readline_within, reap, wscli_process
+from .conftest import TIMEOUT, listening, read_port, readline_within, reap, wscli_process
 
 
 def upgrade(
@@ -183,13 +183,10 @@ def test_a_failed_tls_handshake_is_logged_in_one_line(tmp_path: object) -> None:
     trustme = pytest.importorskip("trustme")
     cert = f"{tmp_path}/server.pem"
     trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(cert)
-    from .conftest import free_port
-
-    port = free_port()
-    process = wscli_process("listen", "--port", str(port), "--tls-cert", cert)
+    process = wscli_process("listen", "--port", "0", "--tls-cert", cert)
     try:
         assert process.stderr is not None
-        assert b"listening on wss://" in readline_within(process.stderr)
+        port = read_port(process)
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP to a wss:// port
             line = readline_within(process.stderr).decode()
