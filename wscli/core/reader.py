@@ -396,7 +396,7 @@ class MessageReader:
             return
         if fin:
             parts = self._msg_parts
-            data = b"".join(parts) + payload if parts else payload
+            data = b"".join((*parts, payload)) if parts else payload  # one copy
             self._end_message()
             if self._debug:
                 self.logger.debug("< BINARY %d bytes", len(data))
