@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wscli.core import masking
+from wscli.core.events import Message
 from wscli.core.frames import CloseCode, Opcode, _pack_frame_python, pack_frame
 from wscli.core.masking import PayloadBuffer, _unmask_into_python, apply_mask
 from wscli.core.protocol import Protocol, Side
@@ -85,10 +86,18 @@ def run(side: Side, pieces: list[bytes], *, fast: bool, **options: Any) -> Recor
     return recorder
 
 
+def as_fields(event: object) -> tuple[Any, ...]:
+    """An event as its exact type and every slot's value and type: stricter than ``==``."""
+    slots = getattr(type(event), "__slots__", ())
+    values = tuple(getattr(event, name, AttributeError) for name in slots)
+    return (type(event), values, tuple(map(type, values)))
+
+
 def outcome(recorder: Recorder) -> tuple[Any, ...]:
     proto = recorder.proto
     error = None if proto.error is None else (type(proto.error), proto.error.code)
-    return recorder.events, recorder.out, error, proto.close_sent, proto.state
+    events = [as_fields(event) for event in recorder.events]
+    return events, recorder.out, error, proto.close_sent, proto.state
 
 
 @given(side=sides, data=st.data())
@@ -104,6 +113,49 @@ def test_fast_parser_matches_general_parser(side: Side, data: st.DataObject) -> 
     # And cutting differently changes nothing (large payloads filled piece by piece).
     whole = run(side, [wire], fast=True, max_size=max_size)
     assert outcome(whole) == outcome(fast)
+
+
+@needs_c
+@given(payloads=st.lists(st.one_of(st.binary(max_size=200), st.text(max_size=60)), max_size=6))
+@FUZZ
+def test_messages_built_from_their_slot_equal_messages_built_by_the_class(
+    payloads: list[bytes | str],
+) -> None:
+    wire = b"".join(
+        build_frame(Opcode.TEXT, p.encode(), mask=PEER_MASK)
+        if isinstance(p, str)
+        else build_frame(Opcode.BINARY, p, mask=PEER_MASK)
+        for p in payloads
+    )
+    by_slot: list[Message] = []
+    by_class: list[Message] = []
+    assert C.parse_frames(wire, 0, 0x80, -1, vars(Message)["data"], by_slot) == len(wire)
+    assert C.parse_frames(wire, 0, 0x80, -1, Message, by_class) == len(wire)
+    assert [as_fields(m) for m in by_slot] == [as_fields(m) for m in by_class]
+    assert [as_fields(m) for m in by_class] == [as_fields(Message(p)) for p in payloads]
+    # The slot holds the payload once: no reference leaked or stolen.
+    assert all(
+        sys.getrefcount(m.data) == sys.getrefcount(n.data)
+        for m, n in zip(by_slot, by_class, strict=True)
+    )
+
+
+class _WithNew:
+    __slots__ = ("data",)
+
+    def __new__(cls, data: bytes) -> _WithNew:
+        return object.__new__(cls)
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "slot",
+    [vars(_WithNew)["data"], vars(staticmethod)["__func__"]],
+    ids=["class-with-its-own-new", "read-only-slot-of-a-builtin"],
+)
+def test_parse_frames_builds_only_classes_it_can_build_without_calling_them(slot: Any) -> None:
+    with pytest.raises(TypeError, match="writable slot"):
+        C.parse_frames(build_frame(Opcode.BINARY, b"x", mask=PEER_MASK), 0, 0x80, -1, slot, [])
 
 
 @pytest.mark.parametrize("side", [Side.SERVER, Side.CLIENT])

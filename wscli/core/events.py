@@ -19,6 +19,8 @@ class Message:
 
     __slots__ = ("data",)
 
+    # The C frame parser builds a Message without calling the class, by setting the
+    # ``data`` slot of a new instance (see MessageReader): __init__ must do nothing else.
     def __init__(self, data: str | bytes) -> None:
         self.data = data
 
