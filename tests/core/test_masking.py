@@ -251,3 +251,13 @@ def test_mask_buffer_follows_the_payload_size() -> None:
     for size in (70000, 65536, 200000, 200000, 3):
         data = os.urandom(size)
         assert buffer.mask(data, b"\x01\x02\x03\x04") == apply_mask(data, b"\x01\x02\x03\x04")
+
+
+def test_mask_buffer_keeps_nothing_past_its_limit() -> None:
+    buffer = masking.MaskBuffer()
+    small = os.urandom(100_000)
+    buffer.mask(small, b"abcd")
+    assert buffer.kept_size() == len(small)
+    large = os.urandom(masking.KEEP_LIMIT + 1)
+    assert buffer.mask(large, b"abcd") == apply_mask(large, b"abcd")
+    assert buffer.kept_size() == 0

@@ -31,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "HAVE_SPEEDUPS",
+    "KEEP_LIMIT",
     "MaskBuffer",
     "PayloadBuffer",
     "SPEEDUPS",
@@ -300,6 +301,10 @@ class PayloadBuffer:
         return payload
 
 
+#: The largest buffer a MaskBuffer keeps between messages (bytes).
+KEEP_LIMIT = 4 * 1024 * 1024
+
+
 class MaskBuffer:
     """The one buffer a client masks its large payloads into, reused once it is free.
 
@@ -308,7 +313,9 @@ class MaskBuffer:
     layer, which holds it until written; when it lets go, only this object refers to
     the buffer, and the next payload of the same size is masked into it. While it is
     still held, a new object is returned instead. Memory: one buffer, the size of
-    the last large payload masked, for the connection's lifetime.
+    the last large payload masked, for the connection's lifetime, and never more than
+    :data:`KEEP_LIMIT`: a client that once sent 500 MiB must not hold 500 MiB while it
+    idles. Past that size the allocation is small next to the copy anyway.
     """
 
     __slots__ = ("_buffer",)
@@ -323,10 +330,17 @@ class MaskBuffer:
         if buffer is not None and (_FREE_REFERENCES < 0 or self._references() > _FREE_REFERENCES):
             return apply_mask(data, mask)
         size = memoryview(data).nbytes
+        if size > KEEP_LIMIT:
+            self._buffer = None
+            return apply_mask(data, mask)
         if buffer is None or len(buffer) != size:
             buffer = self._buffer = bytearray(size)
         unmask_into(buffer, 0, data, mask, 0)
         return buffer
+
+    def kept_size(self) -> int:
+        """How many bytes this object keeps between messages."""
+        return 0 if self._buffer is None else len(self._buffer)
 
     def _references(self) -> int:
         """The buffer's reference count, counted exactly as mask() does."""
