@@ -227,6 +227,7 @@ class Printer:
         self._busy = False
         self._on_drained: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
+        self._closed = False
         self._event_time: float | None = None
         # Interactive output follows sys.stdout (patched by prompt-toolkit); otherwise the
         # streams are fixed now, so a late reactor callback cannot write to another stream.
@@ -305,14 +306,21 @@ class Printer:
         # Timestamps say when the event happened, not when the output thread got to it.
         job = functools.partial(self._at, time.time(), job)
         with self._jobs_ready:
-            self._jobs.append((job, size))
-            self._backlog += size
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run_jobs, name="wscli-output", daemon=True
-                )
-                self._thread.start()
-            self._jobs_ready.notify_all()
+            late = self._closed
+            if not late:
+                self._jobs.append((job, size))
+                self._backlog += size
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run_jobs, name="wscli-output", daemon=True
+                    )
+                    self._thread.start()
+                self._jobs_ready.notify_all()
+        if late:
+            # After close() (a callback that fired as the command ended): written here,
+            # after what the output thread still had (bounded wait), never dropped.
+            self.flush()
+            job()
 
     def _at(self, when: float, job: Callable[[], None]) -> None:
         self._event_time = when
@@ -331,6 +339,8 @@ class Printer:
                 while not self._jobs:
                     self._busy = False
                     self._jobs_ready.notify_all()
+                    if self._closed:
+                        return
                     self._jobs_ready.wait()
                 job, size = self._jobs.popleft()
                 self._busy = True
@@ -361,6 +371,20 @@ class Printer:
                 self._on_drained.append(callback)
                 return
         callback()
+
+    def close(self, timeout: float | None = 5.0) -> bool:
+        """Flush, then let the output thread end once it has nothing left to write.
+
+        A command calls this as it ends, so that running it in a process that lives on
+        (a test, a program calling ``main``) leaves no idle thread behind. Output
+        submitted afterwards is written on the submitting thread. ``False`` when the
+        flush timed out (the thread still writes what it has, then ends).
+        """
+        drained = self.flush(timeout)
+        with self._jobs_ready:
+            self._closed = True
+            self._jobs_ready.notify_all()
+        return drained
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until everything submitted so far is written; ``False`` on timeout."""

@@ -36,6 +36,21 @@ def test_pipe_sends_each_line_and_prints_each_reply(server: ScriptedServer) -> N
     assert run.stderr == ""  # a clean run says nothing on stderr in a pipe
 
 
+def test_a_run_in_process_leaves_no_output_thread_behind(server: ScriptedServer) -> None:
+    import threading
+
+    def output_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "wscli-output"}
+
+    before = output_threads()
+    run = connect(server.url, input="hello\n")
+    assert run.status == 0, run.stderr
+    assert run.stdout == "hello\n"
+    for thread in output_threads() - before:
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
+
+
 def test_pipe_keeps_a_last_line_without_newline_and_strips_crlf(server: ScriptedServer) -> None:
     run = connect(server.url, input="one\r\ntwo")
     assert run.status == 0

@@ -283,3 +283,38 @@ def test_threaded_output_is_stamped_when_the_event_happened(
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [r["data"] for r in records] == ["first", "early"]
     assert records[1]["time"] == 1000.0
+
+
+def test_closing_a_threaded_printer_ends_its_thread_and_keeps_later_output() -> None:
+    import threading
+
+    stream = BlockedStream()
+    p = Printer(stdout=stream, stderr=io.StringIO(), threaded=True)
+    before = {t for t in threading.enumerate() if t.name == "wscli-output"}
+    p.message("in", "first")  # starts the output thread, which stalls on the stream
+    p.message("in", "second")
+    (thread,) = {t for t in threading.enumerate() if t.name == "wscli-output"} - before
+    stream.gate.set()
+    assert p.close(TIMEOUT)
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+    late = threading.Thread(target=p.message, args=("in", "late"))  # a reactor callback
+    late.start()
+    late.join(TIMEOUT)
+    assert stream.getvalue() == "first\nsecond\nlate\n"
+
+
+def test_a_printer_closed_before_its_thread_caught_up_still_writes_everything_in_order() -> None:
+    import threading
+
+    stream = BlockedStream()
+    p = Printer(stdout=stream, stderr=io.StringIO(), threaded=True)
+    for index in range(3):
+        p.message("in", f"m{index}")
+    assert not p.close(0.05)  # the terminal takes nothing yet: the flush times out
+    stream.gate.set()
+    late = threading.Thread(target=p.message, args=("in", "late"))
+    late.start()
+    late.join(TIMEOUT)
+    assert p.flush(TIMEOUT)
+    assert stream.getvalue() == "m0\nm1\nm2\nlate\n"

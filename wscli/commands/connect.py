@@ -236,7 +236,7 @@ def command(ctx: click.Context, /, url: str, **options: Any) -> ExitStatus:
     try:
         return session.run()
     finally:
-        printer.flush()
+        printer.close()
         if config.record is not None:
             with contextlib.suppress(OSError):
                 config.record.close()

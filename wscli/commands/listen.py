@@ -674,7 +674,7 @@ def command(ctx: click.Context, /, **options: Any) -> ExitStatus:
             )
         return session.run(interactive=terminal, null=options["null"])
     finally:
-        printer.flush()
+        printer.close()
         if mock is not None:
             mock.reactor.stop()
 
