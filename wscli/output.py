@@ -306,21 +306,17 @@ class Printer:
         # Timestamps say when the event happened, not when the output thread got to it.
         job = functools.partial(self._at, time.time(), job)
         with self._jobs_ready:
-            late = self._closed
-            if not late:
-                self._jobs.append((job, size))
-                self._backlog += size
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run_jobs, name="wscli-output", daemon=True
-                    )
-                    self._thread.start()
-                self._jobs_ready.notify_all()
-        if late:
-            # After close() (a callback that fired as the command ended): written here,
-            # after what the output thread still had (bounded wait), never dropped.
-            self.flush()
-            job()
+            self._jobs.append((job, size))
+            self._backlog += size
+            if self._thread is None:
+                # Also after close(), for a callback that fired as the command ended:
+                # a thread of its own writes it, so the submitter (maybe the reactor)
+                # never waits for the terminal; it ends again once idle.
+                self._thread = threading.Thread(
+                    target=self._run_jobs, name="wscli-output", daemon=True
+                )
+                self._thread.start()
+            self._jobs_ready.notify_all()
 
     def _at(self, when: float, job: Callable[[], None]) -> None:
         self._event_time = when
@@ -340,6 +336,9 @@ class Printer:
                     self._busy = False
                     self._jobs_ready.notify_all()
                     if self._closed:
+                        # Under the lock: a job submitted from now on starts a new
+                        # thread, so there is never more than one writer.
+                        self._thread = None
                         return
                     self._jobs_ready.wait()
                 job, size = self._jobs.popleft()
@@ -377,8 +376,9 @@ class Printer:
 
         A command calls this as it ends, so that running it in a process that lives on
         (a test, a program calling ``main``) leaves no idle thread behind. Output
-        submitted afterwards is written on the submitting thread. ``False`` when the
-        flush timed out (the thread still writes what it has, then ends).
+        submitted afterwards (a late callback) gets a thread again, which ends once it
+        has written it. ``False`` when the flush timed out (the thread still writes
+        what it has, then ends).
         """
         drained = self.flush(timeout)
         with self._jobs_ready:

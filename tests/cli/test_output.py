@@ -298,23 +298,22 @@ def test_closing_a_threaded_printer_ends_its_thread_and_keeps_later_output() -> 
     assert p.close(TIMEOUT)
     thread.join(TIMEOUT)
     assert not thread.is_alive()
-    late = threading.Thread(target=p.message, args=("in", "late"))  # a reactor callback
-    late.start()
-    late.join(TIMEOUT)
+    p.message("in", "late")  # a callback that fired as the command ended
+    assert p.flush(TIMEOUT)
     assert stream.getvalue() == "first\nsecond\nlate\n"
+    for again in {t for t in threading.enumerate() if t.name == "wscli-output"} - before:
+        again.join(TIMEOUT)  # the late message's thread ends too, once idle
+        assert not again.is_alive()
 
 
 def test_a_printer_closed_before_its_thread_caught_up_still_writes_everything_in_order() -> None:
-    import threading
-
     stream = BlockedStream()
     p = Printer(stdout=stream, stderr=io.StringIO(), threaded=True)
     for index in range(3):
         p.message("in", f"m{index}")
     assert not p.close(0.05)  # the terminal takes nothing yet: the flush times out
+    p.message("in", "late")  # returns at once: the terminal is still stuck
+    assert stream.getvalue() == ""
     stream.gate.set()
-    late = threading.Thread(target=p.message, args=("in", "late"))
-    late.start()
-    late.join(TIMEOUT)
     assert p.flush(TIMEOUT)
     assert stream.getvalue() == "m0\nm1\nm2\nlate\n"

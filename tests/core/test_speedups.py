@@ -325,3 +325,13 @@ def test_eof_in_the_middle_of_a_large_payload_releases_its_buffer() -> None:
         tracemalloc.stop()
     assert holding - released >= 1 << 20
     assert proto.events_received() == []
+
+
+@needs_c
+def test_new_payload_refuses_a_replaced_payload_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Writing a PayloadBytes' fields into another type's object would corrupt memory.
+    monkeypatch.setattr(C, "PayloadBytes", tuple)
+    with pytest.raises(TypeError):
+        C.new_payload(1 << 20)
+    monkeypatch.undo()
+    assert len(C.new_payload(1 << 20)) == 1 << 20

@@ -144,3 +144,28 @@ def test_queueing_while_a_backlog_waits_keeps_order() -> None:
     sock.room = None
     out.write(sock, False)  # type: ignore[arg-type]
     assert bytes(sock.taken) == bytes(sent) and not out and out.reactor_size == 0
+
+
+def test_chunks_that_left_are_let_go_while_a_backlog_still_waits() -> None:
+    """A slow reader keeps the queue from emptying: what it took must not stay in memory.
+
+    Otherwise every chunk sent since the queue was last empty stays referenced and a
+    peer reading slowly makes us hold far more than ``write_limit`` (the unsent bytes).
+    """
+    import weakref
+
+    out = OutBuffer()
+    sock = Socket(room=4096 * 3 + 100)  # takes a few chunks per write, never all
+    refs: list[weakref.ref[memoryview]] = []
+    for _ in range(20):
+        batch = [memoryview(bytes(4096)) for _ in range(40)]
+        refs.extend(weakref.ref(chunk) for chunk in batch)
+        out.queue(batch, from_reactor=False)  # type: ignore[arg-type]
+        del batch
+        for _ in range(3):
+            assert out.write(sock, False) is None  # type: ignore[arg-type]
+    sent_whole = len(sock.taken) // 4096
+    assert 0 < sent_whole < len(refs)  # a backlog is still waiting
+    alive = [index for index, ref in enumerate(refs[:sent_whole]) if ref() is not None]
+    assert alive == []
+    assert all(ref() is not None for ref in refs[sent_whole + 1 :])  # unsent: kept

@@ -538,6 +538,14 @@ new_payload(PyObject *module, PyObject *arg)
     if (type == NULL) {
         return NULL;
     }
+    /* The module attribute can be replaced from Python: only our own type has the
+       layout written below (its dealloc is ours, which no other type's is). */
+    if (!PyType_Check(type)
+        || ((PyTypeObject *)type)->tp_dealloc != (destructor)payload_bytes_dealloc) {
+        Py_DECREF(type);
+        PyErr_SetString(PyExc_TypeError, "_speedups.PayloadBytes is not the module's own type");
+        return NULL;
+    }
     self = PyObject_New(PayloadBytes, (PyTypeObject *)type);
     Py_DECREF(type);
     if (self == NULL) {

@@ -35,6 +35,11 @@ __all__ = ["OutBuffer", "SendCallback"]
 _IOV_MAX = 512
 _GATHER_BYTES = 1 << 20
 _COMPACT_AT = 256  # a list's start index past which its consumed front is dropped
+# What a chunk's slot holds once the chunk left: the slot stays until compaction, the
+# chunk must not (a slow reader keeps the queue from emptying, and every chunk sent
+# since would stay in memory, unbounded by write_limit). Never read again (it is
+# before the start index); not empty, since an empty chunk means half-close.
+_SENT = b"sent"
 
 SendCallback = Callable[[Exception | None], object]
 
@@ -152,6 +157,7 @@ class OutBuffer:
         while start < end:
             first = out[start]
             if not first:  # half-close here
+                out[start] = _SENT
                 start += 1
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_WR)
@@ -180,6 +186,7 @@ class OutBuffer:
                 chunk = out[start]
                 if sent >= len(chunk):
                     sent -= len(chunk)
+                    out[start] = _SENT
                     start += 1
                 else:
                     out[start] = memoryview(chunk)[sent:]
