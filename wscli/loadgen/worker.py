@@ -219,6 +219,10 @@ class Worker:
                     if not self._live and not self._to_start:
                         break
                     self._poll(self._select_timeout(now, next_tick))
+                if self._interrupts:
+                    # Ctrl-C as the last connection finished: the run is complete, but
+                    # the user asked to stop, and is told it was interrupted.
+                    self.stats.interrupted = True
         except KeyboardInterrupt:
             # Only where SIGINT could not be taken over (another thread, the caller's
             # own handler): the step it interrupted may be half done.
