@@ -22,12 +22,10 @@ import contextlib
 import errno
 import os
 import selectors
-import signal
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ..core.client import ClientProtocol
@@ -40,6 +38,7 @@ from ..core.sync.outbuffer import OutBuffer
 from ..core.sync.resolve import getaddrinfo
 from ..core.uri import WebSocketURI, parse_uri
 from .config import LoadConfig
+from .interrupts import sigint_between_steps
 from .payloads import LARGE_MESSAGE, Payloads, keep_freed_memory
 from .schedule import OpenLoop
 from .series import SeriesRecorder
@@ -197,7 +196,7 @@ class Worker:
             self._start_ns if epoch_ns is None else epoch_ns, self._open_connections
         )
         try:
-            with self._sigint_between_steps():
+            with sigint_between_steps(self._interrupted):
                 while True:
                     if self._interrupts:
                         self.stats.interrupted = True
@@ -235,32 +234,8 @@ class Worker:
             recorder.finish(self.stats, time.perf_counter_ns())
         return self.stats
 
-    @contextlib.contextmanager
-    def _sigint_between_steps(self) -> Iterator[None]:
-        """While the loop runs, make Ctrl-C a request that it takes between two steps.
-
-        Python's own SIGINT handler raises KeyboardInterrupt wherever the loop happens
-        to be: between a message handed to the protocol and its entry in the in-flight
-        list, or between an echo checked and counted. Such a message went out uncounted
-        and its echo came back as "unexpected". Only the default handler, on the main
-        thread, is replaced: a caller's own handler (or SIG_IGN in a worker process) stays.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is not signal.default_int_handler:
-            yield
-            return
-
-        def take(signum: int, frame: Any) -> None:
-            self._interrupts += 1
-
-        signal.signal(signal.SIGINT, take)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def _interrupted(self) -> None:
+        self._interrupts += 1
 
     def _open_connections(self) -> int:
         return sum(1 for conn in self._live if _OPEN <= conn.state < _DONE)
