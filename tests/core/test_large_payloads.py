@@ -1,6 +1,6 @@
 """Large payloads read in place: ``Protocol.payload_buffer()`` and ``payload_received()``.
 
-Once a large frame's header is parsed and an eighth of its payload is here, the I/O
+Once a large frame's header is parsed and a sixteenth of its payload is here, the I/O
 layer may read the rest with ``sock.recv_into(proto.payload_buffer())`` and report the
 count with ``payload_received(n)``, saving a copy. Whatever the peer sends, that must
 give exactly the events, bytes out and close codes of feeding everything to
@@ -126,7 +126,7 @@ def test_continuation_over_max_size_fails_1009_without_reserving(reserved: list[
     assert reserved == []
 
 
-def test_huge_length_without_a_limit_reserves_nothing_until_an_eighth_arrived(
+def test_huge_length_without_a_limit_reserves_nothing_until_a_sixteenth_arrived(
     reserved: list[int],
 ) -> None:
     proto = protocol(Side.SERVER, max_size=None)

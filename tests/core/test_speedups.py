@@ -183,7 +183,7 @@ def test_large_payload_is_handed_out_as_bytes_without_the_receive_buffer() -> No
     assert message.data == payload
 
 
-def test_large_payload_buffer_is_reserved_only_once_an_eighth_arrived(
+def test_large_payload_buffer_is_reserved_only_once_a_sixteenth_arrived(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A header alone must not make the protocol reserve what it announces: a peer could
@@ -200,11 +200,11 @@ def test_large_payload_buffer_is_reserved_only_once_an_eighth_arrived(
     wire = build_frame(Opcode.BINARY, payload, mask=PEER_MASK)
     proto = protocol(Side.SERVER)
     proto.receive_data(wire[:1000])
-    proto.receive_data(wire[1000:100000])
+    proto.receive_data(wire[1000:60000])
     assert reserved == []
-    proto.receive_data(wire[100000:140000])  # past 1/8 of the payload
+    proto.receive_data(wire[60000:70000])  # past 1/16 of the payload
     assert reserved == [1 << 20]
-    proto.receive_data(wire[140000:])
+    proto.receive_data(wire[70000:])
     [message] = proto.events_received()
     assert message.data == payload
 

@@ -291,7 +291,7 @@ class Protocol(MessageReader):
     def payload_buffer(self) -> memoryview | None:
         """Return where the rest of a large payload in progress may be read, or None.
 
-        When a large frame is arriving (its header parsed, at least 1/8 of its payload
+        When a large frame is arriving (its header parsed, at least 1/16 of its payload
         received, at most ``max_size``), the I/O layer may read the rest of its payload
         straight into this writable view, ``sock.recv_into(view)``, instead of passing
         the bytes to :meth:`receive_data`: that saves a copy. Then call
