@@ -51,6 +51,7 @@ from .outbuffer import OutBuffer
 from .properties import ConnectionProperties
 from .reactor import EVENT_READ, EVENT_WRITE, Reactor, TimerHandle, current_reactor
 from .sending import MessageStream, SendSide
+from .wakeups import initial_lowat, set_lowat
 
 __all__ = ["Connection", "MessageFlags", "PongWaiter", "ReadyState", "MessageStream"]
 
@@ -123,6 +124,7 @@ class Connection(SendSide, Delivery, ConnectionProperties):
         "_tls",
         "_bytes_read",
         "_payload_view",
+        "_lowat",
         "close_code",
         "close_reason",
         "error",
@@ -154,6 +156,7 @@ class Connection(SendSide, Delivery, ConnectionProperties):
     _paused_for: set[object] | None  # consumers whose full buffers hold reading
     _broken: BaseException | None
     _payload_view: memoryview | None  # where to read a large payload's rest
+    _lowat: int  # the socket's SO_RCVLOWAT, 0 where unused (wakeups.py)
     _bytes_read: int  # from the socket, the opening handshake included
     close_code: int | None
     #: Why the connection failed, when it did (handshake, protocol or network error).
@@ -191,6 +194,7 @@ class Connection(SendSide, Delivery, ConnectionProperties):
         self._finished = self._handshake_failed = self._tls = False
         self._paused_for = self._broken = self.close_code = self.error = None
         self._payload_view = None
+        self._lowat = 0
         self.close_reason = ""
         self.remote_address = None
         # The parts' state (see Delivery, SendSide and EventEmitter for what it means).
@@ -208,6 +212,7 @@ class Connection(SendSide, Delivery, ConnectionProperties):
         """Take over a connected socket (clients get theirs after construction)."""
         self._sock = sock
         self._tls = isinstance(sock, ssl.SSLSocket)
+        self._lowat = initial_lowat(sock)
         try:
             self.remote_address = sock.getpeername()
         except OSError:
@@ -312,7 +317,10 @@ class Connection(SendSide, Delivery, ConnectionProperties):
             output = proto.data_to_send()  # pongs, the close echo; mostly nothing
             if output:
                 self._out.queue(output, from_reactor=True)
-            self._payload_view = proto.payload_buffer()
+            view = self._payload_view = proto.payload_buffer()
+            if view is not None or self._lowat > 1:
+                # Wake up once the rest of a large payload is here (wakeups.py).
+                self._lowat = set_lowat(self._sock, self._lowat, 0 if view is None else len(view))
         if events:
             reactor = self._reactor
             self._dispatching = reactor.thread_id or 0
