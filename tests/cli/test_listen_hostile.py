@@ -13,7 +13,15 @@ import pytest
 
 import wscli
 
-from .conftest import TIMEOUT, listening, read_port, readline_within, reap, wscli_process
+from .conftest import (
+    TIMEOUT,
+    listening,
+    read_port,
+    readline_within,
+    reap,
+    run_cli,
+    wscli_process,
+)
 
 
 def upgrade(
@@ -193,6 +201,27 @@ def test_a_failed_tls_handshake_is_logged_in_one_line(tmp_path: object) -> None:
     finally:
         reap(process)
     assert line.startswith("refused 127.0.0.1:") and "tls handshake failed" in line, line
+    assert line.rstrip().endswith(": a plain ws:// request at a wss:// listener"), line
+
+
+def test_plain_client_at_a_tls_listener_is_told_at_once(tmp_path: object) -> None:
+    trustme = pytest.importorskip("trustme")
+    cert = f"{tmp_path}/server.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(cert)
+    process = wscli_process("listen", "--port", "0", "--tls-cert", cert)
+    try:
+        assert process.stderr is not None
+        port = read_port(process)
+        result = run_cli("connect", "-x", "hi", f"ws://127.0.0.1:{port}")
+        line = readline_within(process.stderr).decode()
+    finally:
+        reap(process)
+    assert result.status == 3, result.stderr
+    assert (
+        "the server closed the connection during the handshake (is it a wss:// server?)"
+        in result.stderr
+    )
+    assert "a plain ws:// request at a wss:// listener" in line, line
 
 
 def test_exec_clients_beyond_the_cap_are_refused_and_logged() -> None:

@@ -11,7 +11,15 @@ from __future__ import annotations
 import json
 import socket
 
-from .conftest import TIMEOUT, listening, read_port, readline_within, reap, wscli_process
+from .conftest import (
+    TIMEOUT,
+    listening,
+    read_port,
+    readline_within,
+    reap,
+    run_cli,
+    wscli_process,
+)
 from .test_listen_hostile import upgrade
 
 
@@ -92,3 +100,34 @@ def test_verbose_names_a_refused_client_by_host_and_port() -> None:
         assert "127.0.0.1:" in closed, closed
     finally:
         reap(process)
+
+
+def test_tls_client_at_a_plain_listener_is_refused_at_once_and_told_why() -> None:
+    """``connect wss://`` to a plain ``listen``: the listener hangs up on the ClientHello
+    (a TLS client cannot read a 400), logs why, and the client says what it means."""
+    with listening() as (process, port):
+        assert process.stderr is not None
+        result = run_cli("connect", "-n", "-x", "hi", f"wss://127.0.0.1:{port}")
+        line = readline_within(process.stderr).decode()
+    assert result.status == 3, result.stderr
+    assert (
+        "the server closed the connection during the tls handshake with 127.0.0.1"
+        " (is it a plain ws:// server?)" in result.stderr
+    )
+    assert "timed out" not in result.stderr
+    assert line.startswith("refused 127.0.0.1:"), line
+    assert "tls handshake at a plain ws:// listener" in line, line
+
+
+def test_bytes_that_cannot_start_a_request_get_400_without_waiting_for_a_head() -> None:
+    with listening() as (process, port):
+        assert process.stderr is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.sendall(b"\x00\x01\x02 no end of head")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        line = readline_within(process.stderr).decode()
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+    assert b"not an http request" in answer
+    assert ": 400 not an http request (starts with b'\\x00\\x01\\x02" in line, line

@@ -118,6 +118,38 @@ def test_malformed_requests(head: bytes) -> None:
         parse_request(head)
 
 
+@pytest.mark.parametrize(
+    "start",
+    [
+        b"\x16",  # a TLS handshake record
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        b"\x00",
+        b"\xff\xfe",
+        b" GET",
+        b"GET\x00",
+        b"G\x16",
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+    ],
+)
+def test_what_cannot_start_a_request_line_is_refused_at_once(start: bytes) -> None:
+    """A request line starts with a method token: anything else is refused without
+    waiting for a head that will never end."""
+    with pytest.raises(HandshakeError):
+        parse_request(start)
+
+
+def test_a_tls_record_is_named_as_such() -> None:
+    with pytest.raises(HandshakeError, match="tls handshake"):
+        parse_request(b"\x16\x03\x01")
+    with pytest.raises(HandshakeError, match="not an http request"):
+        parse_request(b"\x00\x01")
+
+
+@pytest.mark.parametrize("start", [b"", b"G", b"GET", b"GET ", b"GET /ch", b"POST / HT"])
+def test_a_request_line_start_asks_for_more(start: bytes) -> None:
+    assert parse_request(start) is None
+
+
 def test_header_values_are_trimmed_and_latin1() -> None:
     request, _ = parse_request(  # type: ignore[misc]
         b"GET / HTTP/1.1\r\nA:   spaced \t \r\nB:\r\nC: caf\xe9\r\nD:x:y\r\n\r\n"

@@ -319,9 +319,19 @@ def test_reject_with_unknown_status() -> None:
         b"GET /chat HTTP/1.1\r\nHost h\r\n\r\n",
         b"GET /chat HTTP/1.1\r\n folded: no\r\n\r\n",
         b"GET /chat HTTP/1.1\r\nX: a\x00b\r\n\r\n",
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+        b"\x00\x01\x02",
+        b" GET / HTTP/1.1",
     ],
-    ids=["http-1.0", "lowercase-method", "no-target", "no-colon", "obs-fold", "nul", "tls"],
+    ids=[
+        "http-1.0",
+        "lowercase-method",
+        "no-target",
+        "no-colon",
+        "obs-fold",
+        "nul",
+        "binary",
+        "space",
+    ],
 )
 def test_malformed_request_gets_400_at_once(raw: bytes) -> None:
     server = ServerProtocol()
@@ -332,6 +342,23 @@ def test_malformed_request_gets_400_at_once(raw: bytes) -> None:
     assert eof == b""
     assert isinstance(server.handshake_exc, HandshakeError)
     assert server.request is None
+
+
+TLS_CLIENT_HELLO_START = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+
+
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+def test_tls_client_hello_is_refused_at_once_without_an_answer(chunk_size: int | None) -> None:
+    """A TLS client at a plain listener cannot read a 400: hang up at its first byte."""
+    server = ServerProtocol()
+    recorder = Recorder(server).receive(TLS_CLIENT_HELLO_START, chunk_size)
+    assert recorder.events == []
+    assert recorder.out == [b""]  # nothing but the half-close
+    assert str(server.handshake_exc) == "tls handshake at a plain ws:// listener"
+    assert server.request is None
+    assert server.response is not None and server.response.status_code == 400
+    server.receive_data(b"more of the hello")
+    assert server.data_to_send() == []
 
 
 def test_request_head_size_limit() -> None:

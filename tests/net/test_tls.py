@@ -168,6 +168,47 @@ def test_tls_client_to_plain_http_server_says_peer_does_not_speak_tls() -> None:
     assert message.startswith("tls: the peer does not speak tls for 127.0.0.1")
 
 
+def test_tls_client_at_a_plain_wscli_server_is_told_at_once() -> None:
+    """The plain server sees a ClientHello, not a request line: it hangs up at once and
+    reports why; the client says what that likely means instead of timing out."""
+    refused: list[tuple[int, str]] = []
+    done = threading.Event()
+
+    def on_refused(address: Any, status: int, reason: str, request: Any) -> None:
+        refused.append((status, reason))
+        done.set()
+
+    # The server's timeouts far beyond the client's: only an early close passes.
+    with running_server(open_timeout=60.0, close_timeout=60.0) as server:
+        server.on("refused", on_refused)
+        with pytest.raises(ConnectFailed) as info:
+            connect(
+                f"wss://127.0.0.1:{server.port}/", open_timeout=TIMEOUT, reject_unauthorized=False
+            )
+        assert done.wait(TIMEOUT)
+    assert str(info.value) == (
+        "tls: the server closed the connection during the tls handshake with 127.0.0.1"
+        " (is it a plain ws:// server?)"
+    )
+    assert refused == [(400, "tls handshake at a plain ws:// listener")]
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_tls_client_names_a_close_during_its_handshake(reset: bool) -> None:
+    def hang_up(sock: socket.socket) -> None:
+        sock.recv(4096)
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        sock.close()
+
+    with ThreadedTCPServer(hang_up) as server:
+        message = connect_error(f"wss://127.0.0.1:{server.port}/", reject_unauthorized=False)
+    assert message == (
+        "tls: the server closed the connection during the tls handshake with 127.0.0.1"
+        " (is it a plain ws:// server?)"
+    )
+
+
 # -- client certificates -----------------------------------------------------------------
 
 

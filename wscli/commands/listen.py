@@ -143,7 +143,10 @@ class ListenSession:
         """Reactor thread: a client's TLS handshake failed (one line, like a refusal)."""
         from ..exitcodes import describe_error
 
-        line = f"refused {format_address(address)}: tls handshake failed: {describe_error(error)}"
+        reason = describe_error(error)
+        if reason.lower() == "http request":  # OpenSSL's words for a plain client's request
+            reason = "a plain ws:// request at a wss:// listener"
+        line = f"refused {format_address(address)}: tls handshake failed: {reason}"
         self.printer.notice(line, style="yellow")
 
     def _refused(self, info: Any, refusal: Refusal) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "Response",
     "parse_request",
     "parse_response",
+    "starts_like_tls",
     "MAX_HEAD_SIZE",
     "MAX_HEADERS",
     "HEAD_END",
@@ -33,6 +34,8 @@ HEAD_END = b"\r\n\r\n"
 _FIELD_NAME_RE = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _FIELD_VALUE_RE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 _REQUEST_LINE_RE = re.compile(rb"([A-Z]+) (\S+) HTTP/(\d)\.(\d)")
+# The start of a request line: the method, as _REQUEST_LINE_RE reads it.
+_METHOD_RE = re.compile(rb"[A-Z]*")
 # What may be written: a request target without spaces or controls, a reason phrase
 # without controls but HTAB (RFC 7230 §3.1).
 _TARGET_RE = re.compile(r"[^\x00-\x20\x7f]+")
@@ -100,6 +103,31 @@ def _find_head(data: bytes | bytearray, max_size: int) -> int | None:
     return end
 
 
+def starts_like_tls(data: bytes | bytearray) -> bool:
+    """Tell whether ``data`` starts like a TLS handshake record (a ClientHello).
+
+    Content type 22 (handshake), then the record version's major byte, 3 (RFC 8446 §5.1).
+    """
+    return data[:1] == b"\x16" and data[1:2] in (b"", b"\x03")
+
+
+def _check_request_start(data: bytes | bytearray) -> None:
+    """Refuse at once what cannot start a request line, whether or not the head ended.
+
+    A request line starts with its method, a token (RFC 9112 §3): a TLS ClientHello,
+    binary data or another protocol's greeting never ends in ``CRLF CRLF``, so waiting
+    for the head would only wait for the peer to give up. Everything refused here would
+    be refused once the head ended, so this changes when, never what.
+    """
+    method = _METHOD_RE.match(data)
+    end = method.end() if method else 0
+    if end == len(data) or (end and data[end] == 0x20):
+        return
+    if starts_like_tls(data):
+        raise HandshakeError("tls handshake, not an http request")
+    raise HandshakeError(f"not an http request (starts with {bytes(data[:16])!r})")
+
+
 def _parse_headers(lines: list[bytes], max_headers: int) -> Headers:
     if len(lines) > max_headers:
         raise HandshakeError(f"more than {max_headers} header lines")
@@ -124,8 +152,11 @@ def parse_request(
         ``(request, bytes_used)``, or ``None`` when the head is not complete yet.
 
     Raises:
-        HandshakeError: the head is malformed or over the limits.
+        HandshakeError: the head is malformed or over the limits, or the data cannot
+            be the start of a request (a TLS handshake, binary data), which is told
+            as soon as the first bytes say so.
     """
+    _check_request_start(data)
     end = _find_head(data, max_size)
     if end is None:
         return None

@@ -29,7 +29,14 @@ from .headers import (
     parse_subprotocol_header,
     parse_token_list,
 )
-from .http11 import MAX_HEAD_SIZE, MAX_HEADERS, Request, Response, parse_request
+from .http11 import (
+    MAX_HEAD_SIZE,
+    MAX_HEADERS,
+    Request,
+    Response,
+    parse_request,
+    starts_like_tls,
+)
 from .protocol import DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_SIZE, Protocol, Side, State
 
 if TYPE_CHECKING:
@@ -106,7 +113,8 @@ class ServerProtocol(Protocol):
         self.max_headers = max_headers
         #: The upgrade request, once received.
         self.request: Request | None = None
-        #: The response sent, once sent.
+        #: The response sent, once sent. For a TLS handshake at this plain listener,
+        #: the 400 decided but not sent: a TLS client could not read it.
         self.response: Response | None = None
         #: The subprotocol chosen, if any.
         self.subprotocol: str | None = None
@@ -122,8 +130,16 @@ class ServerProtocol(Protocol):
                 self._buf, max_size=self.max_head_size, max_headers=self.max_headers
             )
         except HandshakeError as exc:
+            refusal = self.reject(400, f"Failed to open a WebSocket connection: {exc}.\n")
+            if starts_like_tls(self._buf):
+                # A TLS client (a wss:// URL aimed at this plain listener) cannot read an
+                # HTTP answer: hang up at once, so it can say so instead of waiting.
+                self.handshake_exc = HandshakeError("tls handshake at a plain ws:// listener")
+                self.handshake_exc.__cause__ = exc
+                self._send_refusal(refusal, b"")
+                return
             self.handshake_exc = exc
-            self._send_refusal(self.reject(400, f"Failed to open a WebSocket connection: {exc}.\n"))
+            self._send_refusal(refusal)
             return
         if parsed is None:
             return
@@ -136,8 +152,12 @@ class ServerProtocol(Protocol):
         self._events.append(request)
 
     def _send_refusal(self, response: Response, data: bytes | None = None) -> None:
+        """Answer ``response`` (or ``data``: its bytes, none at all when empty), half-close."""
         self.response = response
-        self._out.append(response.serialize() if data is None else data)
+        if data is None:
+            data = response.serialize()
+        if data:
+            self._out.append(data)
         self._discard = True
         self._buf = bytearray()
         self._send_eof()

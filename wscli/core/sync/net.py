@@ -80,6 +80,14 @@ def _start_tls(
     try:
         sock.settimeout(timeout)
         return context.wrap_socket(sock, server_hostname=hostname)
+    except (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError) as exc:
+        # A TLS server answers a ClientHello, even to refuse it (an alert); a plain
+        # one (wscli's included) hangs up on bytes that cannot start an HTTP request.
+        sock.close()
+        raise TLSFailed(
+            f"tls: the server closed the connection during the tls handshake with {hostname}"
+            " (is it a plain ws:// server?)"
+        ) from exc
     except ssl.SSLError as exc:
         sock.close()
         raise TLSFailed(describe_tls_error(exc, hostname)) from exc
