@@ -169,3 +169,52 @@ def test_chunks_that_left_are_let_go_while_a_backlog_still_waits() -> None:
     alive = [index for index, ref in enumerate(refs[:sent_whole]) if ref() is not None]
     assert alive == []
     assert all(ref() is not None for ref in refs[sent_whole + 1 :])  # unsent: kept
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reactor_counts_stay_exact_as_batches_mix_and_the_buffer_empties(seed: int) -> None:
+    # Reactor output queued into an empty buffer gets its mark only once another batch
+    # joins it (the per-message case never makes one): whatever comes next, user
+    # output, more reactor output or a write that empties the buffer, reactor_size
+    # is what it was with a mark per batch, counted down as each batch's last byte left.
+    import random
+
+    rng = random.Random(seed)
+    out = OutBuffer()
+    sock = Socket()
+    batches: list[tuple[int, int, bool]] = []  # (end offset, size, from the reactor)
+    expected = bytearray()
+    for n in range(2000):
+        if rng.random() < 0.5:
+            batch = [bytes([n % 251]) * rng.randint(1, 9) for _ in range(rng.randint(1, 3))]
+            from_reactor = rng.random() < 0.7
+            out.queue(batch, from_reactor=from_reactor)
+            expected += b"".join(batch)
+            batches.append((len(expected), sum(map(len, batch)), from_reactor))
+        else:
+            sock.room = rng.choice([None, 0, 1, 4, 13])
+            out.write(sock, False)  # type: ignore[arg-type]
+        flushed = len(sock.taken)
+        assert out.size == len(expected) - flushed
+        assert out.waiting == (flushed < len(expected))
+        assert out.reactor_size == sum(
+            size for end, size, from_reactor in batches if from_reactor and end > flushed
+        )
+    sock.room = None
+    out.write(sock, False)  # type: ignore[arg-type]
+    assert bytes(sock.taken) == bytes(expected)
+    assert out.size == 0 and out.reactor_size == 0 and not out
+
+
+def test_an_unmarked_batch_followed_by_user_output_counts_down_when_it_left() -> None:
+    out = OutBuffer()
+    out.queue([b"pong!"], from_reactor=True)  # into an empty buffer: no mark yet
+    out.queue([b"user"], from_reactor=False)
+    sock = Socket(3)
+    out.write(sock, False)  # type: ignore[arg-type]
+    assert out.reactor_size == 5  # the reactor batch has not all left
+    out.write(sock, False)  # type: ignore[arg-type]
+    assert out.reactor_size == 0 and out.size == 3  # it has; the user's bytes wait
+    sock.room = None
+    out.write(sock, False)  # type: ignore[arg-type]
+    assert bytes(sock.taken) == b"pong!user" and not out

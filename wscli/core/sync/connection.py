@@ -254,6 +254,7 @@ class Connection(SendSide, Delivery, ConnectionProperties):
         self._reading = True
         self._update_interest()
         if initial:
+            self._bytes_read += len(initial)
             self._feed(initial)
 
     def _open_timed_out(self) -> None:
@@ -286,6 +287,7 @@ class Connection(SendSide, Delivery, ConnectionProperties):
                 except OSError as exc:
                     self._fail_now(self._socket_error(exc))
                     break
+                self._bytes_read += n
                 if target is None or not n:
                     self._feed(view[:n] if n else b"")
                 else:
@@ -300,17 +302,21 @@ class Connection(SendSide, Delivery, ConnectionProperties):
 
     def _feed(self, data: bytes | memoryview, payload_size: int = 0) -> None:
         """Hand ``data`` (EOF when empty) to the protocol, or ``payload_size`` bytes
-        read into its payload buffer; then pass the events on."""
+        read into its payload buffer; then pass the events on. (The caller counts
+        them in ``_bytes_read``.)"""
         proto = self._proto
         with self._lock:
-            if payload_size:
-                self._bytes_read += payload_size
-                proto.hold_failures = self._reader_holding or bool(self._queue)
-                proto.payload_received(payload_size)
-            elif data:
-                self._bytes_read += len(data)
-                proto.hold_failures = self._reader_holding or bool(self._queue)
-                proto.receive_data(data)
+            if data or payload_size:
+                # A violation or close found now waits while messages before it are
+                # unread, or the reader is still on the last one.
+                if self._reader_holding or self._queue:
+                    proto.hold_failures = True
+                elif proto.hold_failures:
+                    proto.hold_failures = False
+                if payload_size:
+                    proto.payload_received(payload_size)
+                else:
+                    proto.receive_data(data)
             else:
                 proto.receive_eof()
             events = proto.events_received()
@@ -374,9 +380,27 @@ class Connection(SendSide, Delivery, ConnectionProperties):
 
     def _after_io(self) -> None:
         """After reading or writing: start the close timer, or finish, as the state asks."""
+        proto = self._proto
+        if proto.state is _OPEN and self._broken is None:
+            # The steady state, every wake-up: an open protocol has had no EOF (that
+            # closes it), no failed handshake and expects no close, so only the
+            # interest may change; these are _update_interest's conditions for "read
+            # only", the EOF one implied.
+            out = self._out
+            if (
+                self._interest == EVENT_READ
+                and not out.waiting
+                and self._reading
+                and not self._paused
+                and not self._queue_paused
+                and not self._paused_for
+                and out.reactor_size <= self.write_limit
+            ):
+                return
+            self._update_interest()
+            return
         if self._finished:
             return
-        proto = self._proto
         if proto.eof_received and not self._out.waiting:
             self._finish()
             return
@@ -396,12 +420,7 @@ class Connection(SendSide, Delivery, ConnectionProperties):
                     self._timer.cancel()
                     self._timer = None
                 self._handshake_refused()
-        if (
-            proto.state is not _OPEN  # an open protocol expects no close: skip the call
-            and proto.close_expected()
-            and self._opened_or_failed()
-            and self._timer is None
-        ):
+        if proto.close_expected() and self._opened_or_failed() and self._timer is None:
             if self.close_timeout is not None:
                 self._timer = self._reactor.call_later(self.close_timeout, self._close_timed_out)
         self._update_interest()
@@ -418,7 +437,10 @@ class Connection(SendSide, Delivery, ConnectionProperties):
             self._finish()
 
     def _update_interest(self) -> None:
-        """On the reactor thread: watch the socket for what the state needs."""
+        """On the reactor thread: watch the socket for what the state needs.
+
+        A condition added here belongs in ``_after_io``'s steady-state shortcut too.
+        """
         if self._finished:
             return
         want = 0

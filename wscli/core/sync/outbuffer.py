@@ -15,10 +15,11 @@ The buffer has no lock of its own: its owner (the connection) calls every method
 its lock held.
 
 It is built for the per-message case, one reply of one chunk written at once: it takes
-over the protocol's output list as it is (no copy, no allocation of its own), and a
-write that empties it resets every count. Queued chunks sit in plain lists read from a
-moving start index (compacted as the start moves on), so a long backlog of small frames
-still leaves at constant cost per chunk.
+over the protocol's output list as it is (no copy, no allocation of its own), reactor
+output queued into an empty buffer gets its mark only once another batch joins it, and
+a write that empties it resets every count. Queued chunks sit in plain lists read from
+a moving start index (compacted as the start moves on), so a long backlog of small
+frames still leaves at constant cost per chunk.
 """
 
 from __future__ import annotations
@@ -95,14 +96,28 @@ class OutBuffer:
         """
         if not chunks:
             return 0
+        added = len(chunks[0]) if len(chunks) == 1 else sum(map(len, chunks))
         out = self._chunks
         if out is None:
+            # The per-message case: an empty buffer (every count at zero) takes one
+            # batch. Reactor output gets no mark yet: as the only batch, it leaves when
+            # the buffer empties, which resets every count; the next batch queued
+            # behind it makes the mark (below).
             self._chunks = chunks  # type: ignore[assignment]  # bytes are chunks too
             self._start = 0
             self.waiting = True
-        else:
-            out.extend(chunks)
-        added = len(chunks[0]) if len(chunks) == 1 else sum(map(len, chunks))
+            if added:
+                self.size = added
+                self._queued_total += added
+                if from_reactor:
+                    self.reactor_size = added
+            return added
+        out.extend(chunks)
+        if self._marks is None and self.reactor_size:
+            # The unmarked batch above is still waiting, alone: it ends where the
+            # bytes queued so far end.
+            self._marks = [(self._queued_total, self.reactor_size)]
+            self._marks_start = 0
         if added:
             self.size += added
             total = self._queued_total = self._queued_total + added
@@ -132,10 +147,10 @@ class OutBuffer:
         if out is None:
             return None
         start = self._start
-        if len(out) == start + 1 and out[start]:
+        only = out[start]
+        if only and len(out) == start + 1:
             # The per-message case (one reply, one chunk): one send, and when the
             # socket takes it all, every count is simply back to zero.
-            only = out[start]
             try:
                 sent = sock.send(only)
             except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
@@ -143,12 +158,13 @@ class OutBuffer:
             except OSError as exc:
                 self._drop_bytes()
                 return exc
-            self._flushed_total += sent
             if sent == len(only):
+                self._flushed_total = self._queued_total  # all of it left
                 self._chunks = self._marks = None
                 self.waiting = False
                 self.size = self.reactor_size = 0
                 return None
+            self._flushed_total += sent
             self.size -= sent
             out[start] = memoryview(only)[sent:]
             self._count_down_marks()
@@ -197,6 +213,7 @@ class OutBuffer:
         if start >= end:
             self._chunks = None
             self.waiting = False
+            self.reactor_size = 0  # an unmarked batch (see queue) left too
         elif start > _COMPACT_AT and start * 2 > end:
             del out[:start]
             self._start = 0

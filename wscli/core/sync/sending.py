@@ -249,8 +249,10 @@ class SendSide:
                     out.queue(proto.data_to_send(), from_reactor=True)
                     if callback is not None:
                         out.add_callback(callback, 0)
-                    over = out.size > self.write_limit
-                elif current_reactor() is not None:
+                    # Nothing to hold, whatever the size: the connection whose reading
+                    # produced this reply is this one, bounded by its own output.
+                    return
+                if current_reactor() is not None:
                     # A reactor thread, this connection's or another's: it cannot wait.
                     if (
                         fin
