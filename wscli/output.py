@@ -22,7 +22,6 @@ nobody watches; commands end the run quietly when it is set.
 
 from __future__ import annotations
 
-import collections
 import functools
 import json
 import os
@@ -47,6 +46,7 @@ from .display import (
     looks_like_json,
 )
 from .escape import escape_bytes, escape_control, escape_json, escaped_text, is_terminal
+from .outputthread import OUTPUT_BACKLOG, Fill, OutputThread
 from .params import encode_binary, format_duration, format_size
 
 __all__ = [
@@ -57,12 +57,8 @@ __all__ = [
     "hexdump",
     "looks_like_json",
     "json_depth_within",
+    "OUTPUT_BACKLOG",
 ]
-
-#: Bytes of rendered output that may wait for the output thread before the connections
-#: that feed it stop being read (see :meth:`Printer.backlog_full`).
-OUTPUT_BACKLOG = 4 * 2**20
-
 
 _Method = TypeVar("_Method", bound=Callable[..., None])
 
@@ -81,6 +77,12 @@ def _on_output_thread(method: _Method) -> _Method:
         self._submit(functools.partial(method, self, *args, **kwargs), size)
 
     return cast(_Method, wrapper)
+
+
+def _run_now(job: Callable[[], None] | None) -> None:
+    """``fill`` of an unthreaded printer's held place: write at once."""
+    if job is not None:
+        job()
 
 
 @dataclass(frozen=True)
@@ -221,14 +223,7 @@ class Printer:
         self.last_received: str | bytes | None = None
         self._lock = threading.RLock()
         self._threaded = threaded
-        self._jobs: collections.deque[tuple[Callable[[], None], int]] = collections.deque()
-        self._jobs_ready = threading.Condition()
-        self._backlog = 0
-        self._busy = False
-        self._on_drained: list[Callable[[], None]] = []
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._event_time: float | None = None
+        self._output = OutputThread(self._job_failed)
         # Interactive output follows sys.stdout (patched by prompt-toolkit); otherwise the
         # streams are fixed now, so a late reactor callback cannot write to another stream.
         self._stdout = stdout if stdout is not None or interactive else sys.stdout
@@ -300,60 +295,37 @@ class Printer:
 
     def _submit(self, job: Callable[[], None], size: int = 0) -> None:
         """Run ``job`` now, or queue it for the output thread when threaded."""
-        if not self._threaded or threading.current_thread() is self._thread:
+        if not self._threaded or self._output.on_thread():
             job()
             return
-        # Timestamps say when the event happened, not when the output thread got to it.
-        job = functools.partial(self._at, time.time(), job)
-        with self._jobs_ready:
-            self._jobs.append((job, size))
-            self._backlog += size
-            if self._thread is None:
-                # Also after close(), for a callback that fired as the command ended:
-                # a thread of its own writes it, so the submitter (maybe the reactor)
-                # never waits for the terminal; it ends again once idle.
-                self._thread = threading.Thread(
-                    target=self._run_jobs, name="wscli-output", daemon=True
-                )
-                self._thread.start()
-            self._jobs_ready.notify_all()
-
-    def _at(self, when: float, job: Callable[[], None]) -> None:
-        self._event_time = when
-        try:
-            job()
-        finally:
-            self._event_time = None
+        self._output.submit(job, size)
 
     def _now(self) -> float:
         """The time of the event being shown (when it was submitted), else now."""
-        return self._event_time if self._event_time is not None else time.time()
+        when = self._output.event_time
+        return when if when is not None else time.time()
 
-    def _run_jobs(self) -> None:
-        while True:
-            with self._jobs_ready:
-                while not self._jobs:
-                    self._busy = False
-                    self._jobs_ready.notify_all()
-                    if self._closed:
-                        # Under the lock: a job submitted from now on starts a new
-                        # thread, so there is never more than one writer.
-                        self._thread = None
-                        return
-                    self._jobs_ready.wait()
-                job, size = self._jobs.popleft()
-                self._busy = True
-            try:
-                job()
-            except Exception as exc:  # a rendering bug must not silence the run
-                self.output_error = self.output_error or OSError(f"cannot show output: {exc}")
-            callbacks: list[Callable[[], None]] = []
-            with self._jobs_ready:
-                self._backlog -= size
-                if self._on_drained and self._backlog <= OUTPUT_BACKLOG // 2:
-                    callbacks, self._on_drained = self._on_drained, []
-            for callback in callbacks:
-                callback()
+    @property
+    def shows_sent(self) -> bool:
+        """Whether sent messages are shown (interactive and JSON output; not a pipe)."""
+        return self.interactive or self.as_json
+
+    def hold(self, size: int = 0) -> Fill:
+        """Reserve the place of output decided later; return ``fill(job)``.
+
+        ``Peer`` takes the place of a sent message's line before handing the message
+        to the connection, and fills it (``fill(job)``) once ``send()`` returned, or
+        leaves it empty (``fill(None)``) if the message was not sent: an answer that
+        arrives meanwhile is shown after it. With a threaded printer, later output waits
+        for the place for at most :data:`~wscli.outputthread.HOLD_LIMIT` seconds; without
+        one, ``fill`` runs the job at once.
+
+        Args:
+            size: the bytes of the line to come, for the output's bound.
+        """
+        if not self._threaded or self._output.on_thread():
+            return _run_now
+        return self._output.hold(size)
 
     def backlog_full(self) -> bool:
         """Whether more than :data:`OUTPUT_BACKLOG` bytes wait to be shown.
@@ -361,15 +333,11 @@ class Printer:
         The connections feeding the printer stop being read until :meth:`when_drained`
         calls back: the peer's TCP window closes instead of our memory growing.
         """
-        return self._backlog > OUTPUT_BACKLOG
+        return self._output.backlog_full()
 
     def when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once the backlog is back under half its bound (maybe now)."""
-        with self._jobs_ready:
-            if self._backlog > OUTPUT_BACKLOG // 2:
-                self._on_drained.append(callback)
-                return
-        callback()
+        self._output.when_drained(callback)
 
     def close(self, timeout: float | None = 5.0) -> bool:
         """Flush, then let the output thread end once it has nothing left to write.
@@ -380,24 +348,14 @@ class Printer:
         has written it. ``False`` when the flush timed out (the thread still writes
         what it has, then ends).
         """
-        drained = self.flush(timeout)
-        with self._jobs_ready:
-            self._closed = True
-            self._jobs_ready.notify_all()
-        return drained
+        return self._output.close(timeout)
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until everything submitted so far is written; ``False`` on timeout."""
-        if self._thread is None or threading.current_thread() is self._thread:
-            return True
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._jobs_ready:
-            while self._jobs or self._busy:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._jobs_ready.wait(remaining)
-        return True
+        return self._output.flush(timeout)
+
+    def _job_failed(self, exc: Exception) -> None:
+        self.output_error = self.output_error or OSError(f"cannot show output: {exc}")
 
     # -- low-level writing -------------------------------------------------------------
 

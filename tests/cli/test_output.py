@@ -317,3 +317,119 @@ def test_a_printer_closed_before_its_thread_caught_up_still_writes_everything_in
     stream.gate.set()
     assert p.flush(TIMEOUT)
     assert stream.getvalue() == "m0\nm1\nm2\nlate\n"
+
+
+# -- a sent message shows before what answers it -------------------------------------------
+
+
+class _InstantEcho:
+    """Enough of a WebSocket for a Peer: the echo is delivered while ``send()`` runs."""
+
+    url = "ws://test"
+    remote_address = None
+
+    def __init__(self) -> None:
+        self.listeners: dict[str, object] = {}
+
+    def on(self, name: str, listener: object) -> _InstantEcho:
+        self.listeners[name] = listener
+        return self
+
+    def send(self, data: object) -> None:
+        self.listeners["message"](data, None)  # type: ignore[operator]
+
+
+def _marks(text: str) -> list[tuple[str, str]]:
+    import re
+
+    return re.findall(r"([<>]) (m\d+)", text)
+
+
+def _in_order(marks: list[tuple[str, str]], count: int) -> list[int]:
+    """The messages whose echo was shown before the message itself."""
+    return [i for i in range(count) if marks.index((">", f"m{i}")) > marks.index(("<", f"m{i}"))]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_sent_message_shows_before_an_echo_that_beat_send_back(as_json: bool) -> None:
+    """The "> " line used to be submitted once send() returned: an echo delivered in
+    between (a fast server, a sender that lost the CPU) was shown first."""
+    from wscli.commands import Peer
+
+    out = Terminal()
+    p = Printer(interactive=not as_json, as_json=as_json, color=False, threaded=True,
+                stdout=out, stderr=io.StringIO())  # fmt: skip
+    peer = Peer(_InstantEcho(), p)  # type: ignore[arg-type]
+    for i in range(50):
+        peer.send(f"m{i}")
+    assert p.close(TIMEOUT)
+    if as_json:
+        records = [json.loads(line) for line in out.getvalue().splitlines()]
+        marks = [(">" if r["dir"] == "out" else "<", r["data"]) for r in records]
+    else:
+        marks = _marks(out.getvalue())
+    assert len(marks) == 100
+    assert _in_order(marks, 50) == []
+
+
+def test_sent_lines_come_first_over_a_real_connection(server: object) -> None:
+    """The same over loopback, with the sender made to lose the race every time: its
+    ``send()`` returns only once the echo was delivered."""
+    import threading
+
+    import wscli
+    from wscli.commands import Peer
+
+    out = Terminal()
+    p = Printer(interactive=True, color=False, threaded=True, stdout=out, stderr=io.StringIO())
+    ws = wscli.connect(server.url)  # type: ignore[attr-defined]
+    delivered = threading.Semaphore(0)
+    peer = Peer(ws, p, message_hooks=[lambda _peer, _data: delivered.release()])
+    send = ws.send
+
+    def send_then_lose_the_race(data: object, **options: object) -> None:
+        send(data, **options)  # type: ignore[arg-type]
+        assert delivered.acquire(timeout=TIMEOUT)
+
+    ws.send = send_then_lose_the_race  # type: ignore[method-assign]
+    try:
+        for i in range(50):
+            peer.send(f"m{i}")
+    finally:
+        ws.close()
+    assert p.close(TIMEOUT)
+    marks = _marks(out.getvalue())
+    assert _in_order(marks, 50) == []
+
+
+def test_a_message_not_sent_leaves_no_line_and_holds_nothing_back() -> None:
+    p, out, _err = printer(interactive=True, color=False, threaded=True, out=Terminal())
+    fill = p.hold()
+    p.message("in", "meanwhile")
+    fill(None)
+    assert p.close(TIMEOUT)
+    assert _marks(out.getvalue().replace("meanwhile", "m0")) == [("<", "m0")]
+
+
+def test_a_place_held_too_long_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send that waits for a peer that does not read holds the output back only for
+    HOLD_LIMIT; its line is then shown where it stands."""
+    import wscli.outputthread
+
+    monkeypatch.setattr(wscli.outputthread, "HOLD_LIMIT", 0.05)
+    p, out, _err = printer(as_json=True, threaded=True)
+    fill = p.hold()
+    p.message("in", "meanwhile")
+    assert p.flush(TIMEOUT)  # not waiting for the fill: given up after HOLD_LIMIT
+    assert [json.loads(line)["data"] for line in out.getvalue().splitlines()] == ["meanwhile"]
+    fill(lambda: p.message("out", "late"))
+    assert p.close(TIMEOUT)
+    data = [json.loads(line)["data"] for line in out.getvalue().splitlines()]
+    assert data == ["meanwhile", "late"]
+
+
+def test_a_pipe_holds_no_place_for_what_it_does_not_show() -> None:
+    p, _out, _err = printer(threaded=True)
+    assert not p.shows_sent
+    p, _out, _err = printer(as_json=True)
+    assert p.shows_sent

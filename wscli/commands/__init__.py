@@ -15,6 +15,7 @@ Both commands juggle the same three things, kept here once:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import queue
 import signal
@@ -311,15 +312,27 @@ class Peer:
             done(False)
             raise
         done(True)
-        self.count_sent(data)
 
     def _handing_over(self, data: str | bytes) -> Callable[[bool], None]:
-        """Tell the sending hooks ``data`` is about to go; return their ``done(sent)``."""
+        """Take the places of ``data``'s line and records before it goes; return
+        ``done(sent)``, which counts and shows it where its place was, or drops it.
+
+        The places are taken before the connection has the message: its answer can be
+        delivered before ``send()`` returns, and must be shown (and recorded) after it.
+        """
+        size = _size(data)
+        show = self.show_messages and self.printer.shows_sent
+        fill = self.printer.hold(size) if show else None
         dones = [hook(self, data) for hook in self.sending_hooks]
 
         def done(sent: bool) -> None:
+            if fill is not None:
+                line = functools.partial(self.printer.message, "out", data, peer=self.id)
+                fill(line if sent else None)
             for each in dones:
                 each(sent)
+            if sent:
+                self._count_sent(data, size)
 
         return done
 
@@ -347,17 +360,13 @@ class Peer:
         done = self._handing_over(data)
         sent = broadcast([self.ws], data) != 0
         done(sent)
-        if sent:
-            self.count_sent(data)
         return sent
 
-    def count_sent(self, data: str | bytes) -> None:
-        """Count and show a message sent by other means (a broadcast)."""
+    def _count_sent(self, data: str | bytes, size: int) -> None:
+        """Count a message sent (``size`` bytes) and tell the ``sent_hooks``."""
         with self._lock:
             self.stats.messages_out += 1
-            self.stats.bytes_out += _size(data)
-        if self.show_messages:
-            self.printer.message("out", data, peer=self.id)
+            self.stats.bytes_out += size
         for hook in self.sent_hooks:
             hook(self, data)
 
@@ -397,13 +406,6 @@ class Peer:
                 ) from None
             raise
         done(True)
-        with self._lock:
-            self.stats.messages_out += 1
-            self.stats.bytes_out += len(payload)
-        if self.show_messages:
-            self.printer.message("out", data, peer=self.id)
-        for hook in self.sent_hooks:
-            hook(self, data)
 
     def ping(self, data: bytes = b"") -> None:
         """Send a ping; its pong is shown with the round-trip time and counted."""
