@@ -49,7 +49,7 @@ from .frames import (
     pack_frame,
 )
 from .masking import MaskBuffer, random_mask
-from .reader import JOIN_LIMIT, MessageReader
+from .reader import _MESSAGE_DATA, JOIN_LIMIT, MessageReader, _parse_frames
 
 if TYPE_CHECKING:
     import logging
@@ -286,6 +286,25 @@ class Protocol(MessageReader):
             # what is left of an incomplete frame (no copy of whole frames).
             if type(data) is memoryview and data.format != "B":
                 data = data.cast("B")  # index bytes, not wider or signed items
+            if (
+                _parse_frames is not None
+                and self.use_speedups
+                and self._msg_text is None
+                and self._partial is None
+                and not self._debug
+            ):
+                # The per-message path: whole, simple data frames, parsed by the C
+                # extension straight from here (what _parse would do first, without
+                # its setup); _parse takes whatever it stopped at.
+                max_size = -1 if self.max_size is None else self.max_size
+                end = _parse_frames(
+                    data, 0, self._expect_mask, max_size, _MESSAGE_DATA, self._events
+                )
+                if end:
+                    self._msg_frames = 1
+                    if end == len(data):
+                        return
+                    data = memoryview(data)[end:]
             self._parse(data)
 
     def payload_buffer(self) -> memoryview | None:
