@@ -11,7 +11,9 @@ A connection is built from parts, each the one owner of its state:
   send callbacks and the gathered write;
 * :class:`~wscli.core.sync.keepalive.Keepalive`: ping waiters and keepalive timers;
 * :class:`~wscli.core.sync.delivery.Delivery` (inherited): the order of events, the queue
-  that :meth:`Connection.recv` reads, and late listeners.
+  that :meth:`Connection.recv` reads, and late listeners;
+* :class:`~wscli.core.sync.interest.ReadInterest` (inherited): what the socket is
+  watched for, and what holds reading (``pause()``, unread messages, relays).
 
 The sending half (:class:`~wscli.core.sync.sending.SendSide`, inherited) lets one
 message at a time own the send side and bounds every sender, the reactor thread
@@ -46,6 +48,7 @@ from ..frames import OK_CLOSE_CODES, Close, CloseCode
 from ..http11 import Request, Response
 from ..protocol import Protocol, Side, State
 from .delivery import ON_REACTOR, Delivery, MessageFlags
+from .interest import ReadInterest
 from .keepalive import Keepalive, PongWaiter
 from .outbuffer import OutBuffer
 from .properties import ConnectionProperties
@@ -70,7 +73,7 @@ _OPEN = State.OPEN
 ReadyState = State
 
 
-class Connection(SendSide, Delivery, ConnectionProperties):
+class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
     """A WebSocket connection served by a reactor thread.
 
     Build one through :func:`wscli.connect`, :class:`wscli.WebSocket` or a
@@ -436,66 +439,6 @@ class Connection(SendSide, Delivery, ConnectionProperties):
         if not self._finished:
             self._finish()
 
-    def _update_interest(self) -> None:
-        """On the reactor thread: watch the socket for what the state needs.
-
-        A condition added here belongs in ``_after_io``'s steady-state shortcut too.
-        """
-        if self._finished:
-            return
-        want = 0
-        if self._reading and not self._paused and not self._queue_paused and not self._paused_for:
-            # A peer that does not read what we write (pongs, echoes) is not read
-            # either, until the buffer drains: memory stays bounded by write_limit.
-            # Only output made by reading counts: a user thread's sends already wait at
-            # write_limit, and pausing for them would deadlock two peers that both
-            # send more than write_limit before reading.
-            if not self._proto.eof_received and self._out.reactor_size <= self.write_limit:
-                want = EVENT_READ
-        if self._out.waiting:
-            want |= EVENT_WRITE
-        if want == self._interest:
-            return
-        try:
-            if self._interest == 0:
-                self._reactor.register(self._sock, want, self)
-            elif want == 0:
-                self._reactor.unregister(self._sock)
-            else:
-                self._reactor.modify(self._sock, want, self)
-        except (OSError, ValueError) as exc:
-            self._fail_now(exc)
-            return
-        self._interest = want
-
-    def pause_for(self, consumer: object) -> None:
-        """On the reactor thread: stop reading until ``consumer``'s buffer drains.
-
-        A listener of this connection sent to ``consumer``, whose peer is behind: reading
-        on would relay more than it can take (see :mod:`~wscli.core.sync.sending`).
-        """
-        if self._paused_for is None:
-            self._paused_for = set()
-        self._paused_for.add(consumer)
-        self._update_interest()
-
-    def resume_for(self, consumer: object) -> None:
-        """``consumer`` drained; read again unless another holds (from any thread:
-        a consumer served by another reactor hands the call to this one's)."""
-        if not self._reactor.in_thread():
-            self._reactor.call_soon(self.resume_for, consumer)
-            return
-        if self._paused_for is not None:
-            self._paused_for.discard(consumer)
-            if not self._paused_for:
-                self._paused_for = None
-        self._update_interest()
-
-    def _set_reading_paused(self, paused: bool) -> None:
-        """On the reactor thread: stop or restart reading (``pause`` does it from any thread)."""
-        self._paused = paused
-        self._update_interest()
-
     def _handle_event(self, event: Any) -> None:
         """Act on one event that is not a message (``_handle_events`` hands those on)."""
         kind = type(event)
@@ -657,21 +600,6 @@ class Connection(SendSide, Delivery, ConnectionProperties):
             self._finish()
         else:
             self._reactor.call_soon(self._finish)
-
-    def pause(self) -> None:
-        """Stop reading from the socket, so the peer's sends eventually block."""
-        self._paused = True
-        self._reactor.call_soon(self._update_interest)
-
-    def resume(self) -> None:
-        """Read from the socket again after :meth:`pause`."""
-        self._paused = False
-        self._reactor.call_soon(self._update_interest)
-
-    @property
-    def is_paused(self) -> bool:
-        """Whether :meth:`pause` stopped reading."""
-        return self._paused
 
     # -- the public API: receiving --------------------------------------------------------
 
