@@ -44,7 +44,12 @@ class OptionalBuildExt(build_ext):
 ext_modules = []
 if os.environ.get("WSCLI_NO_EXTENSIONS", "") in ("", "0"):
     ext_modules.append(
-        Extension("wscli.core._speedups", ["wscli/core/_speedups.c"], optional=True),
+        Extension(
+            "wscli.core._speedups",
+            ["wscli/core/_speedups.c", "wscli/core/_payload.c"],
+            depends=["wscli/core/_speedups.h"],
+            optional=True,
+        ),
     )
 
 setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})

@@ -77,13 +77,13 @@ def outcome(recorder: Recorder) -> tuple[Any, ...]:
 def reserved(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Every payload buffer the protocol reserves, by size."""
     sizes: list[int] = []
-    original = masking.new_payload
+    original = masking.PayloadBuffer
 
-    def recording(size: int) -> Any:
+    def recording(size: int, mask: bytes | None) -> Any:
         sizes.append(size)
-        return original(size)
+        return original(size, mask)
 
-    monkeypatch.setattr(masking, "new_payload", recording)
+    monkeypatch.setattr(masking, "PayloadBuffer", recording)
     return sizes
 
 

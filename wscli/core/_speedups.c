@@ -11,8 +11,9 @@
  *   call (header, length, mask, unmask, UTF-8 check); it stops, without
  *   deciding anything, at the first frame the general parser must see;
  * - encode_frame(): header + (masked) payload in one allocation;
- * - new_payload() / unmask_into(): a large payload unmasked straight from
- *   each received chunk into the bytes object the application gets.
+ * - in _payload.c, PayloadBuffer (with new_payload() / unmask_into()): a large
+ *   payload unmasked straight from each received chunk into the bytes object the
+ *   application gets, or read into it and unmasked there.
  *
  * wscli/core/masking.py selects this module (unless WSCLI_NO_EXTENSIONS=1)
  * and the pure-Python code paths stay; both must behave identically
@@ -29,14 +30,7 @@
  *   free-threaded builds, without the GIL.
  */
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>  /* T_OBJECT_EX, READONLY (Python 3.11) */
-
-#include <stdint.h>
-#include <string.h>
-
-#define MASK_SIZE 4
+#include "_speedups.h"
 
 PyDoc_STRVAR(apply_mask_doc,
 "apply_mask($module, /, data, mask, offset=0)\n"
@@ -49,9 +43,9 @@ PyDoc_STRVAR(apply_mask_doc,
 "payload bytes already processed. Returns a new bytes object. Raises\n"
 "ValueError if mask is not exactly 4 bytes long.");
 
-static void
-xor_mask(const unsigned char *src, unsigned char *dst, size_t size,
-         const unsigned char *mask, size_t start)
+void
+wscli_xor_mask(const unsigned char *src, unsigned char *dst, size_t size,
+               const unsigned char *mask, size_t start)
 {
     unsigned char rotated[8];
     uint64_t mask64;
@@ -99,9 +93,9 @@ apply_mask(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     }
     /* Converting to size_t is modular, so & 3 matches Python's offset % 4
      * for negative offsets too. */
-    xor_mask((const unsigned char *)data.buf,
-             (unsigned char *)PyBytes_AS_STRING(result), (size_t)data.len,
-             (const unsigned char *)mask.buf, (size_t)offset & 3);
+    wscli_xor_mask((const unsigned char *)data.buf,
+                   (unsigned char *)PyBytes_AS_STRING(result), (size_t)data.len,
+                   (const unsigned char *)mask.buf, (size_t)offset & 3);
 
 done:
     PyBuffer_Release(&data);
@@ -249,8 +243,8 @@ parse_frames(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
                     goto done;
                 }
                 if (mask != NULL) {
-                    xor_mask(buf + start, (unsigned char *)PyBytes_AS_STRING(payload),
-                             (size_t)length, mask, 0);
+                    wscli_xor_mask(buf + start, (unsigned char *)PyBytes_AS_STRING(payload),
+                                   (size_t)length, mask, 0);
                 }
                 else {
                     memcpy(PyBytes_AS_STRING(payload), buf + start, (size_t)length);
@@ -266,7 +260,7 @@ parse_frames(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
                         PyErr_NoMemory();
                         goto done;
                     }
-                    xor_mask(buf + start, scratch, (size_t)length, mask, 0);
+                    wscli_xor_mask(buf + start, scratch, (size_t)length, mask, 0);
                     text = (const char *)scratch;
                 }
                 payload = PyUnicode_DecodeUTF8(text, length, NULL);
@@ -383,8 +377,8 @@ encode_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     if (has_mask) {
         out[1] |= 0x80;
         memcpy(out + hlen, mask.buf, MASK_SIZE);
-        xor_mask((const unsigned char *)data.buf, out + hlen + MASK_SIZE, (size_t)data.len,
-                 (const unsigned char *)mask.buf, 0);
+        wscli_xor_mask((const unsigned char *)data.buf, out + hlen + MASK_SIZE,
+                       (size_t)data.len, (const unsigned char *)mask.buf, 0);
     }
     else if (data.len) {
         memcpy(out + hlen, data.buf, (size_t)data.len);
@@ -398,242 +392,6 @@ done:
     return result;
 }
 
-/* -- one copy for large payloads ------------------------------------------------------- */
-
-/*
- * PayloadBytes: a bytes object under construction, writable through the buffer
- * protocol until take() hands it out.
- *
- * A large payload is received with sock.recv_into() straight into the bytes object
- * the application gets, and unmasked there in place: one copy from the kernel, none
- * in user space. Writing into a bytes object is only legal while nothing else can see
- * it, and that is what this type guarantees:
- *
- * - the bytes object is created here (PyBytes_FromStringAndSize(NULL, size), never
- *   the shared empty or one-byte singletons for the sizes we use; see below) and its
- *   only reference is self->bytes until take();
- * - its hash is not computed before take() (nobody else holds it), so the cached
- *   hash stays "not computed" and matches the final content;
- * - every writable view counts in self->exports; take() refuses (BufferError) while
- *   one is alive, and once taken no new view can be made: no writer outlives the
- *   moment the bytes become visible.
- *
- * Sizes 0 and 1 may return shared singletons (CPython caches b"" and, for some
- * versions, one-byte objects), so new_payload() refuses them: large payloads only.
- */
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *bytes;      /* NULL once taken */
-    Py_ssize_t exports;   /* live buffer views */
-} PayloadBytes;
-
-static void
-payload_bytes_dealloc(PayloadBytes *self)
-{
-    PyTypeObject *type = Py_TYPE(self);
-    Py_XDECREF(self->bytes);
-    type->tp_free((PyObject *)self);
-    Py_DECREF(type);  /* instances of a heap type hold a reference to it */
-}
-
-static int
-payload_bytes_getbuffer(PayloadBytes *self, Py_buffer *view, int flags)
-{
-    if (self->bytes == NULL) {
-        PyErr_SetString(PyExc_BufferError, "payload already handed out");
-        view->obj = NULL;
-        return -1;
-    }
-    if (PyBuffer_FillInfo(view, (PyObject *)self, PyBytes_AS_STRING(self->bytes),
-                          PyBytes_GET_SIZE(self->bytes), 0, flags) < 0) {
-        return -1;
-    }
-    self->exports++;
-    return 0;
-}
-
-static void
-payload_bytes_releasebuffer(PayloadBytes *self, Py_buffer *Py_UNUSED(view))
-{
-    self->exports--;
-}
-
-PyDoc_STRVAR(payload_bytes_take_doc,
-"take($self, /)\n"
-"--\n"
-"\n"
-"Return the bytes object, once every view of it is released; only once.\n"
-"\n"
-"Raises BufferError while a view is alive or when already taken.");
-
-static PyObject *
-payload_bytes_take(PayloadBytes *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *result = self->bytes;
-    if (result == NULL) {
-        PyErr_SetString(PyExc_BufferError, "payload already handed out");
-        return NULL;
-    }
-    if (self->exports) {
-        PyErr_SetString(PyExc_BufferError, "payload still has writable views");
-        return NULL;
-    }
-    self->bytes = NULL;
-    return result;
-}
-
-static Py_ssize_t
-payload_bytes_length(PayloadBytes *self)
-{
-    return self->bytes == NULL ? 0 : PyBytes_GET_SIZE(self->bytes);
-}
-
-static PyMethodDef payload_bytes_methods[] = {
-    {"take", (PyCFunction)payload_bytes_take, METH_NOARGS, payload_bytes_take_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyType_Slot payload_bytes_slots[] = {
-    {Py_tp_dealloc, payload_bytes_dealloc},
-    {Py_tp_methods, payload_bytes_methods},
-    {Py_sq_length, payload_bytes_length},
-    {Py_bf_getbuffer, payload_bytes_getbuffer},
-    {Py_bf_releasebuffer, payload_bytes_releasebuffer},
-    {Py_tp_doc, (void *)"A payload being received in place; see new_payload()."},
-    {0, NULL},
-};
-
-static PyType_Spec payload_bytes_spec = {
-    .name = "wscli.core._speedups.PayloadBytes",
-    .basicsize = sizeof(PayloadBytes),
-    .flags = Py_TPFLAGS_DEFAULT,
-    .slots = payload_bytes_slots,
-};
-
-PyDoc_STRVAR(new_payload_doc,
-"new_payload($module, size, /)\n"
-"--\n"
-"\n"
-"Return a PayloadBytes of size bytes (at least 2), to fill and then take().\n"
-"\n"
-"It is writable through the buffer protocol (sock.recv_into, unmask_into) and its\n"
-"content is undefined until filled; take() returns the bytes object once no view\n"
-"of it is alive.");
-
-static PyObject *
-new_payload(PyObject *module, PyObject *arg)
-{
-    PyObject *type;
-    PayloadBytes *self;
-    Py_ssize_t size = PyLong_AsSsize_t(arg);
-    if (size == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (size < 2) {
-        PyErr_SetString(PyExc_ValueError, "size must be at least 2");
-        return NULL;
-    }
-    type = PyObject_GetAttrString(module, "PayloadBytes");
-    if (type == NULL) {
-        return NULL;
-    }
-    /* The module attribute can be replaced from Python: only our own type has the
-       layout written below (its dealloc is ours, which no other type's is). */
-    if (!PyType_Check(type)
-        || ((PyTypeObject *)type)->tp_dealloc != (destructor)payload_bytes_dealloc) {
-        Py_DECREF(type);
-        PyErr_SetString(PyExc_TypeError, "_speedups.PayloadBytes is not the module's own type");
-        return NULL;
-    }
-    self = PyObject_New(PayloadBytes, (PyTypeObject *)type);
-    Py_DECREF(type);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->exports = 0;
-    self->bytes = PyBytes_FromStringAndSize(NULL, size);
-    if (self->bytes == NULL) {
-        Py_DECREF(self);
-        return NULL;
-    }
-    return (PyObject *)self;
-}
-
-PyDoc_STRVAR(unmask_into_doc,
-"unmask_into($module, dst, offset, src, mask, mask_offset, /)\n"
-"--\n"
-"\n"
-"Write src, XORed with mask from mask byte mask_offset % 4 (or copied when mask is\n"
-"None), into dst[offset:offset + len(src)].\n"
-"\n"
-"dst is any writable buffer: a bytearray, or a PayloadBytes from new_payload().\n"
-"src may be dst's own bytes at the same place (unmasking in place). Raises\n"
-"ValueError when src does not fit.");
-
-static PyObject *
-unmask_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
-{
-    Py_buffer dst, src, mask;
-    Py_ssize_t offset, mask_offset;
-    int has_mask;
-    PyObject *result = NULL;
-
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "unmask_into takes exactly 5 arguments");
-        return NULL;
-    }
-    offset = PyLong_AsSsize_t(args[1]);
-    if (offset == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    mask_offset = PyLong_AsSsize_t(args[4]);
-    if (mask_offset == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    has_mask = args[3] != Py_None;
-    if (PyObject_GetBuffer(args[0], &dst, PyBUF_WRITABLE) < 0) {
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[2], &src, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&dst);
-        return NULL;
-    }
-    if (has_mask) {
-        if (PyObject_GetBuffer(args[3], &mask, PyBUF_SIMPLE) < 0) {
-            PyBuffer_Release(&src);
-            PyBuffer_Release(&dst);
-            return NULL;
-        }
-        if (mask.len != MASK_SIZE) {
-            PyErr_Format(PyExc_ValueError, "mask must be 4 bytes, got %zd", mask.len);
-            goto done;
-        }
-    }
-    if (offset < 0 || offset > dst.len || src.len > dst.len - offset) {
-        PyErr_SetString(PyExc_ValueError, "src does not fit in dst at offset");
-        goto done;
-    }
-    if (has_mask) {
-        /* src may be dst's own bytes (unmasking in place): xor_mask reads each word
-         * before writing it back to the same place. */
-        xor_mask((const unsigned char *)src.buf, (unsigned char *)dst.buf + offset,
-                 (size_t)src.len, (const unsigned char *)mask.buf, (size_t)mask_offset & 3);
-    }
-    else if (src.len && (unsigned char *)dst.buf + offset != src.buf) {
-        memmove((unsigned char *)dst.buf + offset, src.buf, (size_t)src.len);
-    }
-    result = Py_NewRef(Py_None);
-
-done:
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&dst);
-    if (has_mask) {
-        PyBuffer_Release(&mask);
-    }
-    return result;
-}
-
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask,
      METH_VARARGS | METH_KEYWORDS, apply_mask_doc},
@@ -641,24 +399,16 @@ static PyMethodDef speedups_methods[] = {
      parse_frames_doc},
     {"encode_frame", (PyCFunction)(void (*)(void))encode_frame, METH_FASTCALL,
      encode_frame_doc},
-    {"new_payload", new_payload, METH_O, new_payload_doc},
-    {"unmask_into", (PyCFunction)(void (*)(void))unmask_into, METH_FASTCALL,
-     unmask_into_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static int
 speedups_exec(PyObject *module)
 {
-    PyObject *type = PyType_FromModuleAndSpec(module, &payload_bytes_spec, NULL);
-    if (type == NULL) {
+    if (PyModule_AddFunctions(module, wscli_payload_methods) < 0) {
         return -1;
     }
-    if (PyModule_AddObject(module, "PayloadBytes", type) < 0) {
-        Py_DECREF(type);
-        return -1;
-    }
-    return 0;
+    return wscli_payload_add_types(module);
 }
 
 static PyModuleDef_Slot speedups_slots[] = {

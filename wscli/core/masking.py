@@ -34,6 +34,7 @@ __all__ = [
     "KEEP_LIMIT",
     "MaskBuffer",
     "PayloadBuffer",
+    "PythonPayloadBuffer",
     "SPEEDUPS",
     "apply_mask",
     "new_payload",
@@ -203,7 +204,7 @@ else:
         unmask_into = _unmask_into_python
 
 
-class PayloadBuffer:
+class PythonPayloadBuffer:
     """A large payload received, piece by piece, into the buffer the application gets.
 
     Two ways to fill it, in any mix: :meth:`fill` copies (and unmasks) bytes the I/O
@@ -212,6 +213,10 @@ class PayloadBuffer:
     is then unmasked in place. With the C extension, the buffer is the ``bytes``
     object :meth:`payload` returns: one copy from the kernel, none in user space. The
     fallback fills a ``bytearray`` and converts it at the end (one more copy).
+
+    :data:`PayloadBuffer` is this class, or with the C extension its C version
+    (``_speedups.PayloadBuffer``): the same steps without the Python around them,
+    which ran on every wake-up of a large transfer.
 
     Args:
         size: the payload's length, from the frame header (at least 2 bytes).
@@ -228,17 +233,22 @@ class PayloadBuffer:
         self.filled = 0
         self.remaining = size
 
-    def fill(self, data: bytes | bytearray | memoryview) -> memoryview:
-        """Take what belongs to the payload from the start of ``data``; return the rest."""
+    def fill(self, data: bytes | bytearray | memoryview, pos: int) -> int:
+        """Take what belongs to the payload from ``data[pos:]``; return the position after it.
+
+        Raises:
+            ValueError: ``pos`` is outside ``data``.
+        """
         self._close_window()
-        view = memoryview(data)
-        if view.itemsize != 1:
-            view = view.cast("B")
-        take = min(len(view), self.remaining)
-        unmask_into(self._buffer, self.filled, view[:take], self._mask, self.filled)
+        with memoryview(data) as whole, whole.cast("B") as view:
+            if not 0 <= pos <= len(view):
+                raise ValueError("pos out of range")
+            take = min(len(view) - pos, self.remaining)
+            with view[pos : pos + take] as piece:
+                unmask_into(self._buffer, self.filled, piece, self._mask, self.filled)
         self.filled += take
         self.remaining -= take
-        return view[take:]
+        return pos + take
 
     def writable(self) -> memoryview:
         """Return a writable view of the bytes still expected, to read into.
@@ -252,10 +262,10 @@ class PayloadBuffer:
             window = self._window = memoryview(self._buffer)[self.filled :]
         return window
 
-    def received(self, size: int) -> None:
+    def received(self, size: int) -> int:
         """Account for ``size`` bytes written at the start of :meth:`writable`'s view.
 
-        They are unmasked in place.
+        They are unmasked in place. Returns how many bytes are still expected.
 
         Raises:
             ValueError: no view is out, or ``size`` is negative or more than it holds.
@@ -269,6 +279,7 @@ class PayloadBuffer:
         self._close_window()
         self.filled += size
         self.remaining -= size
+        return self.remaining
 
     def _close_window(self) -> None:
         window = self._window
@@ -280,7 +291,7 @@ class PayloadBuffer:
                 window.release()
 
     def payload(self) -> bytes:
-        """Return the whole payload; only once :attr:`remaining` is 0.
+        """Return the whole payload, once :attr:`remaining` is 0; only once.
 
         Raises:
             ValueError: the payload is not complete.
@@ -299,6 +310,10 @@ class PayloadBuffer:
             with memoryview(buffer) as view:
                 payload = view.tobytes()
         return payload
+
+
+PayloadBuffer: type[PythonPayloadBuffer] = getattr(SPEEDUPS, "PayloadBuffer", PythonPayloadBuffer)
+"""``PayloadBuffer(size, mask)``: :class:`PythonPayloadBuffer`, or its C version."""
 
 
 #: The largest buffer a MaskBuffer keeps between messages (bytes).

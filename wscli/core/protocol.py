@@ -268,10 +268,14 @@ class Protocol(MessageReader):
             self.handle_pending()
         if self._discard or self.state is _CLOSED:
             return
-        partial = self._partial
-        if partial is not None and partial[4] is not None:
+        large = self._large
+        if large is not None:
             # A large payload in progress: unmask straight into its buffer.
-            data = self._fill_payload(partial, data)
+            pos = large.fill(data, 0)
+            if large.remaining:
+                return
+            self._payload_complete(large)
+            data = memoryview(data).cast("B")[pos:]
             if not data or self._discard:
                 return
         if self._buf or self.state is _CONNECTING:
@@ -319,13 +323,10 @@ class Protocol(MessageReader):
         :meth:`receive_data` or :meth:`payload_received`. Never more than the payload
         itself: the next frame's bytes still go through :meth:`receive_data`.
         """
-        partial = self._partial
-        if partial is None or partial[4] is None or self._discard:
+        large = self._large
+        if large is None or self._discard or self.state is _CLOSED:
             return None
-        if self.state is _CLOSED:
-            return None
-        window: memoryview = partial[4].writable()
-        return window
+        return large.writable()
 
     def payload_received(self, size: int) -> None:
         """Take ``size`` bytes the I/O layer read into :meth:`payload_buffer`'s view.
@@ -340,10 +341,11 @@ class Protocol(MessageReader):
         """
         if (self._pending_failure or self._pending_close) and not self.hold_failures:
             self.handle_pending()
-        partial = self._partial
-        if self._discard or self.state is _CLOSED or partial is None or partial[4] is None:
+        large = self._large
+        if large is None or self._discard or self.state is _CLOSED:
             return  # read into a payload that is no longer wanted
-        self._payload_written(partial, size)
+        if not large.received(size):
+            self._payload_complete(large)
 
     def receive_eof(self) -> None:
         """Tell the protocol that the peer closed its side; safe to call twice."""
@@ -357,7 +359,7 @@ class Protocol(MessageReader):
         self.state = State.CLOSED
         self._discard = True
         self._buf = bytearray()
-        self._partial = None  # a large payload's buffer is not kept past the end
+        self._partial = self._large = None  # a large payload's buffer is not kept past the end
         if not self._eof_sent:
             self._eof_sent = True
             self._out.append(b"")
@@ -394,7 +396,7 @@ class Protocol(MessageReader):
             # replies to them still go out (frames are processed in order).
             self._pending_close = close
             self._discard = True
-            self._partial = None
+            self._partial = self._large = None
             return
         self._process_close(close)
 
@@ -408,7 +410,7 @@ class Protocol(MessageReader):
             self.state = State.CLOSING
         # Whatever follows a close frame is not read (§5.5.1).
         self._discard = True
-        self._partial = None
+        self._partial = self._large = None
         self._events.append(close)
         if self.side is Side.SERVER:
             # §7.1.1: the server closes the TCP connection first.
@@ -435,7 +437,7 @@ class Protocol(MessageReader):
             self._send_frame(Opcode.CLOSE, close.serialize())
             self.state = State.CLOSING
         self._discard = True
-        self._partial = None
+        self._partial = self._large = None
         self._send_eof()
 
     def _fail(self, code: int, reason: str) -> bool:
@@ -450,7 +452,7 @@ class Protocol(MessageReader):
         if (self._events or self.hold_failures) and self._pending_failure is None:
             self._pending_failure = (code, reason)
             self._discard = True
-            self._partial = None
+            self._partial = self._large = None
             return False
         return self._fail_now(code, reason)
 
@@ -561,12 +563,17 @@ class Protocol(MessageReader):
             and not self._send_fragmenting
             and not self.extensions
             and not self._debug
-            and len(data) < JOIN_LIMIT
         ):
-            # The per-message path: a whole message in one frame, built in one step.
-            mask = None if self._expect_mask else self._make_mask()
-            self._out.append(pack_frame(0x80 | opcode, data, mask))
-            return
+            # The per-message path: a whole message in one frame.
+            if len(data) < JOIN_LIMIT:
+                # Built in one step.
+                mask = None if self._expect_mask else self._make_mask()
+                self._out.append(pack_frame(0x80 | opcode, data, mask))
+                return
+            if self._expect_mask:
+                # A server's large payload goes out as it is, after its header.
+                self._out += (encode_header(0x80 | opcode, len(data), None), data)
+                return
         self._check_open()
         if opcode == Opcode.CONT:
             if not self._send_fragmenting:

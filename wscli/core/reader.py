@@ -24,11 +24,12 @@ import codecs
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from . import masking
 from .events import Message
 from .exceptions import PayloadTooBig, ProtocolError
 from .extensions.base import Extension, decode_frame
 from .frames import CloseCode, Frame, Opcode, control_frame_error
-from .masking import SPEEDUPS, PayloadBuffer, apply_mask
+from .masking import SPEEDUPS, apply_mask
 from .utf8 import new_decoder, pending_is_invalid
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class MessageReader:
         "_discard",
         "_events",
         "_expect_mask",
+        "_large",
+        "_large_first",
         "_msg_compressed",
         "_msg_frames",
         "_msg_parts",
@@ -113,10 +116,13 @@ class MessageReader:
         self._msg_frames = 0
         self._msg_compressed = False
         self._decoder: codecs.IncrementalDecoder | None = None
-        # Frame being received piece by piece: a text frame (validated as it arrives)
-        # or a large payload (unmasked into its own buffer as it arrives):
-        # [fin, mask, remaining, offset, payload buffer or None for text, opcode, rsv].
+        # Text frame being received piece by piece (validated as it arrives):
+        # [fin, mask, remaining, offset, opcode, rsv].
         self._partial: list[Any] | None = None
+        # Large payload being received into its own buffer (masking.PayloadBuffer), and
+        # the first byte of its frame (FIN, RSV bits, opcode).
+        self._large: masking.PythonPayloadBuffer | None = None
+        self._large_first = 0
 
     # -- what the protocol decides ----------------------------------------------------
 
@@ -207,15 +213,16 @@ class MessageReader:
                             # Validate text as it arrives rather than when it ends.
                             self._begin_message(opcode, rsv)
                             self._msg_size += length
-                            self._partial = [fin, mask, length, 0, None, opcode, rsv]
+                            self._partial = [fin, mask, length, 0, opcode, rsv]
                             pos = start
                             continue
                         if length >= JOIN_LIMIT and (n - start) * _PREALLOCATE_RATIO >= length:
-                            # One buffer for the whole payload, filled as it arrives.
-                            large = PayloadBuffer(length, mask)
-                            self._partial = [fin, mask, length, 0, large, opcode, rsv]
-                            pos = start
-                            continue
+                            # One buffer for the whole payload, filled as it arrives:
+                            # with what is here (all of it belongs to the payload), then
+                            # through receive_data or payload_buffer().
+                            large = self._large = masking.PayloadBuffer(length, mask)
+                            self._large_first = b0
+                            pos = large.fill(buf, start)
                     break
                 if opcode < 8:
                     self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
@@ -296,19 +303,13 @@ class MessageReader:
         self._decoder = None
 
     def _continue_partial(self, buf: Any, pos: int) -> int:
-        """Take the bytes of the frame in progress from ``buf[pos:]``."""
+        """Take the bytes of the text frame in progress from ``buf[pos:]``."""
         partial = self._partial
         assert partial is not None
-        fin, mask, remaining, offset, large = partial[:5]
+        fin, mask, remaining, offset = partial[:4]
         take: int = min(len(buf) - pos, remaining)
         if take == 0 and remaining:
             return pos
-        if large is not None:
-            with memoryview(buf) as view:
-                piece = view[pos : pos + take]
-                self._fill_payload(partial, piece)
-                piece.release()
-            return pos + take
         chunk = bytes(buf[pos : pos + take])
         if mask is not None and take:
             chunk = apply_mask(chunk, mask, offset)
@@ -321,32 +322,18 @@ class MessageReader:
         self._add_text(chunk, bool(fin) and remaining == 0)
         return pos
 
-    def _fill_payload(
-        self, partial: list[Any], data: bytes | bytearray | memoryview
-    ) -> bytes | bytearray | memoryview:
-        """Unmask ``data`` into the large payload in progress; return what follows it.
-
-        A complete payload is handled as if the frame had arrived whole.
-        """
-        large: PayloadBuffer = partial[4]
-        rest = large.fill(data)
-        if large.remaining:
-            return b""
-        self._payload_complete(partial)
-        return rest
-
-    def _payload_written(self, partial: list[Any], size: int) -> None:
-        """Account for ``size`` bytes read into the large payload's writable view."""
-        large: PayloadBuffer = partial[4]
-        large.received(size)
-        if not large.remaining:
-            self._payload_complete(partial)
-
-    def _payload_complete(self, partial: list[Any]) -> None:
-        self._partial = None
-        opcode = partial[5]
+    def _payload_complete(self, large: masking.PythonPayloadBuffer) -> None:
+        """Handle the large payload now whole as if its frame had arrived whole."""
+        self._large = None
+        first = self._large_first
+        if first == 0x82 and not self._debug:
+            # Fast path: a whole binary message in one uncompressed frame.
+            self._msg_frames = 1
+            self._events.append(Message(large.payload()))
+            return
+        opcode = first & 0x0F
         self._msg_frames = self._msg_frames + 1 if opcode == 0 else 1
-        self._handle_data(opcode, partial[0], partial[6], partial[4].payload())
+        self._handle_data(opcode, first & 0x80, first & 0x70, large.payload())
 
     def _add_text(self, data: bytes, final: bool) -> None:
         decoder = self._decoder
