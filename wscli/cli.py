@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from . import __version__
+from .core.logs import TracebackFormatter
 from .exitcodes import EXIT_STATUS_HELP, ExitStatus, describe_error, status_for
 
 __all__ = ["cli", "main", "COMMANDS", "StderrHandler"]
@@ -78,7 +79,7 @@ def cli(ctx: click.Context, traceback: bool, verbose: int) -> None:
         _log_to_stderr(verbose)
 
 
-class _EscapingFormatter(logging.Formatter):
+class _EscapingFormatter(TracebackFormatter):
     """Log lines carry peer data (frames, headers): escape control characters."""
 
     def format(self, record: logging.LogRecord) -> str:

@@ -472,3 +472,53 @@ def test_handle_protocols_with_one_parameter() -> None:
             assert ws.protocol == "b"
     finally:
         server.close(timeout=TIMEOUT)
+
+
+def test_tracebacks_and_signatures_are_parsed_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """wscli's own traceback formatting waits while a listener's signature is read on
+    another thread (both parse with ``ast``; see the race above)."""
+    import sys
+    import traceback
+
+    from wscli.core.logs import LastResortHandler
+
+    reading = threading.Event()
+    release = threading.Event()
+    real_signature = inspect.signature
+
+    def slow_signature(function: Any, *args: Any, **kwargs: Any) -> Any:
+        reading.set()
+        release.wait(TIMEOUT)
+        return real_signature(function, *args, **kwargs)
+
+    formatting_started = threading.Event()
+    real_print = traceback.print_exception
+
+    def watched_print(*args: Any, **kwargs: Any) -> Any:
+        formatting_started.set()
+        return real_print(*args, **kwargs)
+
+    monkeypatch.setattr(inspect, "signature", slow_signature)
+    monkeypatch.setattr(traceback, "print_exception", watched_print)
+    adder = threading.Thread(target=lambda: Emitter().on("one", lambda a, b: None))
+    adder.start()
+    assert reading.wait(TIMEOUT)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("wscli.core", logging.ERROR, "f", 1, "m", None, sys.exc_info())
+    formatter = LastResortHandler().formatter
+    assert formatter is not None
+    formatted: list[str] = []
+    writer = threading.Thread(target=lambda: formatted.append(formatter.format(record)))
+    writer.start()
+    try:
+        assert not formatting_started.wait(0.2)  # waits for the signature read
+    finally:
+        release.set()
+    adder.join(TIMEOUT)
+    writer.join(TIMEOUT)
+    assert formatting_started.is_set()
+    assert "ValueError: boom" in formatted[0]

@@ -92,3 +92,32 @@ def test_a_null_handler_silences_the_library() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == "done\n"
     assert "listener bug 42" not in result.stderr
+
+
+# On CPython 3.11, formatting a traceback parses source with ``ast.parse`` (to place the
+# ``^^^`` marks), and two threads parsing at once can make one of them raise
+# ``SystemError: AST constructor recursion depth mismatch``. Here the race is made to
+# happen on the first formatting.
+RACY_ONCE = """
+import traceback
+
+real = traceback.print_exception
+calls = []
+
+def racy_once(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 1:
+        raise SystemError("AST constructor recursion depth mismatch (before=48, after=47)")
+    return real(*args, **kwargs)
+
+traceback.print_exception = racy_once
+"""
+
+
+def test_a_traceback_that_meets_the_ast_race_is_formatted_again() -> None:
+    result = run(RACY_ONCE)
+    assert result.returncode == 0, result.stderr
+    assert "--- Logging error ---" not in result.stderr
+    assert "SystemError" not in result.stderr
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ValueError: listener bug 42" in result.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from .conftest import free_port, run_cli
 
 
@@ -84,3 +86,32 @@ def test_listen_help_explains_the_origin_default_and_exec_cap() -> None:
     assert "loopback origins only" in text
     assert "--any-origin" in text
     assert "with --exec: 64 unless given" in text
+
+
+def test_verbose_log_lines_keep_a_traceback_that_met_the_ast_race(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``-v``'s formatter formats again when CPython 3.11's AST race hit the first try."""
+    import logging
+    import sys
+    import traceback
+
+    from wscli.cli import _EscapingFormatter
+
+    real = traceback.print_exception
+    calls: list[int] = []
+
+    def racy_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=48, after=47)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(traceback, "print_exception", racy_once)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("wscli.core", logging.ERROR, "f", 1, "m", None, sys.exc_info())
+    text = _EscapingFormatter("%(message)s").format(record)
+    assert "Traceback (most recent call last)" in text and "ValueError: boom" in text
+    assert len(calls) == 2

@@ -17,11 +17,42 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import traceback
+from typing import Any
 
-__all__ = ["LastResortHandler", "logger"]
+__all__ = ["LastResortHandler", "TracebackFormatter", "AST_LOCK", "logger"]
 
 #: The logger the library writes to.
 logger = logging.getLogger("wscli.core")
+
+
+#: Held while wscli parses with :mod:`ast`: reading a listener's signature (a built-in's
+#: text signature is parsed) and formatting a traceback (CPython 3.11 parses each line's
+#: source to place its ``^^^`` marks). Before 3.12 the AST module keeps one recursion
+#: counter per interpreter, and two threads parsing at once can make one of them raise
+#: ``SystemError: AST constructor recursion depth mismatch``; wscli's own parses take
+#: turns, and one that met a foreign thread's parse is tried once more. Reentrant: an
+#: exception's ``__str__`` may add a listener.
+AST_LOCK = threading.RLock()
+
+
+class TracebackFormatter(logging.Formatter):
+    """A Formatter whose tracebacks survive CPython 3.11's AST race (see :data:`AST_LOCK`).
+
+    Without it, the ``SystemError`` would escape the handler, logging would print
+    ``--- Logging error ---`` instead, and the record would be lost.
+    """
+
+    def formatException(self, ei: Any) -> str:
+        with AST_LOCK:
+            for _attempt in range(2):
+                try:
+                    return super().formatException(ei)
+                except SystemError:
+                    continue  # another thread's parse ended meanwhile: try once more
+        only = "".join(traceback.format_exception_only(ei[0], ei[1])).rstrip("\n")
+        return f"{only}\n(its traceback could not be formatted)"
 
 
 class LastResortHandler(logging.Handler):
@@ -32,7 +63,7 @@ class LastResortHandler(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.setFormatter(TracebackFormatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._handled_elsewhere(record):

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from ..logs import logger
+from ..logs import AST_LOCK, logger
 
 __all__ = ["EventEmitter", "Listener", "fit_arguments", "required_arguments"]
 
@@ -45,8 +45,8 @@ _REGISTRY_LOCK = threading.Lock()
 # CPython before 3.12 two threads parsing at once can corrupt the AST module's shared
 # recursion counter: ``SystemError: AST constructor recursion depth mismatch`` (seen when
 # sixteen threads each added ``errors.append`` as a listener). Signatures are read only
-# when a listener is added, so reading them one at a time costs nothing that matters.
-_SIGNATURE_LOCK = threading.Lock()
+# when a listener is added, so reading them one at a time, and never while wscli formats
+# a traceback (``logs.AST_LOCK``), costs nothing that matters.
 
 
 def required_arguments(function: Callable[..., object]) -> int | None:
@@ -56,13 +56,13 @@ def required_arguments(function: Callable[..., object]) -> int | None:
     JavaScript's ``Function.length``. A callable whose signature cannot be read (some
     built-ins) counts as ``*args``: it is given everything.
     """
-    with _SIGNATURE_LOCK:
+    with AST_LOCK:
         try:
             parameters = inspect.signature(function).parameters.values()
         except (TypeError, ValueError):
             return None
         except SystemError:
-            # A thread outside wscli parsed at the same moment (see _SIGNATURE_LOCK);
+            # A thread outside wscli parsed at the same moment (see AST_LOCK);
             # the counter is consistent again once that parse ends, so read once more.
             try:
                 parameters = inspect.signature(function).parameters.values()
