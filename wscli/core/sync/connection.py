@@ -308,7 +308,12 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
         read into its payload buffer; then pass the events on. (The caller counts
         them in ``_bytes_read``.)"""
         proto = self._proto
-        with self._lock:
+        # acquire() and release(), not `with`: no bound __enter__ and __exit__ methods
+        # made per use (this runs on the reactor thread, where no KeyboardInterrupt
+        # can land between the two).
+        lock = self._lock
+        lock.acquire()
+        try:
             if data or payload_size:
                 # A violation or close found now waits while messages before it are
                 # unread, or the reader is still on the last one.
@@ -330,6 +335,8 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
             if view is not None or self._lowat > 1:
                 # Wake up once the rest of a large payload is here (wakeups.py).
                 self._lowat = set_lowat(self._sock, self._lowat, 0 if view is None else len(view))
+        finally:
+            lock.release()
         if events:
             reactor = self._reactor
             self._dispatching = reactor.thread_id or 0
@@ -344,7 +351,9 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
     def _events_handled(self) -> None:
         """After events were handed on: apply a failure that waited, write, move on."""
         proto = self._proto
-        with self._lock:
+        lock = self._lock  # as in _feed
+        lock.acquire()
+        try:
             if proto.has_pending:
                 if self._queue or self._reader_holding:
                     # Messages that came before the violation are still unread, or the
@@ -356,6 +365,8 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
                     proto.handle_pending()
                     self._queue_output_locked()
             self._flush_locked()
+        finally:
+            lock.release()
         self._after_io()
 
     def _arm_pending_timer(self) -> None:

@@ -220,38 +220,47 @@ class SendSide:
             binary = not isinstance(data, str)
         payload = data if type(data) is bytes else _payload(data)
         try:
+            if self._dispatching == get_ident() and fin:
+                # A listener of this connection replying while its events are handed
+                # on (only the reactor thread sets _dispatching, to its own ident, so
+                # this reads it without the lock). The lock is taken as in _feed.
+                lock = self._lock
+                lock.acquire()
+                try:
+                    out = self._out
+                    if (
+                        self._send_owner is None
+                        and not self._finished
+                        and out.size <= self.write_limit
+                    ):
+                        # The per-message path: nothing is in the way (no open
+                        # fragmented message, so the protocol sends a whole message),
+                        # and the read that called the listener writes once they all
+                        # ran.
+                        proto = self._proto
+                        try:
+                            if compress is not None:
+                                send = proto.send_binary if binary else proto.send_text
+                                send(payload, True, compress=compress)
+                            elif binary:
+                                proto.send_binary(payload)
+                            else:
+                                proto.send_text(payload)
+                        except InvalidState as exc:
+                            if proto.state in (State.CLOSING, State.CLOSED):
+                                raise self._closed_exception() from exc
+                            raise
+                        out.queue(proto.data_to_send(), from_reactor=True)
+                        if callback is not None:
+                            out.add_callback(callback, 0)
+                        # Nothing to hold, whatever the size: the connection whose
+                        # reading produced this reply is this one, bounded by its own
+                        # output.
+                        return
+                finally:
+                    lock.release()
             with self._lock:
                 out = self._out
-                if (
-                    self._dispatching == get_ident()
-                    and fin
-                    and self._send_owner is None
-                    and not self._finished
-                    and out.size <= self.write_limit
-                ):
-                    # The per-message path: a listener of this connection replying
-                    # while its events are handed on. Nothing is in the way (no open
-                    # fragmented message, so the protocol sends a whole message), and
-                    # the read that called the listener writes once they all ran.
-                    proto = self._proto
-                    try:
-                        if compress is not None:
-                            send = proto.send_binary if binary else proto.send_text
-                            send(payload, True, compress=compress)
-                        elif binary:
-                            proto.send_binary(payload)
-                        else:
-                            proto.send_text(payload)
-                    except InvalidState as exc:
-                        if proto.state in (State.CLOSING, State.CLOSED):
-                            raise self._closed_exception() from exc
-                        raise
-                    out.queue(proto.data_to_send(), from_reactor=True)
-                    if callback is not None:
-                        out.add_callback(callback, 0)
-                    # Nothing to hold, whatever the size: the connection whose reading
-                    # produced this reply is this one, bounded by its own output.
-                    return
                 if current_reactor() is not None:
                     # A reactor thread, this connection's or another's: it cannot wait.
                     if (
