@@ -355,6 +355,27 @@ def test_unmask_into_writes_in_place_and_checks_bounds(unmask_into: Any) -> None
         unmask_into(dst, -1, b"a", None, 0)
 
 
+@needs_c
+@pytest.mark.parametrize("size", [255, 256, 257, 287, 288, 383, 384, 415, 4099, 65536 + 13])
+@pytest.mark.parametrize("at", [0, 1, 3, 5, 32])
+def test_unmask_into_in_place_matches_python_around_the_wide_loop(size: int, at: int) -> None:
+    # From 256 bytes the C loop may go 32 bytes at a time (AVX2), then 8, then 1:
+    # every boundary, at unaligned places, in place and from another buffer.
+    source = PATTERN[:size]
+    for mask_offset in range(4):
+        want = bytearray(size + 40)
+        want[at : at + size] = source
+        _unmask_into_python(want, at, source, b"\x9a\x0f\xe1\x33", mask_offset)
+        copied = bytearray(size + 40)
+        copied[at : at + size] = source
+        C.unmask_into(copied, at, source, b"\x9a\x0f\xe1\x33", mask_offset)
+        in_place = bytearray(size + 40)
+        in_place[at : at + size] = source
+        with memoryview(in_place) as view, view[at : at + size] as piece:
+            C.unmask_into(in_place, at, piece, b"\x9a\x0f\xe1\x33", mask_offset)
+        assert copied == want and in_place == want
+
+
 # -- selection -------------------------------------------------------------------------------
 
 
