@@ -367,6 +367,21 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
             self._flush_locked()
         finally:
             lock.release()
+        if proto.state is _OPEN and self._broken is None:
+            # The steady state, every message: an open protocol has had no EOF (that
+            # closes it), no failed handshake and expects no close, so of _after_io
+            # only the interest may need a change, and not while these hold: the
+            # conditions of _update_interest for "read only" (EOF implied, and the
+            # reactor's output within write_limit since nothing waits at all).
+            if (
+                self._interest == EVENT_READ
+                and not self._out.waiting
+                and self._reading
+                and not self._paused
+                and not self._queue_paused
+                and not self._paused_for
+            ):
+                return
         self._after_io()
 
     def _arm_pending_timer(self) -> None:
@@ -394,27 +409,9 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
 
     def _after_io(self) -> None:
         """After reading or writing: start the close timer, or finish, as the state asks."""
-        proto = self._proto
-        if proto.state is _OPEN and self._broken is None:
-            # The steady state, every wake-up: an open protocol has had no EOF (that
-            # closes it), no failed handshake and expects no close, so only the
-            # interest may change; these are _update_interest's conditions for "read
-            # only", the EOF one implied.
-            out = self._out
-            if (
-                self._interest == EVENT_READ
-                and not out.waiting
-                and self._reading
-                and not self._paused
-                and not self._queue_paused
-                and not self._paused_for
-                and out.reactor_size <= self.write_limit
-            ):
-                return
-            self._update_interest()
-            return
         if self._finished:
             return
+        proto = self._proto
         if proto.eof_received and not self._out.waiting:
             self._finish()
             return
@@ -434,7 +431,12 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
                     self._timer.cancel()
                     self._timer = None
                 self._handshake_refused()
-        if proto.close_expected() and self._opened_or_failed() and self._timer is None:
+        if (
+            proto.state is not _OPEN  # an open protocol expects no close: skip the call
+            and proto.close_expected()
+            and self._opened_or_failed()
+            and self._timer is None
+        ):
             if self.close_timeout is not None:
                 self._timer = self._reactor.call_later(self.close_timeout, self._close_timed_out)
         self._update_interest()

@@ -15,7 +15,8 @@ own owner:
 * EOF from the peer, or the socket not started yet.
 
 :class:`~wscli.core.sync.connection.Connection` inherits it; after every round of I/O
-its ``_after_io`` checks the same conditions in the steady state, without the call.
+its ``_events_handled`` checks the same conditions in the steady state, without the
+call.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ class ReadInterest:
     def _update_interest(self) -> None:
         """On the reactor thread: watch the socket for what the state needs.
 
-        A condition added here belongs in ``Connection._after_io``'s steady-state
-        shortcut too.
+        A condition added here belongs in ``Connection._events_handled``'s
+        steady-state shortcut too.
         """
         if self._finished:
             return

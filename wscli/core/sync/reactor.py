@@ -369,8 +369,13 @@ class Reactor:
         self.thread_id = threading.get_ident()
         _this_thread.reactor = self
         try:
-            while not self._stopping:
-                self._run_once()
+            # The loop reads nothing itself: this frame runs once, so CPython 3.11
+            # never specialises its bytecode, and each attribute read here would take
+            # the slow path on every wake-up. _run_once says whether to go on.
+            run_once = self._run_once
+            if not self._stopping:
+                while run_once():
+                    pass
         finally:
             self.thread_id = None
             _this_thread.reactor = None
@@ -378,11 +383,12 @@ class Reactor:
             self._wake_r.close()
             self._wake_w.close()
 
-    def _run_once(self) -> None:
+    def _run_once(self) -> bool:
         """One round: wait, handle ready sockets, calls, due timers, deferred work.
 
         A method of its own so that its locals (the ready list, the last callback)
         die with the round: the reactor then sleeps holding no closed connection.
+        Returns whether to go on (False once :meth:`stop` was called).
         """
         calls = self._calls
         timers = self._timers
@@ -400,7 +406,7 @@ class Reactor:
         try:
             ready = self._poller.poll(timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-            return
+            return not self._stopping
         handlers = self._handlers
         for fd, mask in ready:
             if fd not in handlers:
@@ -426,6 +432,7 @@ class Reactor:
                 self._compact_timers()
         if self._deferred:
             self._run_deferred()
+        return not self._stopping
 
     def _run_deferred(self) -> None:
         while self._deferred:
