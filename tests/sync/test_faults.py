@@ -367,7 +367,7 @@ def test_handshake_dripping_one_byte_at_a_time_is_dropped_at_open_timeout() -> N
 @pytest.mark.parametrize(
     "garbage",
     [
-        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + os.urandom(64) + b"\r\n\r\n",
+        b"\x00\x01\x02 binary",
         b"hello there\r\n\r\n",
         b"GET / HTTP/1.0\r\nHost: x\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n",
@@ -375,7 +375,7 @@ def test_handshake_dripping_one_byte_at_a_time_is_dropped_at_open_timeout() -> N
         b"\xff" * 20000,  # no end of head at all: refused once it passes the size limit
     ],
     ids=[
-        "tls-client-hello",
+        "binary",
         "not-http",
         "http-1.0",
         "malformed-header",
@@ -389,6 +389,18 @@ def test_garbage_instead_of_http_gets_400_and_is_closed(garbage: bytes) -> None:
         status, _head = client.read_head()
         assert status == 400
         client.wait_eof()
+        assert_echoes(server)
+
+
+def test_tls_client_hello_gets_no_answer_and_is_closed() -> None:
+    """A TLS client cannot read a 400: the plain server just hangs up, at once."""
+    hello = b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + os.urandom(64)
+    with serving(open_timeout=6 * TIMEOUT) as server, RawClient(server.port) as client:
+        client.send(hello)
+        received = b""
+        while chunk := client.sock.recv(4096):  # up to the server's close (TIMEOUT)
+            received += chunk
+        assert received == b""
         assert_echoes(server)
 
 

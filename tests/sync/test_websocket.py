@@ -298,3 +298,36 @@ def test_keepalive_ping_timeout_fails_with_1011() -> None:
         assert ws.close_sent.code == 1011
     finally:
         server.close(timeout=1)
+
+
+def test_connect_returns_once_open_even_when_it_looks_late(
+    echo_server: wscli.Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The protocol is open (the 101 parsed) a moment before the reactor announces it:
+    a caller that reached ``wait_open()`` in that moment (a loaded machine) was told
+    "no close frame received or sent" and its connection dropped; it must wait for it."""
+    from wscli.core.sync.websocket import WebSocket
+
+    announcing = threading.Event()
+    checked = threading.Event()
+    opened_now = WebSocket._opened_now
+    wait_open = WebSocket.wait_open
+
+    def slow_announcement(self: WebSocket) -> None:
+        if not self.is_server:
+            announcing.set()  # the protocol is open, the open event not out yet
+            checked.wait(0.5)  # (the fixed wait_open waits here for at most this)
+        opened_now(self)
+
+    def arrive_late(self: WebSocket, timeout: float | None = None) -> None:
+        assert announcing.wait(TIMEOUT)
+        try:
+            wait_open(self, timeout)
+        finally:
+            checked.set()
+
+    monkeypatch.setattr(WebSocket, "_opened_now", slow_announcement)
+    monkeypatch.setattr(WebSocket, "wait_open", arrive_late)
+    with wscli.connect(echo_server.url, open_timeout=TIMEOUT) as ws:
+        ws.send("hi")
+        assert ws.recv(TIMEOUT) == "hi"

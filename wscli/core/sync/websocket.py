@@ -694,10 +694,13 @@ class WebSocket(Connection, WebSocketEvents):
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             cond = self._condition()
-            connecting = self._proto.state is State.CONNECTING and not self._done
+            # Waits for the announcement (_opened), not the protocol's state: the state
+            # turns OPEN as the 101 is parsed, a moment before the reactor announces it,
+            # and a caller arriving in between would have been told the connection failed.
+            connecting = not self._opened and not self._done
             if connecting and self._reactor.in_thread():
                 raise InvalidState(ON_REACTOR.format("wait_open()"))
-            while self._proto.state is State.CONNECTING and not self._done:
+            while not self._opened and not self._done:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"connection did not open within {timeout} seconds")
