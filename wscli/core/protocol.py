@@ -599,6 +599,18 @@ class Protocol(MessageReader):
         Raises:
             InvalidState: the connection is not open, or a fragmented message is in progress.
         """
+        if (
+            fin
+            and self.state is _OPEN
+            and not self._send_fragmenting
+            and not self.extensions
+            and not self._debug
+            and len(data) < JOIN_LIMIT
+        ):
+            # _send_data's per-message path, without the call (one per reply).
+            mask = None if self._expect_mask else self._make_mask()
+            self._out.append(pack_frame(0x81, data, mask))
+            return
         self._send_data(_TEXT, data, fin, compress)
 
     def send_binary(self, data: bytes, fin: bool = True, *, compress: bool | None = None) -> None:
@@ -607,6 +619,18 @@ class Protocol(MessageReader):
         Raises:
             InvalidState: the connection is not open, or a fragmented message is in progress.
         """
+        if (
+            fin
+            and self.state is _OPEN
+            and not self._send_fragmenting
+            and not self.extensions
+            and not self._debug
+            and len(data) < JOIN_LIMIT
+        ):
+            # _send_data's per-message path, without the call (one per reply).
+            mask = None if self._expect_mask else self._make_mask()
+            self._out.append(pack_frame(0x82, data, mask))
+            return
         self._send_data(_BINARY, data, fin, compress)
 
     def send_continuation(self, data: bytes, fin: bool) -> None:
