@@ -62,7 +62,13 @@ def test_redirects_are_not_followed_by_default() -> None:
 
 
 def test_redirect_event_reports_each_hop_in_background_mode() -> None:
+    attached = threading.Event()
+
     def route(path: str) -> tuple[int, str] | None:
+        # A redirect is not kept for a listener attached after it (only open, error,
+        # close and messages are): the connection, already on its way in the
+        # background, could otherwise take its first hop before the test listens.
+        attached.wait(TIMEOUT)
         return {"/a": (301, "/b"), "/b": (307, "/c?x=1")}.get(path)
 
     with redirecting(route) as server:
@@ -72,11 +78,13 @@ def test_redirect_event_reports_each_hop_in_background_mode() -> None:
         ws = WebSocket(base + "/a", follow_redirects=True, open_timeout=TIMEOUT)
         ws.on("redirect", lambda url, response: hops.append((url, response.status_code)))
         ws.on("open", lambda: opened.set())
+        attached.set()
         assert opened.wait(TIMEOUT)
         echo_once(ws)
         ws.close()
         assert ws.wait_closed(TIMEOUT)
     assert hops == [(base + "/b", 301), (base + "/c?x=1", 307)]
+    assert ws.redirects == [base + "/a", base + "/b", base + "/c?x=1"]
 
 
 def test_redirect_to_another_server_with_absolute_http_location() -> None:
