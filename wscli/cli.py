@@ -155,6 +155,11 @@ def _silence_stdout() -> None:
 
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
-        pass
+        pass  # no file descriptor behind stdout (a test runner's stream): nothing to do
+    finally:
+        os.close(devnull)

@@ -115,3 +115,23 @@ def test_verbose_log_lines_keep_a_traceback_that_met_the_ast_race(
     text = _EscapingFormatter("%(message)s").format(record)
     assert "Traceback (most recent call last)" in text and "ValueError: boom" in text
     assert len(calls) == 2
+
+
+def test_silencing_stdout_after_a_broken_pipe_leaks_no_descriptor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An in-process run (a test, a program calling ``main``) has no descriptor behind
+    stdout; the one opened on /dev/null was left open each time."""
+    import io
+    import os
+    import sys
+
+    from wscli.cli import _silence_stdout
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("counts descriptors in /proc")
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        _silence_stdout()
+    assert len(os.listdir("/proc/self/fd")) == before
