@@ -157,6 +157,7 @@ class Protocol(MessageReader):
         "error",
         "extensions",
         "handshake_exc",
+        "has_pending",
         "hold_failures",
         "logger",
         "side",
@@ -209,6 +210,10 @@ class Protocol(MessageReader):
         self._mask_buffer: MaskBuffer | None = None
         self._pending_failure: tuple[int, str] | None = None
         self._pending_close: Close | None = None
+        #: Whether a failure or a received close waits for :meth:`handle_pending`
+        #: (read it; the protocol sets it). An attribute, not a property: the I/O
+        #: layer asks after every read, and a property costs a call.
+        self.has_pending = False
         #: Set by the I/O layer while the application still holds unhandled messages:
         #: a violation or close frame found meanwhile waits for :meth:`handle_pending`.
         self.hold_failures = False
@@ -395,6 +400,7 @@ class Protocol(MessageReader):
             # Answer the close only once the messages before it were handled, so
             # replies to them still go out (frames are processed in order).
             self._pending_close = close
+            self.has_pending = True
             self._discard = True
             self._partial = self._large = None
             return
@@ -451,6 +457,7 @@ class Protocol(MessageReader):
         """
         if (self._events or self.hold_failures) and self._pending_failure is None:
             self._pending_failure = (code, reason)
+            self.has_pending = True
             self._discard = True
             self._partial = self._large = None
             return False
@@ -501,11 +508,6 @@ class Protocol(MessageReader):
         """Return how many bytes :meth:`data_to_send` would return now."""
         return sum(len(chunk) for chunk in self._out)
 
-    @property
-    def has_pending(self) -> bool:
-        """Whether a failure or a received close waits for :meth:`handle_pending`."""
-        return self._pending_failure is not None or self._pending_close is not None
-
     def handle_pending(self) -> None:
         """Act on a failure or close frame found behind the events last collected.
 
@@ -518,6 +520,7 @@ class Protocol(MessageReader):
         self._apply_pending()
 
     def _apply_pending(self) -> None:
+        self.has_pending = False
         failure = self._pending_failure
         if failure is not None:
             self._pending_failure = None
