@@ -409,14 +409,16 @@ class Reactor:
             return not self._stopping
         handlers = self._handlers
         for fd, mask in ready:
-            if fd not in handlers:
+            try:
+                handler = handlers[fd]  # one lookup, not a test and a lookup
+            except KeyError:
                 continue  # unregistered by a handler earlier in this round
             if mask & _HANGUP:
                 # An error or hang-up: ready for whatever it is watched for, so the
                 # handler meets the error (as selectors reports it).
                 mask = self._watched[fd][1]
             try:
-                handlers[fd](mask)
+                handler(mask)
             except BaseException as exc:  # a handler bug must not stop other sockets
                 _survive(exc, "an I/O handler")
         while calls:
