@@ -239,13 +239,12 @@ class SendSide:
                         # ran.
                         proto = self._proto
                         try:
-                            if compress is not None:
-                                send = proto.send_binary if binary else proto.send_text
-                                send(payload, True, compress=compress)
-                            elif binary:
-                                proto.send_binary(payload)
+                            # compress passed even when None: a keyword-only argument
+                            # left to its default costs a dictionary lookup per call.
+                            if binary:
+                                proto.send_binary(payload, True, compress=compress)
                             else:
-                                proto.send_text(payload)
+                                proto.send_text(payload, True, compress=compress)
                         except InvalidState as exc:
                             if proto.state in (State.CLOSING, State.CLOSED):
                                 raise self._closed_exception() from exc
