@@ -115,6 +115,52 @@ def test_fast_parser_matches_general_parser(side: Side, data: st.DataObject) -> 
     assert outcome(whole) == outcome(fast)
 
 
+@given(
+    side=sides,
+    first=st.sampled_from(
+        [(Opcode.BINARY, True, False)] * 4
+        + [
+            (Opcode.BINARY, False, False),
+            (Opcode.BINARY, True, True),
+            (Opcode.TEXT, True, False),
+            (Opcode.CONT, True, False),
+        ]
+    ),
+    wrong_mask=st.sampled_from([False, False, False, True]),
+    length=st.sampled_from([65535, 65536, 70000, 131072, 1 << 20, 1 << 62, (1 << 63) + 5]),
+    have=st.integers(0, 140000),
+    max_size=st.sampled_from([None, 70000, 1 << 20, 131071]),
+)
+@FUZZ
+def test_large_frame_started_by_c_matches_general_parser(
+    side: Side,
+    first: tuple[int, bool, bool],
+    wrong_mask: bool,
+    length: int,
+    have: int,
+    max_size: int | None,
+) -> None:
+    # The C start_payload either makes the payload buffer the general parser would make
+    # (same size, same mask, same bytes) or leaves the frame to it: around every limit
+    # (JOIN_LIMIT, 1/16 here, max_size, the 64th length bit) the outcomes agree.
+    opcode, fin, rsv1 = first
+    right = PEER_MASK if side is Side.SERVER else None
+    mask = (None if right is not None else PEER_MASK) if wrong_mask else right
+    payload = PATTERN[: min(length, len(PATTERN))]
+    wire = build_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=mask, length=length)
+    header = len(wire) - len(payload)
+    prefix, rest = wire[: header + have], wire[header + have :]
+    recorders = []
+    for fast in (True, False):
+        proto = protocol(side, max_size=max_size)
+        proto.use_speedups = fast
+        recorder = Recorder(proto).receive_pieces([prefix])
+        in_place = proto.payload_buffer() is not None
+        recorder.receive_pieces([rest])
+        recorders.append((in_place, outcome(recorder)))
+    assert recorders[0] == recorders[1]
+
+
 @needs_c
 @given(payloads=st.lists(st.one_of(st.binary(max_size=200), st.text(max_size=60)), max_size=6))
 @FUZZ

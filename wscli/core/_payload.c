@@ -518,7 +518,147 @@ static PyType_Spec payload_buffer_spec = {
     .slots = payload_buffer_slots,
 };
 
+PyDoc_STRVAR(start_payload_doc,
+"start_payload($module, buf, pos, expect_mask, max_size, min_size, ratio, factory, /)\n"
+"--\n"
+"\n"
+"Start receiving the large payload of the frame at buf[pos:] in place, or return None.\n"
+"\n"
+"Only for a simple frame still arriving: FIN set, no RSV bit, binary, the mask bit\n"
+"equal to expect_mask, a payload of min_size bytes or more, at most max_size\n"
+"(max_size < 0: no limit), of which at least 1/ratio is in buf. Then returns\n"
+"factory(length, mask) (a PayloadBuffer) filled with the rest of buf. Anything else\n"
+"returns None, deciding nothing: the caller's general parser handles it, and would\n"
+"have made the same buffer.");
+
+static PyObject *
+start_payload(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t pos, max_size, min_size, ratio, n, hlen = 2, length, start;
+    long expect_mask;
+    const unsigned char *buf, *mask = NULL;
+    PyObject *result = NULL;
+
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "start_payload takes exactly 7 arguments");
+        return NULL;
+    }
+    pos = PyLong_AsSsize_t(args[1]);
+    expect_mask = PyLong_AsLong(args[2]);
+    max_size = PyLong_AsSsize_t(args[3]);
+    min_size = PyLong_AsSsize_t(args[4]);
+    ratio = PyLong_AsSsize_t(args[5]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (ratio < 1) {
+        PyErr_SetString(PyExc_ValueError, "ratio must be at least 1");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    buf = (const unsigned char *)view.buf;
+    n = view.len;
+    if (pos < 0 || pos > n) {
+        PyErr_SetString(PyExc_ValueError, "pos out of range");
+        goto done;
+    }
+    if (n - pos < 2 || buf[pos] != 0x82 || (long)(buf[pos + 1] & 0x80) != expect_mask) {
+        goto none;
+    }
+    length = buf[pos + 1] & 0x7F;
+    if (length == 126) {
+        if (n - pos < 4) {
+            goto none;
+        }
+        length = ((Py_ssize_t)buf[pos + 2] << 8) | buf[pos + 3];
+        hlen = 4;
+    }
+    else if (length == 127) {
+        uint64_t wide = 0;
+        int i;
+        if (n - pos < 10) {
+            goto none;
+        }
+        for (i = 2; i < 10; i++) {
+            wide = (wide << 8) | buf[pos + i];
+        }
+        if (wide > (uint64_t)PY_SSIZE_T_MAX) {
+            goto none;  /* the 64th bit: the general parser fails it */
+        }
+        length = (Py_ssize_t)wide;
+        hlen = 10;
+    }
+    if (length < min_size || length < 2 || (max_size >= 0 && length > max_size)) {
+        goto none;
+    }
+    if (expect_mask) {
+        if (n - pos < hlen + 4) {
+            goto none;
+        }
+        mask = buf + pos + hlen;
+        hlen += 4;
+    }
+    start = pos + hlen;
+    /* Still arriving, and (n - start) * ratio >= length, without overflow. */
+    if (n - start >= length || n - start < length / ratio + (length % ratio != 0)) {
+        goto none;
+    }
+    {
+        PyObject *call[3] = {NULL, NULL, NULL};
+        PyObject *large, *filled;
+        call[1] = PyLong_FromSsize_t(length);
+        if (call[1] == NULL) {
+            goto done;
+        }
+        call[2] = mask != NULL ? PyBytes_FromStringAndSize((const char *)mask, MASK_SIZE)
+                               : Py_NewRef(Py_None);
+        if (call[2] == NULL) {
+            Py_DECREF(call[1]);
+            goto done;
+        }
+        large = PyObject_Vectorcall(args[6], call + 1,
+                                    2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_DECREF(call[1]);
+        Py_DECREF(call[2]);
+        if (large == NULL) {
+            goto done;
+        }
+        call[1] = large;
+        call[2] = PyLong_FromSsize_t(start);
+        if (call[2] == NULL) {
+            Py_DECREF(large);
+            goto done;
+        }
+        {
+            PyObject *name = PyUnicode_InternFromString("fill");
+            PyObject *fill_args[3] = {large, args[0], call[2]};
+            filled = name == NULL ? NULL
+                : PyObject_VectorcallMethod(name, fill_args, 3, NULL);
+            Py_XDECREF(name);
+        }
+        Py_DECREF(call[2]);
+        if (filled == NULL) {
+            Py_DECREF(large);
+            goto done;
+        }
+        Py_DECREF(filled);
+        result = large;
+        goto done;
+    }
+
+none:
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&view);
+    return result;
+}
+
 PyMethodDef wscli_payload_methods[] = {
+    {"start_payload", (PyCFunction)(void (*)(void))start_payload, METH_FASTCALL,
+     start_payload_doc},
     {"new_payload", new_payload, METH_O, new_payload_doc},
     {"unmask_into", (PyCFunction)(void (*)(void))unmask_into, METH_FASTCALL,
      unmask_into_doc},
