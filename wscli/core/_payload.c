@@ -2,8 +2,9 @@
  * wscli.core._speedups, continued: one copy for large payloads.
  *
  * PayloadBytes (a bytes object written in place until it is handed out),
- * new_payload(), unmask_into() and PayloadBuffer (a large payload's state and
- * steps); see _speedups.c for the module and the notes that apply to both files.
+ * new_payload(), unmask_into(), PayloadBuffer (a large payload's state and
+ * steps) and start_payload() (a large binary frame's start, where parse_frames
+ * stops); see _speedups.c for the module and the notes that apply to both files.
  */
 
 #include "_speedups.h"
