@@ -5,6 +5,7 @@
     python benchmarks/profile_server.py                     # (b): 32 B, 64 in flight
     python benchmarks/profile_server.py --size 1048576 --pipeline 1 --seconds 5
     python benchmarks/profile_server.py --calls --pipeline 1  # calls per echo in (a)
+    python benchmarks/profile_server.py --opcodes --pipeline 1 --size 1048576 --messages 100
 
 The server (:func:`wscli.loadgen.serve_echo`) runs in this process with cProfile
 enabled on its reactor thread only; the load generator (``wscli bench``'s) runs in a
@@ -17,6 +18,11 @@ message, or ``valgrind --tool=callgrind`` instruction counts of a fixed workload
 built-in on the reactor thread (``sys.setprofile``), per echoed message, exactly. It
 runs two loads, of N and 5N messages, and divides the difference by 4N, so the
 handshakes and closes cancel out; then it lists the functions called per echo.
+
+``--opcodes`` counts the bytecodes the reactor thread runs, the same way, by function
+(``sys.settrace`` with ``f_trace_opcodes``): where the interpreter's work per message
+goes, independent of the machine's noise. Tracing makes the run slow, but the count
+is exact: every bytecode run on the reactor thread is counted once.
 """
 
 from __future__ import annotations
@@ -85,10 +91,50 @@ def count_calls(args: argparse.Namespace) -> None:
         elif event == "c_call":
             counts[f"built-in {getattr(arg, '__qualname__', arg)}"] += 1
 
+    per_echo = _per_echo(args, counts, lambda: sys.setprofile(count))
+    python = sum(n for name, n in per_echo.items() if not name.startswith("built-in "))
+    builtin = sum(n for name, n in per_echo.items() if name.startswith("built-in "))
+    print(
+        f"{args.size} B, {args.pipeline} in flight: per echo {python:.1f} Python calls "
+        f"and {builtin:.1f} calls of built-ins ({python + builtin:.1f} in all)"
+    )
+    _print_counts(per_echo, 0.05)
+
+
+def count_opcodes(args: argparse.Namespace) -> None:
+    """Print the bytecodes the reactor thread runs per echoed message, by function."""
+    counts: collections.Counter[str] = collections.Counter()
+    root = os.path.dirname(HERE) + os.sep
+
+    def call(frame: Any, event: str, arg: Any) -> Any:
+        # Only "call" events reach the global trace function; each frame then gets a
+        # local one that sees its opcodes (f_trace_opcodes) and counts them.
+        code = frame.f_code
+        name = f"{code.co_filename.removeprefix(root)}:{code.co_firstlineno}:{code.co_name}"
+        frame.f_trace_opcodes = True
+
+        def local(frame: Any, event: str, arg: Any) -> Any:
+            if event == "opcode":
+                counts[name] += 1
+            return local
+
+        return local
+
+    per_echo = _per_echo(args, counts, lambda: sys.settrace(call))
+    total = sum(per_echo.values())
+    print(f"{args.size} B, {args.pipeline} in flight: {total:.1f} bytecodes per echo")
+    _print_counts(per_echo, 0.5)
+
+
+def _per_echo(
+    args: argparse.Namespace, counts: collections.Counter[str], install: Any
+) -> dict[str, float]:
+    """Run loads of N and 5N messages with ``install()`` called on the reactor thread;
+    return each counter's growth per echo of the difference (handshakes cancel out)."""
     run = reactor_module.Reactor._run
 
     def counted_run(self: Any) -> None:
-        sys.setprofile(count)
+        install()
         run(self)
 
     reactor_module.Reactor._run = counted_run  # type: ignore[method-assign]
@@ -101,22 +147,21 @@ def count_calls(args: argparse.Namespace) -> None:
         time.sleep(0.3)
     finally:
         server.close()
+        reactor_module.Reactor._run = run  # type: ignore[method-assign]
     sys.setprofile(None)
+    sys.settrace(None)
     echoes = second - first
-    per_echo = {
+    return {
         name: (counts[name] - 2 * before.get(name, 0)) / echoes
         for name in counts
         if counts[name] - 2 * before.get(name, 0) > 0
     }
-    python = sum(n for name, n in per_echo.items() if not name.startswith("built-in "))
-    builtin = sum(n for name, n in per_echo.items() if name.startswith("built-in "))
-    print(
-        f"{args.size} B, {args.pipeline} in flight: per echo {python:.1f} Python calls "
-        f"and {builtin:.1f} calls of built-ins ({python + builtin:.1f} in all)"
-    )
+
+
+def _print_counts(per_echo: dict[str, float], smallest: float) -> None:
     for name, n in sorted(per_echo.items(), key=lambda item: -item[1]):
-        if n >= 0.05:
-            print(f"  {n:6.2f}  {name}")
+        if n >= smallest:
+            print(f"  {n:7.2f}  {name}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,10 +173,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--calls", action="store_true", help="count calls per echo instead")
-    parser.add_argument("--messages", type=int, default=1000, help="N, for --calls")
+    parser.add_argument(
+        "--opcodes", action="store_true", help="count bytecodes per echo, by function, instead"
+    )
+    parser.add_argument("--messages", type=int, default=1000, help="N, for --calls and --opcodes")
     args = parser.parse_args(argv)
     if args.calls:
         count_calls(args)
+        return
+    if args.opcodes:
+        count_opcodes(args)
         return
 
     profile = cProfile.Profile()
