@@ -150,6 +150,29 @@ def test_a_request_line_start_asks_for_more(start: bytes) -> None:
     assert parse_request(start) is None
 
 
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+def test_one_empty_line_before_the_request_line_is_ignored(chunk_size: int | None) -> None:
+    """RFC 9112 §2.2: a server SHOULD ignore at least one CRLF before the request line."""
+    data = b"\r\n" + REQUEST + b"rest"
+    buf = bytearray()
+    parsed = None
+    for piece in chunks(data, chunk_size):
+        buf += piece
+        parsed = parse_request(buf)
+        if parsed is not None:
+            break
+    assert parsed is not None
+    request, used = parsed
+    assert request.path == "/chat?x=1"
+    assert used == 2 + len(REQUEST)
+
+
+@pytest.mark.parametrize("start", [b"\r\n\r\n", b"\r\r\n", b"\rGET", b"\n"])
+def test_only_a_crlf_is_ignored_before_the_request_line(start: bytes) -> None:
+    with pytest.raises(HandshakeError):
+        parse_request(start + REQUEST)
+
+
 def test_header_values_are_trimmed_and_latin1() -> None:
     request, _ = parse_request(  # type: ignore[misc]
         b"GET / HTTP/1.1\r\nA:   spaced \t \r\nB:\r\nC: caf\xe9\r\nD:x:y\r\n\r\n"

@@ -88,6 +88,21 @@ def test_request_parsed_incrementally(chunk_size: int | None) -> None:
     assert server.state is State.CONNECTING
 
 
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+def test_empty_line_before_the_request_line_is_ignored(chunk_size: int | None) -> None:
+    """RFC 9112 §2.2: a server SHOULD ignore at least one empty line (CRLF) received
+    before the request line; byte by byte, its CR alone must not be refused either."""
+    server = ServerProtocol()
+    event = receive_request(server, b"\r\n" + request(), chunk_size)
+    assert event.path == "/chat"
+    response = server.accept(event)
+    server.send_response(response)
+    assert response.status_code == 101
+    # The frame behind the head is read from where the head really ended.
+    server.receive_data(build_frame(Opcode.TEXT, b"hi", mask=PEER_MASK))
+    assert server.events_received() == [Message("hi")]
+
+
 def test_accept_exact_response() -> None:
     server = ServerProtocol()
     response, out = answer(server, request())

@@ -148,6 +148,9 @@ def parse_request(
 ) -> tuple[Request, int] | None:
     """Parse a request head from the start of ``data``.
 
+    One empty line (CRLF) before the request line is ignored, as RFC 9112 §2.2 asks
+    of a server; ``bytes_used`` counts it.
+
     Returns:
         ``(request, bytes_used)``, or ``None`` when the head is not complete yet.
 
@@ -156,6 +159,13 @@ def parse_request(
             be the start of a request (a TLS handshake, binary data), which is told
             as soon as the first bytes say so.
     """
+    skipped = 0
+    if data[:1] == b"\r":
+        if len(data) == 1:
+            return None  # maybe the CR of an empty line
+        if data[1] == 0x0A:
+            skipped = 2
+            data = data[2:]
     _check_request_start(data)
     end = _find_head(data, max_size)
     if end is None:
@@ -168,7 +178,7 @@ def parse_request(
     if (int(major), int(minor)) < (1, 1):
         raise HandshakeError("the opening handshake needs HTTP/1.1 or later")
     headers = _parse_headers(lines[1:], max_headers)
-    return Request(target.decode("latin-1"), headers, method.decode()), end + 4
+    return Request(target.decode("latin-1"), headers, method.decode()), skipped + end + 4
 
 
 def parse_response(
