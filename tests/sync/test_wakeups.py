@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+import wscli
 from wscli.core.sync import wakeups
 
-from .test_faults import Accepted, RawClient, assert_echoes, client_frame, serving
+from .test_faults import Accepted, RawClient, assert_echoes, client_frame, serving, wait_for
 
 __all__: list[str] = []
 
@@ -97,4 +98,93 @@ def test_peer_vanishing_in_a_large_payload_is_seen_at_once(how: str) -> None:
         if how == "half-close":
             client.wait_eof()
             client.close()
+        assert_echoes(server)
+
+
+def start_large_frame(server: wscli.Server) -> tuple[RawClient, wscli.WebSocket, bytes, bytes]:
+    """Connect, send the first quarter of a 1 MiB binary frame (the mark is then about
+    768 KiB), and return the client, the server's end, the frame's rest and payload."""
+    accepted = Accepted(server)
+    client = RawClient(server.port).upgrade()
+    ws = accepted.next_open()
+    payload = bytes(range(256)) * (MIB // 256)
+    wire = client_frame(0x2, payload)
+    client.send(wire[: MIB // 4])
+    assert wait_for(lambda: ws._lowat > 1)  # the rest awaited under the mark
+    return client, ws, wire[MIB // 4 :], payload
+
+
+@needs_lowat
+def test_close_from_the_application_mid_payload_goes_out_and_times_out() -> None:
+    """The peer stops in a large frame: our close still leaves at once, and close_timeout
+    still drops a peer that never finishes the frame (nothing waits for the mark)."""
+    with serving(close_timeout=0.5) as server:
+        closes: list[int] = []
+        server.on("connection", lambda ws, req: ws.on("close", lambda c, r: closes.append(c)))
+        client, ws, _, _ = start_large_frame(server)
+        with client:
+            ws.close(1000, "bye")
+            assert client.read_close() == 1000
+            client.wait_eof()
+        assert wait_for(lambda: closes == [1006])
+        assert_echoes(server)
+
+
+@needs_lowat
+def test_keepalive_timeout_mid_payload_fails_the_connection() -> None:
+    with serving(ping_interval=0.2, ping_timeout=0.3, close_timeout=0.5) as server:
+        client, ws, _, _ = start_large_frame(server)
+        with client:
+            assert client.read_frame()[0] == 0x9  # the keepalive ping
+            assert client.read_close() == 1011  # its pong cannot come before the frame ends
+            client.wait_eof()
+        assert_echoes(server)
+
+
+@needs_lowat
+def test_rest_of_payload_and_next_messages_in_one_segment_all_arrive() -> None:
+    """The mark is lowered as the payload completes; what came behind it in the same
+    segment is read without waiting for more."""
+    with serving() as server:
+        client, ws, rest, payload = start_large_frame(server)
+        with client:
+            client.send(rest + client_frame(0x1, b"next") + client_frame(0x9, b"p"))
+            assert client.read_frame() == (0x2, payload)
+            # The pong is the protocol's own answer, queued as the ping is read: it
+            # may leave before the listener's echo of the message ahead of it.
+            assert sorted([client.read_frame(), client.read_frame()]) == [
+                (0x1, b"next"),
+                (0xA, b"p"),
+            ]
+            assert ws.ready_state == ws.OPEN
+        assert_echoes(server)
+
+
+@needs_lowat
+def test_pause_and_resume_mid_payload() -> None:
+    with serving() as server:
+        client, ws, rest, payload = start_large_frame(server)
+        with client:
+            ws.pause()
+            client.send(rest + client_frame(0x1, b"next"))
+            time.sleep(0.1)
+            ws.resume()
+            assert client.read_frame() == (0x2, payload)
+            assert client.read_frame() == (0x1, b"next")
+        assert_echoes(server)
+
+
+@needs_lowat
+def test_a_receive_buffer_smaller_than_the_mark_still_wakes_the_reader() -> None:
+    """SO_RCVBUF set by the application caps the buffer below what the mark asks: the
+    kernel must still report the socket readable (its window closes), or nothing moves."""
+    with serving() as server:
+        server.on(
+            "connection",
+            lambda ws, req: ws._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536),
+        )
+        client, ws, rest, payload = start_large_frame(server)
+        with client:
+            client.send(rest)
+            assert client.read_frame() == (0x2, payload)
         assert_echoes(server)
