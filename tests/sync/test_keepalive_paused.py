@@ -10,7 +10,10 @@ still ends it.
 
 from __future__ import annotations
 
+import base64
+import os
 import queue
+import socket
 import threading
 from typing import Any
 
@@ -65,4 +68,91 @@ def test_connection_with_a_full_unread_queue_is_not_failed_by_its_keepalive() ->
             assert not client.finished, f"closed with {client.close_code}: {client.error}"
             assert client.error is None
     finally:
+        server.close(timeout=TIMEOUT)
+
+
+def test_resume_racing_the_keepalive_check_gives_the_unread_pong_its_time() -> None:
+    # resume() is called while the reactor thread is busy elsewhere, long enough for a
+    # keepalive check to fall due: in the round that follows, the check runs before the
+    # socket is read again, so the pong that waited unread during the pause is not seen
+    # yet. That pong answered in time; the connection must not be failed for it.
+    server = wscli.Server("127.0.0.1", 0, ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT)
+    paused: queue.Queue[wscli.WebSocket] = queue.Queue()
+    blocking = threading.Event()
+
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        if request.path == "/paused":
+            ws.pause()
+            ws.on("message", lambda data, flags: ws.send(data))
+            paused.put(ws)
+        else:
+
+            def block(data: Any, flags: Any) -> None:
+                blocking.set()
+                threading.Event().wait(3 * PING_TIMEOUT)  # holds the reactor thread
+
+            ws.on("message", block)
+
+    server.on("connection", on_connection)
+    try:
+        with (
+            wscli.connect(server.url + "/paused") as client,
+            wscli.connect(server.url + "/blocker") as blocker,
+        ):
+            ws = paused.get(timeout=TIMEOUT)
+            threading.Event().wait(HOLD)  # keepalive pings go out; their pongs wait unread
+            blocker.send("block")
+            assert blocking.wait(TIMEOUT)
+            ws.resume()  # while the reactor thread is held past a keepalive check
+            client.send("still here")
+            assert client.recv(TIMEOUT) == "still here"
+            assert not ws.finished, f"closed with {ws.close_code}: {ws.error}"
+            assert ws.error is None
+    finally:
+        server.close(timeout=TIMEOUT)
+
+
+def test_a_silent_peer_is_still_failed_once_reading_resumes() -> None:
+    # The other side of the rule above: once reading is back, a pong that does not come
+    # within ping_timeout fails the connection, however long the pause was.
+    server = wscli.Server(
+        "127.0.0.1",
+        0,
+        ping_interval=PING_INTERVAL,
+        ping_timeout=PING_TIMEOUT,
+        close_timeout=PING_TIMEOUT,  # the silent peer will not answer the close either
+    )
+    paused: queue.Queue[wscli.WebSocket] = queue.Queue()
+    closed: queue.Queue[int] = queue.Queue()
+
+    def on_connection(ws: wscli.WebSocket, request: Any) -> None:
+        ws.pause()
+        ws.on("close", lambda code, reason: closed.put(code))
+        paused.put(ws)
+
+    server.on("connection", on_connection)
+    peer = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        peer.sendall(
+            f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = peer.recv(4096)
+            assert chunk, "the server closed during the handshake"
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 101")
+        ws = paused.get(timeout=TIMEOUT)
+        threading.Event().wait(HOLD)  # the peer reads nothing and answers no ping
+        assert not ws.finished
+        ws.resume()
+        # It sent 1011; the silent peer never answers the close, so the code seen is 1006.
+        assert closed.get(timeout=TIMEOUT) == 1006
+        assert isinstance(ws.error, TimeoutError), ws.error
+        assert "keepalive" in str(ws.error)
+    finally:
+        peer.close()
         server.close(timeout=TIMEOUT)

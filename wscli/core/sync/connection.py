@@ -115,6 +115,7 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
         "_pending_timer",
         "_keepalive",
         "_interest",
+        "_reading_since",
         "_flush_scheduled",
         "_dispatching",
         "_paused",
@@ -193,6 +194,7 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
         self._out = OutBuffer()
         self._cond = self._timer = self._pending_timer = self._keepalive = None
         self._interest = self._dispatching = self._bytes_read = 0
+        self._reading_since = 0.0
         self._flush_scheduled = self._paused = self._reading = self._opened = False
         self._finished = self._handshake_failed = self._tls = False
         self._paused_for = self._broken = self.close_code = self.error = None
@@ -503,14 +505,15 @@ class Connection(ReadInterest, SendSide, Delivery, ConnectionProperties):
             )
         return self._keepalive
 
-    def _keepalive_timed_out(self) -> None:
+    def _keepalive_timed_out(self, ping_sent_at: float) -> None:
         if self._finished:
             return
-        if self._paused or self._queue_paused or self._paused_for:
+        if self._pong_may_wait_unread(ping_sent_at, self.ping_timeout or 0.0):
             # Reading is held by the application (pause(), unread messages) or by a
-            # connection this one relays to: the pong may be waiting unread, so a late
-            # one says nothing about the peer. Wait again. (Reading held because the
-            # peer does not read our output is the peer's doing: that fails below.)
+            # connection this one relays to, or restarted too recently: the pong may be
+            # waiting unread, so a late one says nothing about the peer. Wait again.
+            # (Reading held because the peer does not read our output is the peer's
+            # doing: that fails below.)
             if self._keepalive is not None:
                 self._keepalive.postpone()
             return

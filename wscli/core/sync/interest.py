@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from ..protocol import Protocol
@@ -51,6 +52,7 @@ class ReadInterest:
     _paused: bool  # pause()
     _queue_paused: bool  # max_queue messages unread (Delivery)
     _paused_for: set[object] | None  # consumers whose full buffers hold reading
+    _reading_since: float  # time.monotonic() when the socket was last watched for reading
 
     def _fail_now(self, exc: BaseException) -> None:
         raise NotImplementedError
@@ -90,7 +92,27 @@ class ReadInterest:
         except (OSError, ValueError) as exc:
             self._fail_now(exc)
             return
+        if want & EVENT_READ and not self._interest & EVENT_READ:
+            self._reading_since = time.monotonic()
         self._interest = want
+
+    def _pong_may_wait_unread(self, ping_sent_at: float, timeout: float) -> bool:
+        """Whether a pong to a ping sent at ``ping_sent_at`` may sit unread through no
+        fault of the peer, so that missing it after ``timeout`` says nothing yet.
+
+        That is so while the application (or a relay's slow consumer) holds reading, and
+        until the socket has been watched for reading for ``timeout`` since the ping
+        left: ``resume()`` flips its flag at once but reading restarts in a later round,
+        after timers that may already be due. Not so when the peer holds reading by not
+        reading what we send: that is its doing.
+        """
+        if self._paused or self._queue_paused or self._paused_for:
+            return True
+        if not self._interest & EVENT_READ:
+            # Not read although nothing of ours holds it: a resume on its way, or a
+            # peer behind on our output (over write_limit) or gone (EOF).
+            return not self._proto.eof_received and self._out.reactor_size <= self.write_limit
+        return time.monotonic() - max(ping_sent_at, self._reading_since) < timeout
 
     def pause_for(self, consumer: object) -> None:
         """On the reactor thread: stop reading until ``consumer``'s buffer drains.

@@ -82,7 +82,8 @@ class Keepalive:
         interval: seconds between keepalive pings; ``None`` sends none.
         timeout: seconds a keepalive ping may wait for its pong; ``None`` waits forever.
         send_ping: sends a ping and returns its waiter (the connection's ``ping``).
-        on_timeout: called on the reactor thread when a keepalive pong is late.
+        on_timeout: called on the reactor thread when a keepalive pong is late, with the
+            ``time.monotonic()`` its ping left at.
     """
 
     __slots__ = (
@@ -102,7 +103,7 @@ class Keepalive:
         interval: float | None,
         timeout: float | None,
         send_ping: Callable[[bytes], PongWaiter],
-        on_timeout: Callable[[], None],
+        on_timeout: Callable[[float], None],
     ) -> None:
         self._reactor = reactor
         self.interval = interval
@@ -166,7 +167,7 @@ class Keepalive:
         if waiter is None:
             return
         if not waiter.done():
-            self._on_timeout()
+            self._on_timeout(waiter.sent_at)
             return
         delay = max(0.0, (self.interval or 0) - (time.monotonic() - waiter.sent_at))
         self._timer = self._reactor.call_later(delay, self._tick)
