@@ -422,6 +422,54 @@ def test_unmask_into_in_place_matches_python_around_the_wide_loop(size: int, at:
         assert copied == want and in_place == want
 
 
+@pytest.mark.parametrize(
+    "unmask_into",
+    [
+        pytest.param(_unmask_into_python, id="python"),
+        pytest.param(getattr(C, "unmask_into", None), id="c", marks=needs_c),
+    ],
+)
+@pytest.mark.parametrize("size", [12, 300, 4099])
+@pytest.mark.parametrize("shift", [-9, -3, 1, 3, 8, 33])
+@pytest.mark.parametrize("mask", [b"\x9a\x0f\xe1\x33", None])
+def test_unmask_into_from_an_overlapping_place_reads_src_as_it_was(
+    unmask_into: Any, size: int, shift: int, mask: bytes | None
+) -> None:
+    """src a view of dst at another place: the result is src's bytes before the call
+    (as the Python fallback gives), not bytes the call itself already wrote."""
+    original = bytearray(PATTERN[: size + 40])
+    src_at = max(-shift, 0)
+    dst_at = src_at + shift
+    source = bytes(original[src_at : src_at + size])
+    want = bytearray(original)
+    want[dst_at : dst_at + size] = source if mask is None else apply_mask(source, mask, 2)
+    with memoryview(original) as view, view[src_at : src_at + size] as piece:
+        unmask_into(original, dst_at, piece, mask, 2)
+    assert original == want
+
+
+@pytest.mark.parametrize(
+    "buffer_class",
+    [
+        pytest.param(PythonPayloadBuffer, id="python"),
+        pytest.param(getattr(C, "PayloadBuffer", None), id="c", marks=needs_c),
+    ],
+)
+def test_payload_buffer_filled_from_a_view_of_its_own_earlier_bytes(buffer_class: Any) -> None:
+    """A view kept from an earlier writable() and passed back to fill() is read as it
+    was: the same payload either way."""
+    mask = b"\x9a\x0f\xe1\x33"
+    large = buffer_class(1000, mask)
+    old = large.writable()[:600]  # a slice outlives its window
+    old[:] = PATTERN[:600]
+    large.received(10)
+    source = bytes(old)
+    assert large.fill(old, 0) == 600
+    large.fill(PATTERN[:390], 0)
+    payload = large.payload()
+    assert payload[10:610] == apply_mask(source, mask, 10)
+
+
 # -- selection -------------------------------------------------------------------------------
 
 

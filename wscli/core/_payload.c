@@ -9,6 +9,39 @@
 
 #include "_speedups.h"
 
+/* XOR size bytes of src with mask from mask byte start (or copy them, mask NULL) into
+ * dst, which may overlap src anywhere, as memmove() does: src is read as it was
+ * before the call. Returns -1 with MemoryError set when a copy cannot be made. */
+static int
+unmask_overlapping(const unsigned char *src, unsigned char *dst, size_t size,
+                   const unsigned char *mask, size_t start)
+{
+    unsigned char *copy;
+    if (mask == NULL) {
+        if (size && dst != src) {
+            memmove(dst, src, size);
+        }
+        return 0;
+    }
+    if (dst <= src || dst >= src + size) {
+        /* In place, or dst before src (each word is read before anything is written
+         * over it), or apart. */
+        wscli_xor_mask(src, dst, size, mask, start);
+        return 0;
+    }
+    /* dst starts inside src: a forward pass would read bytes it already wrote. Only
+     * a caller passing a view of the destination itself gets here. */
+    copy = (unsigned char *)PyMem_Malloc(size);
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(copy, src, size);
+    wscli_xor_mask(copy, dst, size, mask, start);
+    PyMem_Free(copy);
+    return 0;
+}
+
 
 /*
  * PayloadBytes: a bytes object under construction, writable through the buffer
@@ -224,14 +257,12 @@ unmask_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_ValueError, "src does not fit in dst at offset");
         goto done;
     }
-    if (has_mask) {
-        /* src may be dst's own bytes (unmasking in place): xor_mask reads each word
-         * before writing it back to the same place. */
-        wscli_xor_mask((const unsigned char *)src.buf, (unsigned char *)dst.buf + offset,
-                 (size_t)src.len, (const unsigned char *)mask.buf, (size_t)mask_offset & 3);
-    }
-    else if (src.len && (unsigned char *)dst.buf + offset != src.buf) {
-        memmove((unsigned char *)dst.buf + offset, src.buf, (size_t)src.len);
+    /* src may be dst's own bytes, in place (unmasking in place) or elsewhere. */
+    if (unmask_overlapping((const unsigned char *)src.buf, (unsigned char *)dst.buf + offset,
+                           (size_t)src.len,
+                           has_mask ? (const unsigned char *)mask.buf : NULL,
+                           (size_t)mask_offset & 3) < 0) {
+        goto done;
     }
     result = Py_NewRef(Py_None);
 
@@ -339,19 +370,19 @@ payload_buffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
-/* Unmask (or copy) size bytes from src into the payload at filled, and count them. */
-static void
+/* Unmask (or copy) size bytes from src into the payload at filled, and count them
+ * (src may be a view of the payload itself); -1 with an exception set on failure. */
+static int
 payload_buffer_put(PayloadBuffer *self, const unsigned char *src, Py_ssize_t size)
 {
     unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(self->target->bytes) + self->filled;
-    if (self->has_mask) {
-        wscli_xor_mask(src, dst, (size_t)size, self->mask, (size_t)self->filled & 3);
-    }
-    else if (size && dst != src) {
-        memmove(dst, src, (size_t)size);
+    if (unmask_overlapping(src, dst, (size_t)size, self->has_mask ? self->mask : NULL,
+                           (size_t)self->filled & 3) < 0) {
+        return -1;
     }
     self->filled += size;
     self->remaining -= size;
+    return 0;
 }
 
 PyDoc_STRVAR(payload_buffer_fill_doc,
@@ -388,7 +419,10 @@ payload_buffer_fill(PayloadBuffer *self, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     take = view.len - pos < self->remaining ? view.len - pos : self->remaining;
-    payload_buffer_put(self, (const unsigned char *)view.buf + pos, take);
+    if (payload_buffer_put(self, (const unsigned char *)view.buf + pos, take) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(pos + take);
 }
@@ -447,7 +481,9 @@ payload_buffer_received(PayloadBuffer *self, PyObject *arg)
     {
         const unsigned char *at =
             (const unsigned char *)PyBytes_AS_STRING(self->target->bytes) + self->filled;
-        payload_buffer_put(self, at, size);  /* in place */
+        if (payload_buffer_put(self, at, size) < 0) {  /* in place: never fails */
+            return NULL;
+        }
     }
     return PyLong_FromSsize_t(self->remaining);
 }
