@@ -20,7 +20,7 @@ from .test_faults import Accepted, RawClient, assert_echoes, client_frame, servi
 
 __all__: list[str] = []
 
-needs_lowat = pytest.mark.skipif(not wakeups._SUPPORTED, reason="SO_RCVLOWAT: Linux 4.20+")
+needs_lowat = pytest.mark.skipif(not wakeups._SUPPORTED, reason="SO_RCVLOWAT: Linux 5.10+")
 MIB = 1 << 20
 
 
@@ -188,3 +188,27 @@ def test_a_receive_buffer_smaller_than_the_mark_still_wakes_the_reader() -> None
             client.send(rest)
             assert client.read_frame() == (0x2, payload)
         assert_echoes(server)
+
+
+@pytest.mark.parametrize(
+    ("release", "supported"),
+    [
+        ("4.20.0", False),
+        ("5.4.0-42-generic", False),
+        ("5.9.16", False),
+        ("5.10.0-28-amd64", True),
+        ("6.18.44-fc-v509", True),
+        ("weird", False),
+    ],
+)
+def test_the_mark_is_used_only_where_the_kernel_cannot_stall_on_it(
+    monkeypatch: pytest.MonkeyPatch, release: str, supported: bool
+) -> None:
+    """Before Linux 5.10 a mark the receive buffer cannot reach (small segments, whose
+    overhead fills it first) closed the window without waking the reader: a peer
+    sending a large message over a small-MSS path stalled for good."""
+    monkeypatch.setattr(wakeups.sys, "platform", "linux")
+    uname = wakeups.os.uname()
+    fake = type(uname)((*uname[:2], release, *uname[3:]))
+    monkeypatch.setattr(wakeups.os, "uname", lambda: fake)
+    assert wakeups._supported() is supported

@@ -7,8 +7,12 @@ socket's low-water mark to the bytes still missing: epoll then reports it readab
 once they all wait, or at EOF or an error, which it always reports. Nothing else can
 come first, since the payload's bytes are all the peer can send until it ends (RFC
 6455 §5.4). Linux 4.20 and later grow the receive buffer to hold what the mark asks
-for; on older kernels, other systems, TLS (the mark would count encrypted bytes) and
-Unix sockets (whose poll ignores it) the connection reads as data comes.
+for, but only from 5.10 does a receive buffer full before the mark is reached (small
+segments, each costing far more memory than its bytes) wake the reader: before, the
+window closed with nobody woken, and a peer sending a large message over a small-MSS
+path stalled for good. On older kernels, other systems, TLS (the mark would count
+encrypted bytes) and Unix sockets (whose poll ignores it) the connection reads as
+data comes.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ def _supported() -> bool:
         major, minor = (int(part) for part in os.uname().release.split(".")[:2])
     except ValueError:
         return False
-    return (major, minor) >= (4, 20)
+    # 5.10: "tcp: fix SO_RCVLOWAT hangs with fat skbs" (5.7) and the receive window
+    # check in tcp_epollin_ready (5.10), see the module docstring.
+    return (major, minor) >= (5, 10)
 
 
 _SUPPORTED = _supported()
