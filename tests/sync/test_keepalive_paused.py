@@ -10,16 +10,14 @@ still ends it.
 
 from __future__ import annotations
 
-import base64
-import os
 import queue
-import socket
 import threading
 from typing import Any
 
 import wscli
 
 from .conftest import TIMEOUT
+from .test_faults import RawClient
 
 #: Keepalive rounds come often, so many of them pass while reading is held...
 PING_INTERVAL = 0.05
@@ -131,28 +129,15 @@ def test_a_silent_peer_is_still_failed_once_reading_resumes() -> None:
         paused.put(ws)
 
     server.on("connection", on_connection)
-    peer = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
     try:
-        key = base64.b64encode(os.urandom(16)).decode()
-        peer.sendall(
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = peer.recv(4096)
-            assert chunk, "the server closed during the handshake"
-            head += chunk
-        assert head.startswith(b"HTTP/1.1 101")
-        ws = paused.get(timeout=TIMEOUT)
-        threading.Event().wait(HOLD)  # the peer reads nothing and answers no ping
-        assert not ws.finished
-        ws.resume()
-        # It sent 1011; the silent peer never answers the close, so the code seen is 1006.
-        assert closed.get(timeout=TIMEOUT) == 1006
-        assert isinstance(ws.error, TimeoutError), ws.error
-        assert "keepalive" in str(ws.error)
+        with RawClient(server.port).upgrade():  # reads nothing, answers no ping
+            ws = paused.get(timeout=TIMEOUT)
+            threading.Event().wait(HOLD)
+            assert not ws.finished
+            ws.resume()
+            # It sent 1011; the silent peer never answers the close: the code seen is 1006.
+            assert closed.get(timeout=TIMEOUT) == 1006
+            assert isinstance(ws.error, TimeoutError), ws.error
+            assert "keepalive" in str(ws.error)
     finally:
-        peer.close()
         server.close(timeout=TIMEOUT)
